@@ -1,0 +1,1 @@
+"""Accounts (the parties of a scheme) and their API keys."""

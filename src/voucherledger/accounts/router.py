@@ -1,0 +1,66 @@
+"""``/v1/accounts``, ``/v1/keys``, ``/v1/me``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
+
+from voucherledger.accounts import service
+from voucherledger.accounts.schemas import AccountCreate, AccountKind, AccountOut, KeyCreated
+from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
+from voucherledger.core.errors import Forbidden, NotFound, problem_responses
+from voucherledger.core.pagination import Page, PageParams, page_params
+from voucherledger.core.routing import CommittingRoute
+from voucherledger.core.session import get_session
+
+router = APIRouter(prefix="/v1", tags=["accounts"], route_class=CommittingRoute)
+
+DB = Annotated[Session, Depends(get_session)]
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
+
+
+@router.post("/accounts", status_code=201, operation_id="create_account",
+             responses=problem_responses(Forbidden))
+def create_account(body: AccountCreate, _admin: Admin, session: DB) -> AccountOut:
+    """Create a party. Admin only."""
+    return service.to_out(service.create(session, body))
+
+
+@router.get("/accounts", operation_id="list_accounts", responses=problem_responses(Forbidden))
+def list_accounts(
+    principal: DirectoryReader,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+    kind: Annotated[AccountKind | None, Query()] = None,
+) -> Page[AccountOut]:
+    """The directory: everything for admins; groups and suppliers for funders and managers."""
+    return service.directory(session, principal, kind, page.after, page.limit)
+
+
+@router.get("/accounts/{account_id}", operation_id="get_account",
+            responses=problem_responses(NotFound))
+def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> AccountOut:
+    return service.to_out(service.visible(session, principal, account_id))
+
+
+@router.post("/accounts/{account_id}/keys", status_code=201, operation_id="create_key",
+             responses=problem_responses(Forbidden, NotFound))
+def create_key(account_id: str, _admin: Admin, session: DB) -> KeyCreated:
+    """A new API key for the account. The key is in this response only."""
+    return service.create_key(session, account_id)
+
+
+@router.delete("/keys/{key_id}", status_code=204, operation_id="revoke_key",
+               responses=problem_responses(Forbidden, NotFound))
+def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
+    """Revoke a key: it stops working with the next request."""
+    service.revoke_key(session, key_id)
+    return Response(status_code=204)
+
+
+@router.get("/me", operation_id="get_me")
+def get_me(principal: CurrentPrincipal, session: DB) -> AccountOut:
+    return service.to_out(service.visible(session, principal, principal.account_id))

@@ -1,0 +1,75 @@
+"""Bodies of the account and key endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, StringConstraints, model_validator
+
+from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.reference import CountryCode, GroupType, ServiceCategory
+
+AccountKind = Literal["admin", "funder", "manager", "group", "supplier", "auditor"]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class GroupProfile(InputSchema):
+    group_type: GroupType
+    origin_country: CountryCode
+    residence_country: CountryCode
+    women_led: StrictBool
+
+
+class SupplierProfile(InputSchema):
+    service_categories: Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> SupplierProfile:
+        if len(set(self.service_categories)) != len(self.service_categories):
+            raise ValueError("service_categories must not repeat")
+        return self
+
+
+class AccountCreate(InputSchema):
+    kind: AccountKind
+    name: Name
+    country: CountryCode | None = None
+    group: GroupProfile | None = None
+    supplier: SupplierProfile | None = None
+
+    @model_validator(mode="after")
+    def _profile_matches_kind(self) -> AccountCreate:
+        if (self.kind == "group") != (self.group is not None):
+            raise ValueError("a group profile is required for kind 'group' and only for it")
+        if (self.kind == "supplier") != (self.supplier is not None):
+            raise ValueError("a supplier profile is required for kind 'supplier' and only for it")
+        return self
+
+
+class GroupProfileOut(Schema):
+    group_type: str
+    origin_country: str
+    residence_country: str
+    women_led: bool
+
+
+class SupplierProfileOut(Schema):
+    service_categories: list[str]
+
+
+class AccountOut(Schema):
+    id: str
+    kind: str
+    name: str
+    country: str | None
+    group: GroupProfileOut | None
+    supplier: SupplierProfileOut | None
+    created_at: datetime
+
+
+class KeyCreated(Schema):
+    id: str
+    account_id: str
+    key: str = Field(description="The API key. Shown only in this response; store it now.")
+    created_at: datetime

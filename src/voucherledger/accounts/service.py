@@ -1,0 +1,103 @@
+"""Accounts and keys: who may see whom, and key issuance and revocation."""
+
+from __future__ import annotations
+
+from voucherledger.accounts import repository
+from voucherledger.accounts.models import Account, ApiKey
+from voucherledger.accounts.schemas import (
+    AccountCreate,
+    AccountOut,
+    GroupProfileOut,
+    KeyCreated,
+    SupplierProfileOut,
+)
+from voucherledger.core.auth import Principal, generate_key
+from voucherledger.core.db import utcnow
+from voucherledger.core.errors import NotFound
+from voucherledger.core.ids import new_id
+from voucherledger.core.pagination import Page, make_page
+from sqlalchemy.orm import Session
+
+# What each role may see of the directory besides itself.
+_VISIBLE_KINDS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"admin", "funder", "manager", "group", "supplier", "auditor"}),
+    "funder": frozenset({"group", "supplier"}),
+    "manager": frozenset({"group", "supplier"}),
+}
+
+
+def to_out(account: Account) -> AccountOut:
+    group = None
+    if account.kind == "group":
+        assert account.group_type and account.origin_country and account.residence_country
+        group = GroupProfileOut(
+            group_type=account.group_type, origin_country=account.origin_country,
+            residence_country=account.residence_country, women_led=bool(account.women_led),
+        )
+    supplier = None
+    if account.kind == "supplier":
+        supplier = SupplierProfileOut(service_categories=list(account.service_categories or []))
+    return AccountOut(id=account.id, kind=account.kind, name=account.name,
+                      country=account.country, group=group, supplier=supplier,
+                      created_at=account.created_at)
+
+
+def create(session: Session, data: AccountCreate) -> Account:
+    account = Account(
+        id=new_id("acc"), kind=data.kind, name=data.name, country=data.country,
+        created_at=utcnow(),
+    )
+    if data.group is not None:
+        account.group_type = data.group.group_type
+        account.origin_country = data.group.origin_country
+        account.residence_country = data.group.residence_country
+        account.women_led = data.group.women_led
+    if data.supplier is not None:
+        account.service_categories = list(data.supplier.service_categories)
+    repository.add(session, account)
+    return account
+
+
+def visible(session: Session, principal: Principal, account_id: str) -> Account:
+    """The account if the caller may see it; 404 otherwise (never 403)."""
+    account = repository.get(session, account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    if account.id == principal.account_id:
+        return account
+    if account.kind in _VISIBLE_KINDS.get(principal.kind, frozenset()):
+        return account
+    raise NotFound(f"No account {account_id}.")
+
+
+def directory(
+    session: Session, principal: Principal, kind: str | None, after: str | None, limit: int
+) -> Page[AccountOut]:
+    kinds = _VISIBLE_KINDS[principal.kind]
+    if kind is not None:
+        kinds = kinds & {kind}
+    rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1)
+    return make_page([to_out(a) for a in rows], limit)
+
+
+def create_key(session: Session, account_id: str) -> KeyCreated:
+    if repository.get(session, account_id) is None:
+        raise NotFound(f"No account {account_id}.")
+    new = generate_key()
+    key = ApiKey(id=new.id, account_id=account_id, secret_hash=new.secret_hash,
+                 created_at=utcnow())
+    repository.add_key(session, key)
+    return KeyCreated(id=key.id, account_id=account_id, key=new.plaintext,
+                      created_at=key.created_at)
+
+
+def revoke_key(session: Session, key_id: str) -> None:
+    """Revoke at once; revoking a revoked key again changes nothing."""
+    if repository.get_key(session, key_id) is None:
+        raise NotFound(f"No API key {key_id}.")
+    repository.revoke_key(session, key_id, utcnow())
+
+
+def create_admin(session: Session, name: str) -> KeyCreated:
+    account = create(session, AccountCreate(kind="admin", name=name))
+    return create_key(session, account.id)

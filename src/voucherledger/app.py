@@ -1,0 +1,61 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from voucherledger import __version__
+from voucherledger.accounts.router import router as accounts_router
+from voucherledger.core.db import create_db_engine, create_session_factory
+from voucherledger.core.errors import install_error_handlers
+from voucherledger.core.observability import RequestContextMiddleware, configure_logging
+from voucherledger.core.settings import Settings, get_settings
+from voucherledger.health import router as health_router
+from voucherledger.ledger.sealer import BackgroundSealer
+from voucherledger.ledger.signing import load_signer
+
+DESCRIPTION = """\
+Voucher-based funding schemes over an append-only double-entry ledger.
+
+Authenticate with `Authorization: Bearer <api key>`. Money is an integer of minor units
+next to an ISO 4217 currency. Errors are RFC 9457 `application/problem+json` with a
+stable `code`. Every POST accepts an `Idempotency-Key`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = create_db_engine(settings.database_url, pool_size=settings.pool_size)
+    session_factory = create_session_factory(engine)
+    signer = load_signer(settings.signing_key, settings.signing_key_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sealer = None
+        if settings.sealer_enabled:
+            sealer = BackgroundSealer(session_factory, signer,
+                                      interval=settings.seal_interval_seconds,
+                                      batch_size=settings.seal_batch_size)
+            sealer.start()
+        try:
+            yield
+        finally:
+            if sealer is not None:
+                sealer.stop()
+            engine.dispose()
+
+    app = FastAPI(title="voucherledger", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.signer = signer
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(accounts_router)
+    return app

@@ -1,0 +1,126 @@
+"""The ``voucherledger`` command. Every command reads the same settings as the server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="voucherledger: run and operate the service.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Start the HTTP API."""
+    import uvicorn
+
+    from voucherledger.accounts.repository import any_admin_key
+    from voucherledger.core.db import create_db_engine, create_session_factory
+    from voucherledger.core.settings import get_settings
+    from voucherledger.migrate import current_revision, head_revision
+
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url, pool_size=1)
+    if current_revision(engine) != head_revision():
+        _err("The database is not at the latest migration: run `voucherledger db upgrade`.")
+        raise typer.Exit(1)
+    with create_session_factory(engine)() as session:
+        has_admin = any_admin_key(session)
+    engine.dispose()
+    _err(f"voucherledger API on http://{host}:{port} (docs at /docs), "
+         f"database {settings.database_url}")
+    if not has_admin:
+        _err("No admin key exists yet. Create one in another terminal with:\n"
+             "    KEY=$(.venv/bin/voucherledger keys create-admin)\n"
+             "then call the API with: curl -H \"Authorization: Bearer $KEY\" "
+             f"http://{host}:{port}/v1/me")
+    uvicorn.run("voucherledger.asgi:app", host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the migrations (to the latest by default)."""
+    from voucherledger.core.settings import get_settings
+    from voucherledger.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    _err(f"database at {revision}: {url}")
+
+
+@keys_app.command("create-admin")
+def create_admin(
+    name: Annotated[str, typer.Option(help="Name of the admin account.")] = "Operator",
+) -> None:
+    """Create an admin account and print its API key (only the key, on stdout)."""
+    from voucherledger.accounts.service import create_admin as make_admin
+    from voucherledger.core.db import create_db_engine, create_session_factory, transaction
+    from voucherledger.core.settings import get_settings
+
+    engine = create_db_engine(get_settings().database_url, pool_size=1)
+    with transaction(create_session_factory(engine)) as session:
+        created = make_admin(session, name)
+    engine.dispose()
+    _err(f"admin account {created.account_id}, key {created.id}; the key is shown only now")
+    sys.stdout.write(created.key + "\n")
+
+
+@app.command()
+def seal() -> None:
+    """Seal all pending journal transactions now."""
+    from voucherledger.core.db import create_db_engine, create_session_factory
+    from voucherledger.core.settings import get_settings
+    from voucherledger.ledger.sealer import latest_block, seal_pending
+    from voucherledger.ledger.signing import load_signer
+
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url, pool_size=1)
+    factory = create_session_factory(engine)
+    signer = load_signer(settings.signing_key, settings.signing_key_file)
+    count = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
+    with factory() as session:
+        block = latest_block(session)
+    engine.dispose()
+    head = f"height {block.height}, sequence {block.last_sequence}, hash {block.hash}" \
+        if block else "empty chain"
+    typer.echo(f"sealed {count} transaction(s); head: {head}")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path | None, typer.Argument(help="A jsonl export; omit to verify the "
+                                                "database.")] = None,
+) -> None:
+    """Recompute the seal chain and every block signature; exit 1 at the first fault."""
+    if file is not None:
+        _err("verifying an export file arrives with the audit exports")
+        raise typer.Exit(2)
+    from voucherledger.core.db import create_db_engine, create_session_factory
+    from voucherledger.core.settings import get_settings
+    from voucherledger.ledger.verify import verify_database
+
+    engine = create_db_engine(get_settings().database_url, pool_size=1)
+    with create_session_factory(engine)() as session:
+        result = verify_database(session)
+    engine.dispose()
+    if result.ok:
+        typer.echo(f"OK {result.count} sealed transaction(s), head {result.head_hash}")
+        return
+    typer.echo(f"FAILED after {result.count} transaction(s): {result.error}")
+    raise typer.Exit(1)

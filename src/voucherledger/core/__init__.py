@@ -1,0 +1,1 @@
+"""Infrastructure shared by every domain: settings, database, errors, auth, ids, money."""

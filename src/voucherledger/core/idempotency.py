@@ -1,0 +1,129 @@
+"""HTTP idempotency: ``Idempotency-Key`` on every POST.
+
+The first request with a key stores its response in the same database
+transaction as its effects, so either both are committed or neither is. A
+retry with the same key and the same body (from the same account) gets the
+stored response back, status and body; with a different body it gets 409
+``idempotency_key_reused``. Two concurrent requests with one key are
+serialised by the record's primary key: the second waits for the first to
+commit, then replays it. A request that fails writes nothing, its key
+included, so it may be retried. Keys are kept indefinitely (at least 24 h).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from voucherledger.core.auth import Principal, current_principal
+from voucherledger.core.db import Base, UTCDateTime, utcnow
+from voucherledger.core.errors import IdempotencyKeyReused, ValidationFailed
+from voucherledger.core.session import request_session
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass
+class Replay(Exception):
+    """Raised to answer a retried request with its stored response."""
+
+    status_code: int
+    body: str
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyScope:
+    """Handed to the route so it can record its response under the key."""
+
+    account_id: str
+    key: str
+    ledger_key: str  # the key ledger transactions of this request are written under
+
+
+def _request_hash(method: str, path: str, body: bytes) -> str:
+    try:
+        normal = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        normal = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + normal).hexdigest()
+
+
+async def idempotency_guard(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="1-255 characters; a retry with the same key and body replays "
+               "the first response", alias="Idempotency-Key"),
+    ] = None,
+) -> IdempotencyScope | None:
+    if idempotency_key is None:
+        return None
+    if not 1 <= len(idempotency_key) <= 255:
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 characters",
+            [{"loc": ["header", "Idempotency-Key"], "msg": "1-255 characters",
+              "type": "string_length"}],
+        )
+    body = await request.body()
+    digest = _request_hash(request.method, request.url.path, body)
+    session = request_session(request)
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(_claim_key, session, principal.account_id, idempotency_key, digest)
+    scope = IdempotencyScope(principal.account_id, idempotency_key,
+                             f"http:{principal.account_id}:{idempotency_key}")
+    request.state.idempotency = scope
+    return scope
+
+
+def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(IdempotencyRecord).values(
+        account_id=account_id, key=key, request_hash=digest, created_at=utcnow()
+    ).on_conflict_do_nothing()
+    if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+        return
+    record = session.execute(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key
+        )
+    ).scalar_one()
+    if record.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request."
+        )
+    assert record.status_code is not None and record.response_body is not None
+    raise Replay(record.status_code, record.response_body,
+                 record.media_type or "application/json")
+
+
+def record_response(
+    session: Session, scope: IdempotencyScope, status_code: int, body: bytes, media_type: str
+) -> None:
+    record = session.get(IdempotencyRecord, (scope.account_id, scope.key))
+    assert record is not None
+    record.status_code = status_code
+    record.response_body = body.decode("utf-8")
+    record.media_type = media_type
+    session.flush()

@@ -1,0 +1,74 @@
+"""The route class every router uses: one transaction per request, committed
+before the response leaves, plus the idempotency replay of POSTs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from voucherledger.core.idempotency import (
+    IdempotencyScope,
+    Replay,
+    idempotency_guard,
+    record_response,
+)
+
+
+def _finish(session: Session, scope: IdempotencyScope | None, response: Response) -> None:
+    try:
+        if scope is not None and response.status_code < 400:
+            record_response(session, scope, response.status_code, bytes(response.body),
+                            response.media_type or "application/json")
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _abort(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+class CommittingRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in (kwargs.get("methods") or ())}
+        if "POST" in methods:
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or []),
+                                      Depends(idempotency_guard)]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await original(request)
+            except Replay as replay:
+                session = getattr(request.state, "db_session", None)
+                if session is not None:
+                    await run_in_threadpool(_abort, session)
+                return Response(replay.body, status_code=replay.status_code,
+                                media_type=replay.media_type,
+                                headers={"Idempotent-Replayed": "true"})
+            except BaseException:
+                session = getattr(request.state, "db_session", None)
+                if session is not None:
+                    await run_in_threadpool(_abort, session)
+                raise
+            session = getattr(request.state, "db_session", None)
+            if session is not None:
+                scope = getattr(request.state, "idempotency", None)
+                await run_in_threadpool(_finish, session, scope, response)
+            return response
+
+        return handler

@@ -1,0 +1,24 @@
+"""The database session of a request.
+
+Created on first use and kept on ``request.state``; the route boundary
+(:class:`voucherledger.core.routing.CommittingRoute`) commits it before the
+response is sent, or rolls it back on error, and closes it.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+
+def request_session(request: Request) -> Session:
+    session: Session | None = getattr(request.state, "db_session", None)
+    if session is None:
+        session = request.app.state.session_factory()
+        request.state.db_session = session
+    return session
+
+
+def get_session(request: Request) -> Session:
+    """FastAPI dependency: the request's session."""
+    return request_session(request)

@@ -1,0 +1,42 @@
+"""Settings, read from the environment with the prefix ``VOUCHERLEDGER_``.
+
+The server, the CLI and the tests all build their settings here, so one
+``VOUCHERLEDGER_DATABASE_URL`` points every entry point at the same database.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOUCHERLEDGER_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./voucherledger.db",
+        description="sqlite:///path/to/file.db or postgresql://user@host:5432/db",
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="Ed25519 private key (32 bytes, hex or base64) that signs seal blocks. "
+        "When unset, a development key is generated once and stored in signing_key_file.",
+    )
+    signing_key_file: Path = Field(
+        default=Path("./.voucherledger-signing-key"),
+        description="Where the generated development signing key is kept.",
+    )
+    seal_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the background sealer runs in the server."
+    )
+    seal_batch_size: int = Field(default=5000, gt=0, le=100_000)
+    sealer_enabled: bool = Field(default=True, description="Run the sealer inside the server.")
+    pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process.")
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,127 @@
+"""The canonical bytes of journal transactions and seal blocks, and the chain hash.
+
+This module is the whole definition of the tamper-evident format: the sealer,
+the offline verifier and ``docs/ledger-format.md`` all follow it. It has no
+database or HTTP dependency so a verifier can use it on an export file alone.
+
+- A transaction's canonical bytes are the UTF-8 encoding of its JSON object
+  with keys sorted, no insignificant white space, integers for amounts and
+  RFC 3339 UTC timestamps with six fractional digits and a ``Z``. For the data
+  the ledger accepts (no floats, integers within +-(2**53 - 1)) this is the
+  RFC 8785 (JCS) serialisation.
+- ``hash_n = SHA-256(bytes(hash_{n-1}) || canonical_bytes(transaction_n))``,
+  with ``hash_0`` 32 zero bytes; hashes are written as 64 lowercase hex digits.
+- A block's signature is Ed25519 over the canonical bytes of the block object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+BLOCK_FORMAT = "voucherledger-seal-block-v1"
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def format_timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    if not value.endswith("Z"):
+        raise ValueError(f"timestamp {value!r} is not UTC")
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def check_canonical_value(value: Any, path: str = "metadata") -> None:
+    """Refuse values with no exact canonical form (floats, huge integers, odd types)."""
+    if value is None or isinstance(value, (str, bool)):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"{path}: integer {value} is outside +-(2**53 - 1)")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: keys must be strings")
+            check_canonical_value(item, f"{path}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_canonical_value(item, f"{path}[{index}]")
+        return
+    raise ValueError(f"{path}: {type(value).__name__} values are not allowed (no floats)")
+
+
+def sort_postings(postings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    legs = [
+        {"account": p["account"], "amount": p["amount"], "currency": p["currency"]}
+        for p in postings
+    ]
+    legs.sort(key=lambda p: (p["account"], p["currency"], p["amount"]))
+    return legs
+
+
+def transaction_object(
+    *,
+    sequence: int,
+    id: str,
+    kind: str,
+    programme_id: str | None,
+    actor: str | None,
+    idempotency_key: str | None,
+    created_at: datetime | str,
+    memo: str | None,
+    metadata: Mapping[str, Any] | None,
+    postings: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The object whose canonical bytes are chained; also one line of a jsonl export."""
+    return {
+        "sequence": sequence,
+        "id": id,
+        "kind": kind,
+        "programme_id": programme_id,
+        "actor": actor,
+        "idempotency_key": idempotency_key,
+        "created_at": created_at if isinstance(created_at, str) else format_timestamp(created_at),
+        "memo": memo,
+        "metadata": dict(metadata or {}),
+        "postings": sort_postings(postings),
+    }
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+def block_object(
+    *,
+    height: int,
+    first_sequence: int,
+    last_sequence: int,
+    prev_hash: str,
+    hash: str,
+    sealed_at: datetime | str,
+) -> dict[str, Any]:
+    return {
+        "format": BLOCK_FORMAT,
+        "height": height,
+        "first_sequence": first_sequence,
+        "last_sequence": last_sequence,
+        "prev_hash": prev_hash,
+        "hash": hash,
+        "sealed_at": sealed_at if isinstance(sealed_at, str) else format_timestamp(sealed_at),
+    }

@@ -1,0 +1,155 @@
+"""The ledger's tables. Only :mod:`voucherledger.ledger.service` and the sealer write them.
+
+Signs: a posting's ``amount`` is signed from the side of its account — positive
+adds to the account's balance, negative takes from it. An account's ``balance``
+is the sum of its postings' amounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voucherledger.core.db import Base, UTCDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+TRANSACTION_KINDS = (
+    "deposit",  # external money into a programme's budget
+    "issue",  # budget into a voucher
+    "hold",  # voucher value held by a pending claim
+    "capture",  # a claim becomes the supplier's payable
+    "void",  # a held claim released back to the voucher
+    "refund",  # captured, unsettled value back to the voucher
+    "revoke",  # a revoked voucher's remaining value back to the budget
+    "expire",  # an expired voucher's remaining value back to the budget
+    "settle",  # a supplier's payable paid out
+    "close",  # a closed programme's unissued budget back to the funder
+    "transfer",  # a plain movement between accounts (tests, corrections)
+)
+
+
+class LedgerAccount(Base):
+    """A ledger account and its current balance, kept in step with its postings.
+
+    The balance row is what makes current balances O(1) and overdrafts
+    impossible: the CHECK refuses a negative balance unless the account is an
+    external source (``may_go_negative``).
+    """
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint("may_go_negative OR balance >= 0", name="no_overdraft"),
+        CheckConstraint("length(currency) = 3", name="currency_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(200), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    may_go_negative: Mapped[bool] = mapped_column(Boolean)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalTransaction(Base):
+    """One business operation: two or more postings that sum to zero per currency.
+
+    Append-only: triggers refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in TRANSACTION_KINDS) + ")", name="kind"
+        ),
+        Index("ix_ledger_transactions_programme_created", "programme_id", "created_at"),
+        Index("ix_ledger_transactions_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    programme_id: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(600), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    memo: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+
+
+class Posting(Base):
+    """One leg of a transaction. Append-only."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="nonzero"),
+        Index("ix_ledger_postings_account_created", "account_code", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(
+        ForeignKey("ledger_transactions.id"), index=True
+    )
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Copy of the transaction's created_at, so point-in-time balances are one index range.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SealQueue(Base):
+    """Transactions written but not yet sealed. Writers insert; only the sealer deletes.
+
+    The queue lets the sealer find unsealed work without writers ever touching
+    the chain head, and without missing a transaction that commits late.
+    """
+
+    __tablename__ = "ledger_seal_queue"
+
+    transaction_id: Mapped[str] = mapped_column(
+        ForeignKey("ledger_transactions.id"), primary_key=True
+    )
+
+
+class Seal(Base):
+    """A transaction's place in the hash chain. Append-only.
+
+    ``hash = SHA-256(previous hash || canonical bytes of the transaction)``, see
+    ``docs/ledger-format.md``.
+    """
+
+    __tablename__ = "ledger_seals"
+
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    transaction_id: Mapped[str] = mapped_column(
+        ForeignKey("ledger_transactions.id"), unique=True
+    )
+    hash: Mapped[str] = mapped_column(String(64))
+    block_height: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SealBlock(Base):
+    """A batch of seals, signed with Ed25519. Append-only."""
+
+    __tablename__ = "ledger_seal_blocks"
+
+    height: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    signature: Mapped[str] = mapped_column(String(128))
+    public_key: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,205 @@
+"""The sealer: puts written transactions into the signed hash chain, in batches.
+
+Writers never touch the chain head: they only add their transaction to
+``ledger_seal_queue``. The sealer (one at a time, under an advisory lock on
+PostgreSQL; SQLite's write lock serialises it there) takes a batch from the
+queue in (created_at, id) order, gives each transaction the next sequence
+number and chain hash, stores the seals, signs the batch as one block and
+empties those queue entries — all in one database transaction. A transaction
+that commits late is simply sealed in a later batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from voucherledger.core.db import utcnow
+from voucherledger.ledger.canonical import (
+    GENESIS_HASH,
+    block_object,
+    canonical_json,
+    chain_hash,
+    transaction_object,
+)
+from voucherledger.ledger.models import (
+    JournalTransaction,
+    Posting,
+    Seal,
+    SealBlock,
+    SealQueue,
+)
+from voucherledger.ledger.signing import Signer
+
+log = structlog.get_logger("voucherledger.sealer")
+
+# Any constant works; it only has to be the same in every process.
+_SEALER_LOCK_ID = 0x564C5345414C  # "VLSEAL"
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    height: int
+    last_sequence: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    height: int
+    first_sequence: int
+    last_sequence: int
+    hash: str
+    sealed_at: datetime
+    signature: str
+    public_key: str
+
+
+def chain_head(session: Session) -> Head:
+    row = session.execute(
+        select(SealBlock.height, SealBlock.last_sequence, SealBlock.hash)
+        .order_by(SealBlock.height.desc()).limit(1)
+    ).one_or_none()
+    if row is None:
+        return Head(0, 0, GENESIS_HASH)
+    return Head(row.height, row.last_sequence, row.hash)
+
+
+def latest_block(session: Session) -> BlockInfo | None:
+    block = session.execute(
+        select(SealBlock).order_by(SealBlock.height.desc()).limit(1)
+    ).scalar_one_or_none()
+    if block is None:
+        return None
+    return BlockInfo(block.height, block.first_sequence, block.last_sequence, block.hash,
+                     block.sealed_at, block.signature, block.public_key)
+
+
+def postings_by_transaction(
+    session: Session, ids: list[str]
+) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {txn_id: [] for txn_id in ids}
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = session.execute(
+            select(Posting.transaction_id, Posting.account_code, Posting.amount, Posting.currency)
+            .where(Posting.transaction_id.in_(ids[start:start + _IN_CHUNK]))
+        )
+        for txn_id, account, amount, currency in rows:
+            out[txn_id].append({"account": account, "amount": amount, "currency": currency})
+    return out
+
+
+def _take_lock(session: Session, wait: bool) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection()  # BEGIN IMMEDIATE: SQLite's write lock serialises sealers
+        return True
+    fn = func.pg_advisory_xact_lock if wait else func.pg_try_advisory_xact_lock
+    result = session.execute(select(fn(_SEALER_LOCK_ID))).scalar()
+    return wait or bool(result)
+
+
+def seal_batch(
+    session: Session, signer: Signer, *, batch_size: int = 5000, wait: bool = True
+) -> BlockInfo | None:
+    """Seal up to ``batch_size`` queued transactions as one block, in the caller's
+    transaction. Returns the new block, or None when there was nothing to seal (or,
+    with ``wait=False``, another sealer holds the lock)."""
+    if not _take_lock(session, wait):
+        return None
+    queued = session.execute(
+        select(JournalTransaction)
+        .join(SealQueue, SealQueue.transaction_id == JournalTransaction.id)
+        .order_by(JournalTransaction.created_at, JournalTransaction.id)
+        .limit(batch_size)
+    ).scalars().all()
+    if not queued:
+        return None
+    head = chain_head(session)
+    ids = [txn.id for txn in queued]
+    legs = postings_by_transaction(session, ids)
+    height = head.height + 1
+    sequence = head.last_sequence
+    current = head.hash
+    seal_rows = []
+    for txn in queued:
+        sequence += 1
+        obj = transaction_object(
+            sequence=sequence, id=txn.id, kind=txn.kind, programme_id=txn.programme_id,
+            actor=txn.actor, idempotency_key=txn.idempotency_key, created_at=txn.created_at,
+            memo=txn.memo, metadata=txn.meta, postings=legs[txn.id],
+        )
+        current = chain_hash(current, canonical_json(obj))
+        seal_rows.append({"sequence": sequence, "transaction_id": txn.id, "hash": current,
+                          "block_height": height})
+    sealed_at = utcnow()
+    block = block_object(height=height, first_sequence=head.last_sequence + 1,
+                         last_sequence=sequence, prev_hash=head.hash, hash=current,
+                         sealed_at=sealed_at)
+    signature = signer.sign(canonical_json(block))
+    session.execute(insert(Seal), seal_rows)
+    for start in range(0, len(ids), _IN_CHUNK):
+        session.execute(
+            delete(SealQueue).where(SealQueue.transaction_id.in_(ids[start:start + _IN_CHUNK]))
+        )
+    session.execute(insert(SealBlock).values(
+        height=height, first_sequence=head.last_sequence + 1, last_sequence=sequence,
+        prev_hash=head.hash, hash=current, sealed_at=sealed_at, signature=signature,
+        public_key=signer.public_key_hex,
+    ))
+    return BlockInfo(height, head.last_sequence + 1, sequence, current, sealed_at, signature,
+                     signer.public_key_hex)
+
+
+def seal_pending(
+    factory: sessionmaker[Session], signer: Signer, *, batch_size: int = 5000, wait: bool = True
+) -> int:
+    """Seal everything queued, one committed block per batch. Returns how many."""
+    total = 0
+    while True:
+        with factory() as session:
+            block = seal_batch(session, signer, batch_size=batch_size, wait=wait)
+            session.commit()
+        if block is None:
+            return total
+        total += block.last_sequence - block.first_sequence + 1
+        if block.last_sequence - block.first_sequence + 1 < batch_size:
+            return total
+
+
+class BackgroundSealer:
+    """Runs :func:`seal_pending` about every ``interval`` seconds in a daemon thread."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], signer: Signer, *, interval: float,
+        batch_size: int,
+    ) -> None:
+        self._factory = factory
+        self._signer = signer
+        self._interval = interval
+        self._batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="voucherledger-sealer",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                sealed = seal_pending(self._factory, self._signer,
+                                      batch_size=self._batch_size, wait=False)
+                if sealed:
+                    log.debug("sealed", count=sealed)
+            except Exception:  # keep sealing after a transient database error
+                log.exception("sealer_failed")

@@ -1,0 +1,346 @@
+"""The one write entry point of the ledger, and its reads.
+
+:func:`post` is the only way value moves. In one database transaction — the
+caller's — it:
+
+1. refuses malformed or unbalanced postings (guarantee 2, checked in code; on
+   PostgreSQL a deferred constraint trigger checks again at COMMIT);
+2. inserts the journal transaction, its postings and its seal-queue entry; an
+   idempotency key already used makes this a replay that writes nothing
+   (guarantee 4);
+3. applies each account's net change with one guarded ``UPDATE ... SET balance =
+   balance + :change``, accounts in sorted code order so concurrent posters
+   cannot deadlock; an account that may not go negative and would is refused
+   (guarantee 3; a CHECK constraint backs the guard).
+
+On any :class:`~voucherledger.ledger.errors.LedgerError` the caller must roll
+back. The write path talks to the DB-API cursor directly: it runs on every
+claim, and the layers above the driver cost more than the database does here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voucherledger.core.db import utcnow
+from voucherledger.core.ids import new_id
+from voucherledger.ledger import errors
+from voucherledger.ledger.canonical import MAX_SAFE_INTEGER, check_canonical_value
+from voucherledger.ledger.models import (
+    TRANSACTION_KINDS,
+    JournalTransaction,
+    LedgerAccount,
+    Posting,
+)
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One posting to write: ``amount`` minor units, signed from the account's side."""
+
+    account: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    transaction_id: str
+    created_at: datetime
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    account: str
+    currency: str
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalance:
+    accounts: list[AccountBalance]
+    totals: dict[str, int]
+
+
+# --- SQL of the write path, per dialect -------------------------------------------
+
+_UPDATE_BALANCE = (
+    "UPDATE ledger_accounts SET balance = balance + ? "
+    "WHERE code = ? AND currency = ? AND (may_go_negative OR balance + ? >= 0) "
+    "RETURNING balance"
+)
+_SQLITE_INSERT_TXN = (
+    "INSERT INTO ledger_transactions "
+    "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+_SQLITE_INSERT_POSTING = (
+    "INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, created_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_SQLITE_QUEUE = "INSERT INTO ledger_seal_queue (transaction_id) VALUES (?)"
+
+
+def _pg_insert_sql(n_legs: int) -> str:
+    values = ", ".join(["(%s, %s::bigint, %s)"] * n_legs)
+    return (
+        "WITH t AS (INSERT INTO ledger_transactions "
+        "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS JSON)) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at), "
+        "p AS (INSERT INTO ledger_postings "
+        "(transaction_id, account_code, amount, currency, created_at) "
+        "SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
+        f"CROSS JOIN (VALUES {values}) AS v(account_code, amount, currency)), "
+        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t) "
+        "SELECT count(*) FROM t"
+    )
+
+
+_PG_INSERT_BY_LEGS = {n: _pg_insert_sql(n) for n in range(2, 9)}
+_PG_UPDATE_BALANCE = _UPDATE_BALANCE.replace("?", "%s")
+
+
+def _validate(
+    kind: str, legs: Sequence[Leg], metadata: Mapping[str, Any] | None
+) -> dict[str, int]:
+    """Check the postings and return each account's net change."""
+    if kind not in TRANSACTION_KINDS:
+        raise errors.InvalidTransaction(f"unknown transaction kind {kind!r}")
+    if len(legs) < 2:
+        raise errors.InvalidTransaction("a transaction has at least two postings")
+    per_currency: dict[str, int] = defaultdict(int)
+    net: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if type(leg.amount) is not int or leg.amount == 0:
+            raise errors.InvalidTransaction(f"posting amount {leg.amount!r} is not a non-zero int")
+        if abs(leg.amount) > MAX_SAFE_INTEGER:
+            raise errors.InvalidTransaction(f"posting amount {leg.amount} is too large")
+        if not _CURRENCY.match(leg.currency):
+            raise errors.InvalidTransaction(f"currency {leg.currency!r} is not an ISO 4217 code")
+        if not leg.account:
+            raise errors.InvalidTransaction("posting without an account")
+        per_currency[leg.currency] += leg.amount
+        net[leg.account] += leg.amount
+    unbalanced = {cur: total for cur, total in per_currency.items() if total != 0}
+    if unbalanced:
+        raise errors.Unbalanced(f"postings do not sum to zero: {unbalanced}")
+    if metadata is not None:
+        try:
+            check_canonical_value(dict(metadata))
+        except ValueError as exc:
+            raise errors.InvalidTransaction(str(exc)) from exc
+    return net
+
+
+def post(
+    session: Session,
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    programme_id: str | None = None,
+    actor: str | None = None,
+    idempotency_key: str | None = None,
+    memo: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Posted:
+    """Write one balanced journal transaction in the caller's database transaction."""
+    net = _validate(kind, legs, metadata)
+    txn_id = new_id("txn")
+    created_at = now or utcnow()
+    meta_json = json.dumps(dict(metadata or {}), sort_keys=True, separators=(",", ":"))
+    stamp = created_at.astimezone(UTC).replace(tzinfo=None)
+    connection = session.connection()
+    dialect = connection.dialect.name
+    cursor = connection.connection.cursor()
+    try:
+        if dialect == "postgresql" and len(legs) in _PG_INSERT_BY_LEGS:
+            params: list[Any] = [
+                txn_id, kind, programme_id, actor, idempotency_key, stamp, memo, meta_json,
+            ]
+            for leg in legs:
+                params.extend((leg.account, leg.amount, leg.currency))
+            cursor.execute(_PG_INSERT_BY_LEGS[len(legs)], params)
+            inserted = cursor.fetchone()[0] == 1
+            update_sql = _PG_UPDATE_BALANCE
+        elif dialect == "sqlite":
+            sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+            cursor.execute(
+                _SQLITE_INSERT_TXN,
+                (txn_id, kind, programme_id, actor, idempotency_key, sqlite_stamp, memo,
+                 meta_json),
+            )
+            inserted = cursor.fetchone() is not None
+            if inserted:
+                cursor.executemany(
+                    _SQLITE_INSERT_POSTING,
+                    [(txn_id, leg.account, leg.amount, leg.currency, sqlite_stamp)
+                     for leg in legs],
+                )
+                cursor.execute(_SQLITE_QUEUE, (txn_id,))
+            update_sql = _UPDATE_BALANCE
+        else:
+            raise errors.InvalidTransaction(
+                f"unsupported dialect {dialect!r} or too many postings ({len(legs)})"
+            )
+        if not inserted:
+            assert idempotency_key is not None
+            return _replay(session, idempotency_key, kind, legs)
+        currency_of = {leg.account: leg.currency for leg in legs}
+        for account in sorted(net):
+            change = net[account]
+            if change == 0:
+                continue
+            cursor.execute(update_sql, (change, account, currency_of[account], change))
+            if cursor.fetchone() is None:
+                _explain_refusal(session, account, currency_of[account], change)
+    finally:
+        cursor.close()
+    return Posted(txn_id, created_at, replayed=False)
+
+
+def _replay(session: Session, key: str, kind: str, legs: Sequence[Leg]) -> Posted:
+    existing = session.execute(
+        select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at)
+        .where(JournalTransaction.idempotency_key == key)
+    ).one()
+    stored = session.execute(
+        select(Posting.account_code, Posting.amount, Posting.currency)
+        .where(Posting.transaction_id == existing.id)
+    ).all()
+    same = existing.kind == kind and sorted(
+        (row.account_code, row.amount, row.currency) for row in stored
+    ) == sorted((leg.account, leg.amount, leg.currency) for leg in legs)
+    if not same:
+        raise errors.IdempotencyConflict(key)
+    return Posted(existing.id, existing.created_at, replayed=True)
+
+
+def _explain_refusal(session: Session, account: str, currency: str, change: int) -> None:
+    row = session.execute(
+        select(LedgerAccount.currency, LedgerAccount.balance).where(LedgerAccount.code == account)
+    ).one_or_none()
+    if row is None:
+        raise errors.UnknownAccount(account)
+    if row.currency != currency:
+        raise errors.CurrencyMismatch(account, row.currency, currency)
+    raise errors.InsufficientFunds(account, row.balance, change)
+
+
+def open_account(
+    session: Session, code: str, currency: str, *, may_go_negative: bool = False
+) -> None:
+    """Create a ledger account with a zero balance; opening it again is a no-op."""
+    open_accounts(session, [(code, currency, may_go_negative)])
+
+
+def open_accounts(session: Session, accounts: Iterable[tuple[str, str, bool]]) -> None:
+    rows = [
+        {"code": code, "currency": currency, "may_go_negative": negative, "balance": 0,
+         "created_at": utcnow()}
+        for code, currency, negative in accounts
+    ]
+    if not rows:
+        return
+    for row in rows:
+        if not _CURRENCY.match(row["currency"]):
+            raise errors.InvalidTransaction(f"currency {row['currency']!r} is not ISO 4217")
+    codes = [row["code"] for row in rows]
+    existing: dict[str, tuple[str, bool]] = {}
+    for start in range(0, len(codes), 500):
+        chunk = codes[start:start + 500]
+        for code, currency, negative in session.execute(
+            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.may_go_negative)
+            .where(LedgerAccount.code.in_(chunk))
+        ):
+            existing[code] = (currency, negative)
+    new_rows = []
+    for row in rows:
+        if row["code"] in existing:
+            if existing[row["code"]] != (row["currency"], row["may_go_negative"]):
+                raise errors.InvalidTransaction(
+                    f"ledger account {row['code']!r} exists with other terms"
+                )
+            continue
+        new_rows.append(row)
+    if new_rows:
+        session.execute(LedgerAccount.__table__.insert(), new_rows)
+
+
+# --- reads -------------------------------------------------------------------------
+
+
+def balance(session: Session, account: str) -> int:
+    """The current balance: one primary-key read, whatever the size of the journal."""
+    value = session.execute(
+        select(LedgerAccount.balance).where(LedgerAccount.code == account)
+    ).scalar_one_or_none()
+    if value is None:
+        raise errors.UnknownAccount(account)
+    return value
+
+
+def balances(session: Session, accounts: Iterable[str]) -> dict[str, int]:
+    wanted = list(accounts)
+    found = dict(
+        session.execute(
+            select(LedgerAccount.code, LedgerAccount.balance)
+            .where(LedgerAccount.code.in_(wanted))
+        ).tuples()
+    )
+    return {code: found.get(code, 0) for code in wanted}
+
+
+def balance_as_of(session: Session, account: str, as_of: datetime) -> int:
+    """The sum of the account's postings made at or before ``as_of``."""
+    if session.get(LedgerAccount, account) is None:
+        raise errors.UnknownAccount(account)
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .where(Posting.account_code == account, Posting.created_at <= as_of)
+    ).scalar_one()
+    return int(total)
+
+
+def trial_balance(
+    session: Session, *, programme_id: str | None = None, as_of: datetime | None = None
+) -> TrialBalance:
+    """Every account's balance (from the programme's transactions only, if given).
+
+    Sums to zero per currency: every transaction does.
+    """
+    if programme_id is None and as_of is None:
+        rows = session.execute(
+            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance)
+            .order_by(LedgerAccount.code)
+        ).tuples().all()
+    else:
+        stmt = select(Posting.account_code, Posting.currency, func.sum(Posting.amount))
+        if programme_id is not None:
+            stmt = stmt.join(
+                JournalTransaction, JournalTransaction.id == Posting.transaction_id
+            ).where(JournalTransaction.programme_id == programme_id)
+        if as_of is not None:
+            stmt = stmt.where(Posting.created_at <= as_of)
+        stmt = stmt.group_by(Posting.account_code, Posting.currency).order_by(
+            Posting.account_code
+        )
+        rows = session.execute(stmt).tuples().all()
+    accounts = [AccountBalance(code, currency, int(total)) for code, currency, total in rows]
+    totals: dict[str, int] = defaultdict(int)
+    for entry in accounts:
+        totals[entry.currency] += entry.balance
+    return TrialBalance(accounts, dict(totals))

@@ -1,0 +1,94 @@
+"""Ed25519 keys that sign seal blocks.
+
+The key comes from ``VOUCHERLEDGER_SIGNING_KEY`` (the 32-byte private seed, as
+64 hex digits or base64). Without it a development key is generated once and
+kept in ``VOUCHERLEDGER_SIGNING_KEY_FILE`` with a warning: fine on a laptop,
+never in production, where the key must come from a secret store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+log = structlog.get_logger("voucherledger.signing")
+
+
+def _decode_32(text: str) -> bytes:
+    text = text.strip()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("signing key is neither hex nor base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"an Ed25519 key is 32 bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Signer:
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key_hex(self) -> str:
+        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+    def sign(self, message: bytes) -> str:
+        return self.private_key.sign(message).hex()
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Signer:
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    @classmethod
+    def generate(cls) -> Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    def seed_hex(self) -> str:
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        return self.private_key.private_bytes(
+            Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+        ).hex()
+
+
+def load_signer(signing_key: str | None, key_file: Path) -> Signer:
+    if signing_key:
+        return Signer.from_seed(_decode_32(signing_key))
+    if key_file.exists():
+        return Signer.from_seed(_decode_32(key_file.read_text()))
+    signer = Signer.generate()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(signer.seed_hex() + "\n")
+    log.warning(
+        "development_signing_key_generated",
+        path=str(key_file),
+        public_key=signer.public_key_hex,
+        hint="set VOUCHERLEDGER_SIGNING_KEY in production",
+    )
+    return signer
+
+
+def verify_signature(public_key_hex: str, message: bytes, signature_hex: str) -> bool:
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        key.verify(bytes.fromhex(signature_hex), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -295,12 +295,13 @@ def balance(session: Session, account: str) -> int:
 
 def balances(session: Session, accounts: Iterable[str]) -> dict[str, int]:
     wanted = list(accounts)
-    found = dict(
-        session.execute(
+    found: dict[str, int] = {
+        code: value
+        for code, value in session.execute(
             select(LedgerAccount.code, LedgerAccount.balance)
             .where(LedgerAccount.code.in_(wanted))
-        ).tuples()
-    )
+        )
+    }
     return {code: found.get(code, 0) for code in wanted}
 
 
@@ -326,7 +327,7 @@ def trial_balance(
         rows = session.execute(
             select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance)
             .order_by(LedgerAccount.code)
-        ).tuples().all()
+        ).all()
     else:
         stmt = select(Posting.account_code, Posting.currency, func.sum(Posting.amount))
         if programme_id is not None:
@@ -338,7 +339,7 @@ def trial_balance(
         stmt = stmt.group_by(Posting.account_code, Posting.currency).order_by(
             Posting.account_code
         )
-        rows = session.execute(stmt).tuples().all()
+        rows = session.execute(stmt).all()
     accounts = [AccountBalance(code, currency, int(total)) for code, currency, total in rows]
     totals: dict[str, int] = defaultdict(int)
     for entry in accounts:

@@ -1,0 +1,53 @@
+# voucherledger — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+.PHONY: help venv run test lint fmt migrate migration-check openapi bench check
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv and install the project with its dev tools
+
+run: $(STAMP) ## migrate the database (SQLite ./voucherledger.db by default) and serve on 127.0.0.1:8000
+	$(BIN)/voucherledger db upgrade
+	$(BIN)/voucherledger serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (required with CI=true)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## format and fix what ruff can
+	$(BIN)/ruff format src tests bench migrations
+	$(BIN)/ruff check --fix src tests bench migrations
+
+migrate: $(STAMP) ## apply the migrations to VOUCHERLEDGER_DATABASE_URL
+	$(BIN)/voucherledger db upgrade
+
+migration-check: $(STAMP) ## migrate an empty database and check the models have not drifted
+	$(BIN)/pytest -q tests/test_migrations.py
+
+openapi: $(STAMP) ## re-export openapi/openapi.json from the app
+	$(BIN)/voucherledger openapi
+
+bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/performance.md)
+	$(BIN)/python bench/ledger_write.py
+
+check: lint test ## lint and test, as CI does

@@ -36,7 +36,8 @@ def upgrade() -> None:
         sa.Column("service_categories", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
-            "(kind = 'group') = (group_type IS NOT NULL AND origin_country IS NOT NULL AND residence_country IS NOT NULL AND women_led IS NOT NULL)",
+            "(kind = 'group') = (group_type IS NOT NULL AND origin_country IS NOT NULL "
+            "AND residence_country IS NOT NULL AND women_led IS NOT NULL)",
             name=op.f("ck_accounts_group_profile"),
         ),
         sa.CheckConstraint(
@@ -98,7 +99,8 @@ def upgrade() -> None:
         sa.Column("memo", sa.Text(), nullable=True),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.CheckConstraint(
-            "kind IN ('deposit', 'issue', 'hold', 'capture', 'void', 'refund', 'revoke', 'expire', 'settle', 'close', 'transfer')",
+            "kind IN ('deposit', 'issue', 'hold', 'capture', 'void', 'refund', 'revoke', "
+            "'expire', 'settle', 'close', 'transfer')",
             name=op.f("ck_ledger_transactions_kind"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from voucherledger.accounts import repository
 from voucherledger.accounts.models import Account, ApiKey
 from voucherledger.accounts.schemas import (
@@ -16,7 +18,6 @@ from voucherledger.core.db import utcnow
 from voucherledger.core.errors import NotFound
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
-from sqlalchemy.orm import Session
 
 # What each role may see of the directory besides itself.
 _VISIBLE_KINDS: dict[str, frozenset[str]] = {
@@ -29,10 +30,10 @@ _VISIBLE_KINDS: dict[str, frozenset[str]] = {
 def to_out(account: Account) -> AccountOut:
     group = None
     if account.kind == "group":
-        assert account.group_type and account.origin_country and account.residence_country
         group = GroupProfileOut(
-            group_type=account.group_type, origin_country=account.origin_country,
-            residence_country=account.residence_country, women_led=bool(account.women_led),
+            group_type=account.group_type or "", origin_country=account.origin_country or "",
+            residence_country=account.residence_country or "",
+            women_led=bool(account.women_led),
         )
     supplier = None
     if account.kind == "supplier":

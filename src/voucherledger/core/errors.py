@@ -109,7 +109,8 @@ class Problem(BaseModel):
 def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` mapping that documents a route's errors in OpenAPI."""
     out: dict[int | str, dict[str, Any]] = {}
-    for err in (Unauthenticated, *errors):
+    documented: tuple[type[AppError], ...] = (Unauthenticated, *errors)
+    for err in documented:
         entry = out.setdefault(
             err.status,
             {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": ""},
@@ -146,7 +147,8 @@ def problem(
 
 
 def _app_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+    if not isinstance(exc, AppError):
+        return _unexpected(request, exc)
     extra = dict(exc.extra)
     errors = extra.pop("errors", None)
     headers = extra.pop("headers", None)
@@ -154,7 +156,8 @@ def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        return _unexpected(request, exc)
     errors = [
         {
             "loc": [str(part) for part in err.get("loc", ())],
@@ -180,7 +183,8 @@ _HTTP_CODES = {
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        return _unexpected(request, exc)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
     return problem(request, exc.status_code, code, title, str(exc.detail),

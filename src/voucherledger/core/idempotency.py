@@ -22,6 +22,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.concurrency import run_in_threadpool
 
 from voucherledger.core.auth import Principal, current_principal
 from voucherledger.core.db import Base, UTCDateTime, utcnow
@@ -87,8 +88,6 @@ async def idempotency_guard(
     body = await request.body()
     digest = _request_hash(request.method, request.url.path, body)
     session = request_session(request)
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(_claim_key, session, principal.account_id, idempotency_key, digest)
     scope = IdempotencyScope(principal.account_id, idempotency_key,
                              f"http:{principal.account_id}:{idempotency_key}")
@@ -113,7 +112,8 @@ def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used for a different request."
         )
-    assert record.status_code is not None and record.response_body is not None
+    if record.status_code is None or record.response_body is None:
+        raise RuntimeError("an idempotency record was committed without its response")
     raise Replay(record.status_code, record.response_body,
                  record.media_type or "application/json")
 
@@ -122,7 +122,8 @@ def record_response(
     session: Session, scope: IdempotencyScope, status_code: int, body: bytes, media_type: str
 ) -> None:
     record = session.get(IdempotencyRecord, (scope.account_id, scope.key))
-    assert record is not None
+    if record is None:
+        raise RuntimeError("the idempotency record of this request is missing")
     record.status_code = status_code
     record.response_body = body.decode("utf-8")
     record.media_type = media_type

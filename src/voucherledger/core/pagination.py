@@ -16,14 +16,13 @@ from pydantic import BaseModel
 from voucherledger.core.errors import ValidationFailed
 
 
-
 class HasId(Protocol):
     @property
     def id(self) -> str: ...
 
 
 T = TypeVar("T")
-I = TypeVar("I", bound=HasId)
+ItemT = TypeVar("ItemT", bound=HasId)
 
 
 class Page(BaseModel, Generic[T]):
@@ -65,7 +64,7 @@ def page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
-def make_page(items: list[I], limit: int) -> Page[I]:
+def make_page(items: list[ItemT], limit: int) -> Page[ItemT]:
     """``items`` was fetched with ``limit + 1`` rows; the extra one says there is more."""
     if len(items) > limit:
         return Page(data=items[:limit], next_cursor=encode_cursor(items[limit - 1].id))

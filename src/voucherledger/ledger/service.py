@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
@@ -96,7 +96,7 @@ _SQLITE_QUEUE = "INSERT INTO ledger_seal_queue (transaction_id) VALUES (?)"
 def _pg_insert_sql(n_legs: int) -> str:
     values = ", ".join(["(%s, %s::bigint, %s)"] * n_legs)
     return (
-        "WITH t AS (INSERT INTO ledger_transactions "
+        "WITH t AS (INSERT INTO ledger_transactions "  # noqa: S608 - placeholders only
         "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS JSON)) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at), "
@@ -174,7 +174,8 @@ def post(
             for leg in legs:
                 params.extend((leg.account, leg.amount, leg.currency))
             cursor.execute(_PG_INSERT_BY_LEGS[len(legs)], params)
-            inserted = cursor.fetchone()[0] == 1
+            row = cursor.fetchone()
+            inserted = row is not None and row[0] == 1
             update_sql = _PG_UPDATE_BALANCE
         elif dialect == "sqlite":
             sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -197,7 +198,8 @@ def post(
                 f"unsupported dialect {dialect!r} or too many postings ({len(legs)})"
             )
         if not inserted:
-            assert idempotency_key is not None
+            if idempotency_key is None:
+                raise RuntimeError("journal insert without an idempotency key wrote nothing")
             return _replay(session, idempotency_key, kind, legs)
         currency_of = {leg.account: leg.currency for leg in legs}
         for account in sorted(net):
@@ -248,17 +250,13 @@ def open_account(
 
 
 def open_accounts(session: Session, accounts: Iterable[tuple[str, str, bool]]) -> None:
-    rows = [
-        {"code": code, "currency": currency, "may_go_negative": negative, "balance": 0,
-         "created_at": utcnow()}
-        for code, currency, negative in accounts
-    ]
-    if not rows:
+    wanted = list(accounts)
+    if not wanted:
         return
-    for row in rows:
-        if not _CURRENCY.match(row["currency"]):
-            raise errors.InvalidTransaction(f"currency {row['currency']!r} is not ISO 4217")
-    codes = [row["code"] for row in rows]
+    for _code, currency, _negative in wanted:
+        if not _CURRENCY.match(currency):
+            raise errors.InvalidTransaction(f"currency {currency!r} is not ISO 4217")
+    codes = [code for code, _currency, _negative in wanted]
     existing: dict[str, tuple[str, bool]] = {}
     for start in range(0, len(codes), 500):
         chunk = codes[start:start + 500]
@@ -267,17 +265,17 @@ def open_accounts(session: Session, accounts: Iterable[tuple[str, str, bool]]) -
             .where(LedgerAccount.code.in_(chunk))
         ):
             existing[code] = (currency, negative)
+    now = utcnow()
     new_rows = []
-    for row in rows:
-        if row["code"] in existing:
-            if existing[row["code"]] != (row["currency"], row["may_go_negative"]):
-                raise errors.InvalidTransaction(
-                    f"ledger account {row['code']!r} exists with other terms"
-                )
+    for code, currency, negative in wanted:
+        if code in existing:
+            if existing[code] != (currency, negative):
+                raise errors.InvalidTransaction(f"ledger account {code!r} exists with other terms")
             continue
-        new_rows.append(row)
+        new_rows.append({"code": code, "currency": currency, "may_go_negative": negative,
+                         "balance": 0, "created_at": now})
     if new_rows:
-        session.execute(LedgerAccount.__table__.insert(), new_rows)
+        session.execute(insert(LedgerAccount), new_rows)
 
 
 # --- reads -------------------------------------------------------------------------
@@ -295,13 +293,11 @@ def balance(session: Session, account: str) -> int:
 
 def balances(session: Session, accounts: Iterable[str]) -> dict[str, int]:
     wanted = list(accounts)
-    found: dict[str, int] = {
-        code: value
-        for code, value in session.execute(
-            select(LedgerAccount.code, LedgerAccount.balance)
-            .where(LedgerAccount.code.in_(wanted))
-        )
-    }
+    found: dict[str, int] = {}
+    for code, value in session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance).where(LedgerAccount.code.in_(wanted))
+    ):
+        found[code] = value
     return {code: found.get(code, 0) for code in wanted}
 
 

@@ -73,7 +73,10 @@ def load_signer(signing_key: str | None, key_file: Path) -> Signer:
         return Signer.from_seed(_decode_32(key_file.read_text()))
     signer = Signer.generate()
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (a second worker) created it first
+        return Signer.from_seed(_decode_32(key_file.read_text()))
     with os.fdopen(fd, "w") as handle:
         handle.write(signer.seed_hex() + "\n")
     log.warning(

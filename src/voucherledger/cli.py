@@ -20,6 +20,18 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+@app.callback()
+def _configure() -> None:
+    # Log lines go to stderr, as in the server: stdout carries only a command's
+    # result (`keys create-admin` prints nothing but the key). Unconfigured,
+    # structlog prints to stdout.
+    from voucherledger.core.observability import configure_logging
+    from voucherledger.core.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -100,6 +112,21 @@ def seal() -> None:
     head = f"height {block.height}, sequence {block.last_sequence}, hash {block.hash}" \
         if block else "empty chain"
     typer.echo(f"sealed {count} transaction(s); head: {head}")
+
+
+@app.command()
+def openapi(
+    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 if the file "
+                                        "is stale.")] = False,
+) -> None:
+    """Write openapi/openapi.json from the app (with --check, fail if it differs)."""
+    from voucherledger.openapi import OPENAPI_FILE, main
+
+    code = main(check=check)
+    if code:
+        raise typer.Exit(code)
+    if not check:
+        _err(f"wrote {OPENAPI_FILE}")
 
 
 @app.command()

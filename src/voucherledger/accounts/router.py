@@ -61,6 +61,6 @@ def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", operation_id="get_me")
+@router.get("/me", operation_id="get_me", responses=problem_responses(validation=False))
 def get_me(principal: CurrentPrincipal, session: DB) -> AccountOut:
     return service.to_out(service.visible(session, principal, principal.account_id))

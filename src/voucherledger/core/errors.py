@@ -91,7 +91,75 @@ class InvalidState(AppError):
 
 
 class RateLimited(AppError):
+    """Too many failed voucher-code look-ups by one supplier in a minute."""
+
     status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class ProgrammeClosed(AppError):
+    """The programme is closed (or past its end): no deposits, no issuance."""
+
+    status, code, title = 409, "programme_closed", "Programme closed"
+
+
+class GroupNotEligible(AppError):
+    """The group's type or origin country is outside the programme's rules."""
+
+    status, code, title = 422, "group_not_eligible", "Group not eligible"
+
+
+class LimitExceeded(AppError):
+    """Above the programme's maximum voucher amount or per-group total."""
+
+    status, code, title = 422, "limit_exceeded", "Limit exceeded"
+
+
+class CategoryNotAllowed(AppError):
+    """A service category outside what the programme, voucher or supplier allows."""
+
+    status, code, title = 422, "category_not_allowed", "Category not allowed"
+
+
+class SupplierNotAccredited(AppError):
+    """The supplier is not (or no longer) accredited for this programme and category."""
+
+    status, code, title = 403, "supplier_not_accredited", "Supplier not accredited"
+
+
+class VoucherExpired(AppError):
+    status, code, title = 409, "voucher_expired", "Voucher expired"
+
+
+class VoucherRevoked(AppError):
+    status, code, title = 409, "voucher_revoked", "Voucher revoked"
+
+
+class VoucherExhausted(AppError):
+    status, code, title = 409, "voucher_exhausted", "Voucher exhausted"
+
+
+class AlreadySettled(AppError):
+    status, code, title = 409, "already_settled", "Already settled"
+
+
+class NothingToSettle(AppError):
+    status, code, title = 409, "nothing_to_settle", "Nothing to settle"
+
+
+class BatchRejected(AppError):
+    """A batch with at least one bad item: nothing is written, every bad item is listed.
+
+    Status and code are those of the first bad item; ``errors`` holds
+    ``{index, code, detail}`` for each bad item.
+    """
+
+    def __init__(self, failures: Sequence[tuple[int, AppError]]) -> None:
+        first = failures[0][1]
+        self.status, self.code, self.title = first.status, first.code, first.title
+        detail = f"{len(failures)} item(s) of the batch are refused; nothing was written."
+        super().__init__(detail, errors=[
+            {"index": index, "code": err.code, "detail": err.detail} for index, err in failures
+        ])
 
 
 class Problem(BaseModel):
@@ -106,10 +174,20 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
-def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` mapping that documents a route's errors in OpenAPI."""
+def problem_responses(
+    *errors: type[AppError], validation: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` mapping that documents a route's errors in OpenAPI.
+
+    401 is always there, and 422 unless ``validation=False`` (a route that takes
+    no input at all): declaring 422 keeps FastAPI from documenting its own
+    ``HTTPValidationError`` body, which this API never sends.
+    """
     out: dict[int | str, dict[str, Any]] = {}
-    documented: tuple[type[AppError], ...] = (Unauthenticated, *errors)
+    always: tuple[type[AppError], ...] = (
+        (Unauthenticated, ValidationFailed) if validation else (Unauthenticated,)
+    )
+    documented: tuple[type[AppError], ...] = (*always, *errors)
     for err in documented:
         entry = out.setdefault(
             err.status,
@@ -185,6 +263,13 @@ _HTTP_CODES = {
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         return _unexpected(request, exc)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI answers a body that json.loads refuses with something other than
+        # JSONDecodeError (an integer of more than 4300 digits) with a bare 400.
+        # It is malformed JSON like any other: 422, as documented.
+        return problem(request, 422, "validation_error", "Validation failed",
+                       "The request body is not valid JSON; see errors.",
+                       [{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}])
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
     return problem(request, exc.status_code, code, title, str(exc.detail),
@@ -206,9 +291,42 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
                    "An unexpected error occurred; it has been logged with the request id.")
 
 
+def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette runs the handler of ``Exception`` in its outermost middleware,
+    # outside RequestContextMiddleware, so the request id header is added here.
+    response = _unexpected(request, exc)
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ledger_errors.LedgerError, _ledger_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, _unhandled)
+    _document_problems_as_problem_json(app)
+
+
+def _document_problems_as_problem_json(app: FastAPI) -> None:
+    """Error responses are sent as ``application/problem+json`` only.
+
+    FastAPI puts a ``responses=`` model under the route's media type
+    (``application/json``); move it to ``application/problem+json``, where
+    :func:`problem_responses` declared it, so the document says what is sent.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # FastAPI caches it; moving twice is a no-op
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if PROBLEM_JSON in content and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

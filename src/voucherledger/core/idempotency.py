@@ -100,8 +100,10 @@ def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(IdempotencyRecord).values(
         account_id=account_id, key=key, request_hash=digest, created_at=utcnow()
-    ).on_conflict_do_nothing()
-    if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+    ).on_conflict_do_nothing().returning(IdempotencyRecord.key)
+    # RETURNING, not rowcount: with psycopg the rowcount of this INSERT is -1, so
+    # every first use of a key looked like a replay of an unfinished request.
+    if session.execute(stmt).first() is not None:
         return
     record = session.execute(
         select(IdempotencyRecord).where(

@@ -2,15 +2,22 @@
 
 ``{prefix}_{26 Crockford base32 characters}``: 48 bits of milliseconds since the
 epoch followed by 80 random bits (the ULID layout). Sorting ids as strings sorts
-them by creation time to the millisecond.
+them by creation time: within one process ids are monotonic (the ULID spec's
+monotonic mode), so two ids made in the same millisecond — or after the clock
+stepped back — still sort in the order they were made.
 """
 
 import secrets
+import threading
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES = frozenset({"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk"})
+
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last = 0
 
 
 def encode_crockford(value: int, length: int) -> str:
@@ -21,9 +28,20 @@ def encode_crockford(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+def _next_value() -> int:
+    global _last
+    millis = time.time_ns() // 1_000_000
+    with _lock:
+        value = (millis << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
+        if value <= _last:
+            # Same millisecond as the previous id (or the clock went back): count
+            # up from it. The random part starts 80 bits wide, so it does not wrap.
+            value = _last + 1 + secrets.randbits(16)
+        _last = value
+        return value
+
+
 def new_id(prefix: str) -> str:
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
-    millis = time.time_ns() // 1_000_000
-    value = (millis << 80) | secrets.randbits(80)
-    return f"{prefix}_{encode_crockford(value, 26)}"
+    return f"{prefix}_{encode_crockford(_next_value(), 26)}"

@@ -19,7 +19,6 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
@@ -56,13 +55,15 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    """The template of the route that handled the request (``/v1/accounts/{account_id}``).
+
+    Routing records the route it chose in ``scope["route"]``; with FastAPI's
+    included routers the top-level routes are router wrappers without a path, so
+    matching the top-level routes again here would name none of them.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "unmatched"
 
 
 class RequestContextMiddleware:

@@ -19,6 +19,12 @@ from voucherledger.core.idempotency import (
 )
 
 
+def ledger_key(request: Request) -> str | None:
+    """The idempotency key a request's ledger transaction is written under, if any."""
+    scope: IdempotencyScope | None = getattr(request.state, "idempotency", None)
+    return scope.ledger_key if scope is not None else None
+
+
 def _finish(session: Session, scope: IdempotencyScope | None, response: Response) -> None:
     try:
         if scope is not None and response.status_code < 400:

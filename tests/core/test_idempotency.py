@@ -174,8 +174,6 @@ def test_a_refused_role_does_not_burn_the_key(settings: Settings) -> None:
                            json=account_body("funder")).status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a keyed POST /v1/accounts/{id}/keys stores the "
-                   "plaintext API key in idempotency_records.response_body")
 def test_a_keyed_key_creation_does_not_store_the_plaintext_key(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
@@ -188,6 +186,9 @@ def test_a_keyed_key_creation_does_not_store_the_plaintext_key(settings: Setting
         with factory() as session:
             stored = list(session.execute(select(IdempotencyRecord.response_body)).scalars())
         assert not any(secret in (body or "") for body in stored)
+        replay = client.post(f"/v1/accounts/{account_id}/keys", headers=keyed(admin, "kk"))
+        assert replay.status_code == 201
+        assert replay.json() == {**created.json(), "key": None}
 
 
 # --- real concurrency (PostgreSQL) -------------------------------------------------------

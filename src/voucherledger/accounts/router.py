@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts import service
 from voucherledger.accounts.schemas import AccountCreate, AccountKind, AccountOut, KeyCreated
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, problem_responses
+from voucherledger.core.idempotency import redact_secrets
 from voucherledger.core.pagination import Page, PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.session import get_session
@@ -48,8 +49,10 @@ def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> Ac
 
 @router.post("/accounts/{account_id}/keys", status_code=201, operation_id="create_key",
              responses=problem_responses(Forbidden, NotFound))
-def create_key(account_id: str, _admin: Admin, session: DB) -> KeyCreated:
-    """A new API key for the account. The key is in this response only."""
+def create_key(account_id: str, _admin: Admin, session: DB, request: Request) -> KeyCreated:
+    """A new API key for the account. The key is in this response only: a replay of the
+    request (same ``Idempotency-Key``) returns the same id with ``key`` null."""
+    redact_secrets(request, "key")
     return service.create_key(session, account_id)
 
 

@@ -71,5 +71,7 @@ class AccountOut(Schema):
 class KeyCreated(Schema):
     id: str
     account_id: str
-    key: str = Field(description="The API key. Shown only in this response; store it now.")
+    key: str | None = Field(
+        description="The API key. Shown only in this response, store it now; null when the "
+        "response is an idempotent replay.")
     created_at: datetime

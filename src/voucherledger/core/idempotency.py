@@ -120,13 +120,27 @@ def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None
                  record.media_type or "application/json")
 
 
+def redact_secrets(request: Request, *fields: str) -> None:
+    """Keep these top-level response fields out of the stored response: a replay
+    returns them as null (a secret such as a new API key is shown once only)."""
+    request.state.idempotency_redact = fields
+
+
 def record_response(
-    session: Session, scope: IdempotencyScope, status_code: int, body: bytes, media_type: str
+    session: Session, scope: IdempotencyScope, status_code: int, body: bytes, media_type: str,
+    redact: tuple[str, ...] = (),
 ) -> None:
     record = session.get(IdempotencyRecord, (scope.account_id, scope.key))
     if record is None:
         raise RuntimeError("the idempotency record of this request is missing")
+    text = body.decode("utf-8")
+    if redact:
+        document = json.loads(text)
+        for field in redact:
+            if field in document:
+                document[field] = None
+        text = json.dumps(document, separators=(",", ":"))
     record.status_code = status_code
-    record.response_body = body.decode("utf-8")
+    record.response_body = text
     record.media_type = media_type
     session.flush()

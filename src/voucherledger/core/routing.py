@@ -25,11 +25,12 @@ def ledger_key(request: Request) -> str | None:
     return scope.ledger_key if scope is not None else None
 
 
-def _finish(session: Session, scope: IdempotencyScope | None, response: Response) -> None:
+def _finish(session: Session, scope: IdempotencyScope | None, response: Response,
+            redact: tuple[str, ...]) -> None:
     try:
         if scope is not None and response.status_code < 400:
             record_response(session, scope, response.status_code, bytes(response.body),
-                            response.media_type or "application/json")
+                            response.media_type or "application/json", redact)
         session.commit()
     except BaseException:
         session.rollback()
@@ -74,7 +75,8 @@ class CommittingRoute(APIRoute):
             session = getattr(request.state, "db_session", None)
             if session is not None:
                 scope = getattr(request.state, "idempotency", None)
-                await run_in_threadpool(_finish, session, scope, response)
+                redact = getattr(request.state, "idempotency_redact", ())
+                await run_in_threadpool(_finish, session, scope, response, redact)
             return response
 
         return handler

@@ -90,7 +90,7 @@ def create_admin(
         created = make_admin(session, name)
     engine.dispose()
     _err(f"admin account {created.account_id}, key {created.id}; the key is shown only now")
-    sys.stdout.write(created.key + "\n")
+    sys.stdout.write(f"{created.key}\n")
 
 
 @app.command()

@@ -46,7 +46,8 @@ def test_a_retried_idempotency_key_writes_nothing(
     open_chart(session_factory, ["programme:p1:unissued"])
     first = transfer(session_factory, "funder:f1", "programme:p1:unissued", 500, key="dep-1")
     again = transfer(session_factory, "funder:f1", "programme:p1:unissued", 500, key="dep-1")
-    assert again.replayed and again.transaction_id == first.transaction_id
+    assert again.replayed
+    assert again.transaction_id == first.transaction_id
     with pytest.raises(ledger.IdempotencyConflict):
         transfer(session_factory, "funder:f1", "programme:p1:unissued", 501, key="dep-1")
     with session_factory() as session:

@@ -115,14 +115,14 @@ _PG_UPDATE_BALANCE = _UPDATE_BALANCE.replace("?", "%s")
 
 def _validate(
     kind: str, legs: Sequence[Leg], metadata: Mapping[str, Any] | None
-) -> dict[str, int]:
-    """Check the postings and return each account's net change."""
+) -> dict[tuple[str, str], int]:
+    """Check the postings and return each (account, currency)'s net change."""
     if kind not in TRANSACTION_KINDS:
         raise errors.InvalidTransaction(f"unknown transaction kind {kind!r}")
     if len(legs) < 2:
         raise errors.InvalidTransaction("a transaction has at least two postings")
     per_currency: dict[str, int] = defaultdict(int)
-    net: dict[str, int] = defaultdict(int)
+    net: dict[tuple[str, str], int] = defaultdict(int)
     for leg in legs:
         if type(leg.amount) is not int or leg.amount == 0:
             raise errors.InvalidTransaction(f"posting amount {leg.amount!r} is not a non-zero int")
@@ -133,7 +133,7 @@ def _validate(
         if not leg.account:
             raise errors.InvalidTransaction("posting without an account")
         per_currency[leg.currency] += leg.amount
-        net[leg.account] += leg.amount
+        net[(leg.account, leg.currency)] += leg.amount
     unbalanced = {cur: total for cur, total in per_currency.items() if total != 0}
     if unbalanced:
         raise errors.Unbalanced(f"postings do not sum to zero: {unbalanced}")
@@ -201,14 +201,13 @@ def post(
             if idempotency_key is None:
                 raise RuntimeError("journal insert without an idempotency key wrote nothing")
             return _replay(session, idempotency_key, kind, legs)
-        currency_of = {leg.account: leg.currency for leg in legs}
-        for account in sorted(net):
-            change = net[account]
-            if change == 0:
-                continue
-            cursor.execute(update_sql, (change, account, currency_of[account], change))
+        # Every (account, currency) is updated, even with a zero net change: the
+        # UPDATE's ``currency = ?`` is what refuses a posting in another currency.
+        for account, currency in sorted(net):
+            change = net[(account, currency)]
+            cursor.execute(update_sql, (change, account, currency, change))
             if cursor.fetchone() is None:
-                _explain_refusal(session, account, currency_of[account], change)
+                _explain_refusal(session, account, currency, change)
     finally:
         cursor.close()
     return Posted(txn_id, created_at, replayed=False)

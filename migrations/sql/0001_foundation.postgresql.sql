@@ -46,12 +46,18 @@ CREATE TRIGGER ledger_accounts_fixed_terms BEFORE UPDATE OF code, currency, may_
     EXECUTE FUNCTION vl_refuse_change()
 ---
 -- 2. Balanced: at COMMIT, every transaction that received postings has at least two,
---    and they sum to zero in every currency.
+--    and they sum to zero in every currency. The trigger fires for every posting, but
+--    only the transaction's last posting does the check: once per transaction, so a
+--    transaction with 10,000 postings costs 10,000 index probes, not 10,000 sums.
 CREATE FUNCTION vl_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     legs integer;
     bad record;
 BEGIN
+    IF EXISTS (SELECT 1 FROM ledger_postings
+               WHERE transaction_id = NEW.transaction_id AND id > NEW.id) THEN
+        RETURN NULL;
+    END IF;
     SELECT count(*) INTO legs FROM ledger_postings WHERE transaction_id = NEW.transaction_id;
     IF legs < 2 THEN
         RAISE EXCEPTION 'voucherledger: transaction % has % posting(s); at least two are needed',

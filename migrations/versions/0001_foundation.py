@@ -145,6 +145,8 @@ def upgrade() -> None:
             ["account_code"],
             ["ledger_accounts.code"],
             name=op.f("fk_ledger_postings_account_code_ledger_accounts"),
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.ForeignKeyConstraint(
             ["transaction_id"],
@@ -157,7 +159,7 @@ def upgrade() -> None:
         "ix_ledger_postings_account_created", "ledger_postings", ["account_code", "created_at"]
     )
     op.create_index(
-        op.f("ix_ledger_postings_transaction_id"), "ledger_postings", ["transaction_id"]
+        "ix_ledger_postings_transaction_id_id", "ledger_postings", ["transaction_id", "id"]
     )
 
     op.create_table(
@@ -195,7 +197,7 @@ def downgrade() -> None:
 
     op.drop_table("ledger_seals")
     op.drop_table("ledger_seal_queue")
-    op.drop_index(op.f("ix_ledger_postings_transaction_id"), table_name="ledger_postings")
+    op.drop_index("ix_ledger_postings_transaction_id_id", table_name="ledger_postings")
     op.drop_index("ix_ledger_postings_account_created", table_name="ledger_postings")
 
     op.drop_table("ledger_postings")

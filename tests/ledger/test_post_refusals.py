@@ -3,9 +3,6 @@ errors (callers map ``LedgerError`` to a client error; anything else is a 500)."
 
 from __future__ import annotations
 
-import sqlite3
-
-import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,12 +68,6 @@ def test_an_overdraft_in_a_multi_leg_transaction_undoes_the_legs_before_it(
              ledger.InsufficientFunds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(sqlite3.IntegrityError, psycopg.IntegrityError),
-    reason="BUG: the postings INSERT hits the foreign key to ledger_accounts before the "
-    "balance UPDATE can raise UnknownAccount, so a raw DB-API IntegrityError escapes",
-)
 def test_a_posting_to_an_unknown_account_is_refused_as_unknown_account(
     two_currencies: sessionmaker[Session],
 ) -> None:

@@ -271,3 +271,21 @@ def test_a_changed_seal_hash_is_found(
     result = _verify(session_factory)
     assert result.error is not None
     assert result.error.transaction_id == sealed[2]
+
+
+
+def test_a_postings_moved_timestamp_names_its_transaction(
+    engine: Engine, session_factory: sessionmaker[Session], sealed: list[str]
+) -> None:
+    """A posting's created_at drives as-of balances; it is a copy of the sealed
+    transaction's, so changing it must not go unnoticed."""
+    txn_id = sealed[1]
+    with bypassing_triggers(engine, "ledger_postings", "update") as connection:
+        connection.exec_driver_sql(
+            "UPDATE ledger_postings SET created_at = '2000-01-01 00:00:00.000000' "
+            f"WHERE transaction_id = '{txn_id}'"
+        )
+    result = _verify(session_factory)
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.transaction_id == txn_id

@@ -96,13 +96,16 @@ class Posting(Base):
     __table_args__ = (
         CheckConstraint("amount <> 0", name="nonzero"),
         Index("ix_ledger_postings_account_created", "account_code", "created_at"),
+        Index("ix_ledger_postings_transaction_id_id", "transaction_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    transaction_id: Mapped[str] = mapped_column(
-        ForeignKey("ledger_transactions.id"), index=True
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("ledger_transactions.id"))
+    # Checked at COMMIT, so that a posting to an unknown account reaches the balance
+    # update, which names the account (UnknownAccount), instead of failing the INSERT.
+    account_code: Mapped[str] = mapped_column(
+        ForeignKey("ledger_accounts.code", deferrable=True, initially="DEFERRED")
     )
-    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     # Copy of the transaction's created_at, so point-in-time balances are one index range.

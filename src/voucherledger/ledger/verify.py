@@ -22,7 +22,7 @@ from voucherledger.ledger.canonical import (
     chain_hash,
     transaction_object,
 )
-from voucherledger.ledger.models import JournalTransaction, Seal, SealBlock, SealQueue
+from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
 from voucherledger.ledger.sealer import postings_by_transaction
 from voucherledger.ledger.signing import verify_signature
 
@@ -125,6 +125,17 @@ def verify_database(session: Session, *, public_key: str | None = None,
         if blocks:
             raise ChainBroken(f"blocks {sorted(b.height for b in blocks.values())} "
                               "cover sequences with no seal")
+        # A posting's created_at is a copy of its transaction's (for as-of balances) and
+        # not part of the canonical bytes: it must still equal the sealed original.
+        moved = session.execute(
+            select(Posting.transaction_id)
+            .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
+            .where(Posting.created_at != JournalTransaction.created_at)
+            .order_by(Posting.transaction_id).limit(1)
+        ).scalar_one_or_none()
+        if moved is not None:
+            raise ChainBroken("a posting's created_at differs from its transaction's",
+                              transaction_id=moved)
         total = session.execute(select(func.count()).select_from(JournalTransaction)).scalar_one()
         queued = session.execute(select(func.count()).select_from(SealQueue)).scalar_one()
         if total != verifier.count + queued:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
 from voucherledger.core.ids import new_id
-from voucherledger.ledger import errors
+from voucherledger.ledger import bulk, errors
 from voucherledger.ledger.canonical import MAX_SAFE_INTEGER, check_canonical_value
 from voucherledger.ledger.models import (
     TRANSACTION_KINDS,
@@ -167,7 +167,22 @@ def post(
     dialect = connection.dialect.name
     cursor = connection.connection.cursor()
     try:
-        if dialect == "postgresql" and len(legs) in _PG_INSERT_BY_LEGS:
+        if dialect == "postgresql" and len(legs) not in _PG_INSERT_BY_LEGS:
+            row_values = (txn_id, kind, programme_id, actor, idempotency_key, stamp, memo,
+                          meta_json)
+            if not bulk.insert_transaction(
+                cursor, row_values, txn_id, stamp,
+                [(leg.account, leg.amount, leg.currency) for leg in legs],
+            ):
+                if idempotency_key is None:
+                    raise RuntimeError("journal insert without an idempotency key wrote nothing")
+                return _replay(session, idempotency_key, kind, legs)
+            refused = bulk.apply_changes(cursor, net)
+            if refused:
+                account, currency = refused[0]
+                _explain_refusal(session, account, currency, net[(account, currency)])
+            return Posted(txn_id, created_at, replayed=False)
+        if dialect == "postgresql":
             params: list[Any] = [
                 txn_id, kind, programme_id, actor, idempotency_key, stamp, memo, meta_json,
             ]
@@ -194,9 +209,7 @@ def post(
                 cursor.execute(_SQLITE_QUEUE, (txn_id,))
             update_sql = _UPDATE_BALANCE
         else:
-            raise errors.InvalidTransaction(
-                f"unsupported dialect {dialect!r} or too many postings ({len(legs)})"
-            )
+            raise errors.InvalidTransaction(f"unsupported dialect {dialect!r}")
         if not inserted:
             if idempotency_key is None:
                 raise RuntimeError("journal insert without an idempotency key wrote nothing")
@@ -248,13 +261,25 @@ def open_account(
     open_accounts(session, [(code, currency, may_go_negative)])
 
 
-def open_accounts(session: Session, accounts: Iterable[tuple[str, str, bool]]) -> None:
+def open_accounts(
+    session: Session, accounts: Iterable[tuple[str, str, bool]], *, new: bool = False
+) -> None:
+    """Open ``(code, currency, may_go_negative)`` accounts. With ``new=True`` the caller
+    promises the codes were never used (fresh ids): no look-up, a plain bulk insert."""
     wanted = list(accounts)
     if not wanted:
         return
     for _code, currency, _negative in wanted:
         if not _CURRENCY.match(currency):
             raise errors.InvalidTransaction(f"currency {currency!r} is not ISO 4217")
+    if new:
+        now = utcnow()
+        session.execute(insert(LedgerAccount), [
+            {"code": code, "currency": currency, "may_go_negative": negative, "balance": 0,
+             "created_at": now}
+            for code, currency, negative in wanted
+        ])
+        return
     codes = [code for code, _currency, _negative in wanted]
     existing: dict[str, tuple[str, bool]] = {}
     for start in range(0, len(codes), 500):
@@ -280,11 +305,15 @@ def open_accounts(session: Session, accounts: Iterable[tuple[str, str, bool]]) -
 # --- reads -------------------------------------------------------------------------
 
 
-def balance(session: Session, account: str) -> int:
-    """The current balance: one primary-key read, whatever the size of the journal."""
-    value = session.execute(
-        select(LedgerAccount.balance).where(LedgerAccount.code == account)
-    ).scalar_one_or_none()
+def balance(session: Session, account: str, *, for_update: bool = False) -> int:
+    """The current balance: one primary-key read, whatever the size of the journal.
+
+    ``for_update`` locks the account row until the caller's transaction ends, for a
+    read-then-post (moving "whatever is left") that must not race other posters."""
+    stmt = select(LedgerAccount.balance).where(LedgerAccount.code == account)
+    if for_update:
+        stmt = stmt.with_for_update()
+    value = session.execute(stmt).scalar_one_or_none()
     if value is None:
         raise errors.UnknownAccount(account)
     return value

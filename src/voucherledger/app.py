@@ -16,6 +16,8 @@ from voucherledger.core.settings import Settings, get_settings
 from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
+from voucherledger.programmes.router import router as programmes_router
+from voucherledger.vouchers.router import router as vouchers_router
 
 DESCRIPTION = """\
 Voucher-based funding schemes over an append-only double-entry ledger.
@@ -58,4 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(accounts_router)
+    app.include_router(programmes_router)
+    app.include_router(vouchers_router)
     return app

@@ -11,18 +11,24 @@ from voucherledger.ledger.models import (
     SealBlock,
     SealQueue,
 )
+from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
+from voucherledger.vouchers.models import Voucher
 
 metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "Accreditation",
     "ApiKey",
     "IdempotencyRecord",
     "JournalTransaction",
     "LedgerAccount",
     "Posting",
+    "Programme",
+    "ProgrammeParty",
     "Seal",
     "SealBlock",
     "SealQueue",
+    "Voucher",
     "metadata",
 ]

@@ -1,0 +1,1 @@
+"""Programmes: budgets with rules, their funding, parties and accredited suppliers."""

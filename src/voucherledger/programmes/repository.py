@@ -1,0 +1,129 @@
+"""SQL of programmes, their parties and accreditations."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+
+from voucherledger.accounts.models import Account
+from voucherledger.ledger.models import JournalTransaction, Posting
+from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
+from voucherledger.vouchers.models import Voucher
+
+
+def get(session: Session, programme_id: str, *, for_update: bool = False) -> Programme | None:
+    stmt = select(Programme).where(Programme.id == programme_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def add(session: Session, programme: Programme, parties: list[ProgrammeParty]) -> None:
+    session.add(programme)
+    session.add_all(parties)
+    session.flush()
+
+
+def parties(session: Session, programme_id: str) -> list[ProgrammeParty]:
+    return list(session.execute(
+        select(ProgrammeParty).where(ProgrammeParty.programme_id == programme_id)
+        .order_by(ProgrammeParty.account_id)
+    ).scalars())
+
+
+def party_role(session: Session, programme_id: str, account_id: str) -> str | None:
+    return session.execute(
+        select(ProgrammeParty.role).where(ProgrammeParty.programme_id == programme_id,
+                                          ProgrammeParty.account_id == account_id)
+    ).scalar_one_or_none()
+
+
+def list_for(
+    session: Session, account_id: str, kind: str, *, after: str | None, limit: int
+) -> list[Programme]:
+    stmt = select(Programme).order_by(Programme.id).limit(limit)
+    if kind == "funder":
+        stmt = stmt.where(Programme.funder_id == account_id)
+    else:
+        stmt = stmt.where(Programme.id.in_(
+            select(ProgrammeParty.programme_id).where(ProgrammeParty.account_id == account_id)
+        ))
+    if after is not None:
+        stmt = stmt.where(Programme.id > after)
+    return list(session.execute(stmt).scalars())
+
+
+def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]:
+    found: dict[str, Account] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        for account in session.execute(
+            select(Account).where(Account.id.in_(wanted[start:start + 500]))
+        ).scalars():
+            found[account.id] = account
+    return found
+
+
+def get_accreditation(
+    session: Session, programme_id: str, supplier_id: str
+) -> Accreditation | None:
+    return session.get(Accreditation, (programme_id, supplier_id))
+
+
+def add_accreditation(session: Session, accreditation: Accreditation) -> None:
+    session.add(accreditation)
+    session.flush()
+
+
+def suppliers(session: Session, programme_id: str) -> list[tuple[Accreditation, str]]:
+    rows = session.execute(
+        select(Accreditation, Account.name)
+        .join(Account, Account.id == Accreditation.supplier_id)
+        .where(Accreditation.programme_id == programme_id)
+        .order_by(Accreditation.created_at, Accreditation.supplier_id)
+    ).all()
+    return [(accreditation, name) for accreditation, name in rows]
+
+
+def group_holds_voucher(session: Session, programme_id: str, group_id: str) -> bool:
+    return session.execute(
+        select(Voucher.id).where(Voucher.programme_id == programme_id,
+                                 Voucher.group_id == group_id).limit(1)
+    ).first() is not None
+
+
+def ledger_sums(session: Session, programme_id: str) -> dict[tuple[str, str], int]:
+    """Sums of the programme's postings by (transaction kind, account class)."""
+    code = Posting.account_code
+    account_class = case(
+        (code.like("funder:%"), "funder"),
+        (code.like("programme:%:unissued"), "unissued"),
+        (code.like("programme:%:women_led_reserve"), "reserve"),
+        (code.like("voucher:%:held"), "held"),
+        (code.like("voucher:%"), "voucher"),
+        (code.like("supplier:%:payable:%"), "payable"),
+        (code.like("supplier:%:paid%"), "paid"),
+        else_="other",
+    ).label("account_class")
+    rows = session.execute(
+        select(JournalTransaction.kind, account_class, func.sum(Posting.amount))
+        .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
+        .where(JournalTransaction.programme_id == programme_id)
+        .group_by(JournalTransaction.kind, account_class)
+    ).all()
+    return {(kind, cls): int(total) for kind, cls, total in rows}
+
+
+def vouchers_to_expire(
+    session: Session, programme_id: str, now: datetime
+) -> list[Voucher]:
+    return list(session.execute(
+        select(Voucher).where(
+            Voucher.programme_id == programme_id,
+            or_(Voucher.status == "active", Voucher.status == "exhausted"),
+            Voucher.expires_at <= now,
+        ).order_by(Voucher.id).with_for_update()
+    ).scalars())

@@ -1,0 +1,1 @@
+"""Vouchers: issued to groups, spent at accredited suppliers, revoked or expired."""

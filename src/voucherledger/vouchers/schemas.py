@@ -1,0 +1,63 @@
+"""Bodies of the voucher endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from voucherledger.core.money import Amount
+from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.reference import ServiceCategory
+
+VoucherStatus = Literal["active", "exhausted", "expired", "revoked"]
+MAX_BATCH = 10_000
+
+
+class VoucherCreate(InputSchema):
+    group_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    amount: Amount
+    service_categories: (
+        Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)] | None
+    ) = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VoucherCreate:
+        cats = self.service_categories
+        if cats is not None and len(set(cats)) != len(cats):
+            raise ValueError("service_categories must not repeat")
+        return self
+
+
+class VoucherBatch(InputSchema):
+    vouchers: Annotated[list[VoucherCreate], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class VoucherOut(Schema):
+    id: str
+    code: str | None = Field(description="Shown to the funder, its managers and the owning group.")
+    programme_id: str
+    group_id: str
+    currency: str
+    amount: int = Field(description="Face value in minor units.")
+    balance: int = Field(description="Spendable now, minor units.")
+    held: int = Field(description="Held by pending claims, minor units.")
+    service_categories: list[str]
+    status: VoucherStatus
+    expires_at: datetime
+    created_at: datetime
+
+
+class VoucherList(Schema):
+    data: list[VoucherOut]
+    next_cursor: str | None
+
+
+class BatchOut(Schema):
+    data: list[VoucherOut]
+
+
+class RevokeBody(InputSchema):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]

@@ -125,10 +125,15 @@ def fund(url: str, accounts: int) -> None:
         )
     for i in range(accounts):
         with transaction(factory) as session:
-            ledger.post(session, kind="deposit", idempotency_key=f"fund-{i}", legs=[
-                ledger.Leg(FUNDER, -FUNDING, CURRENCY),
-                ledger.Leg(account_code(i), FUNDING, CURRENCY),
-            ])
+            ledger.post(
+                session,
+                kind="deposit",
+                idempotency_key=f"fund-{i}",
+                legs=[
+                    ledger.Leg(FUNDER, -FUNDING, CURRENCY),
+                    ledger.Leg(account_code(i), FUNDING, CURRENCY),
+                ],
+            )
     seal_pending(factory, Signer.from_seed(SIGNER_SEED))
     engine.dispose()
 
@@ -165,8 +170,9 @@ def busy_jiffies() -> tuple[int, int]:
 # --- writers -----------------------------------------------------------------------
 
 
-def write_transfers(factory: Any, worker: int, count: int, accounts: int,
-                    seed: int) -> tuple[array[float], int]:
+def write_transfers(
+    factory: Any, worker: int, count: int, accounts: int, seed: int
+) -> tuple[array[float], int]:
     rng = random.Random(seed)
     latencies: array[float] = array("d")
     refused = 0
@@ -188,8 +194,17 @@ def write_transfers(factory: Any, worker: int, count: int, accounts: int,
     return latencies, refused
 
 
-def process_writer(url: str, synchronous: str, worker: int, count: int, accounts: int,
-                   seed: int, ready: Any, go: Any, results: Any) -> None:
+def process_writer(
+    url: str,
+    synchronous: str,
+    worker: int,
+    count: int,
+    accounts: int,
+    seed: int,
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
     engine = bench_engine(url, 1, synchronous)
     factory = create_session_factory(engine)
     with engine.connect():
@@ -198,8 +213,9 @@ def process_writer(url: str, synchronous: str, worker: int, count: int, accounts
     go.wait()
     cpu = time.process_time()
     latencies, refused = write_transfers(factory, worker, count, accounts, seed)
-    results.put((worker, latencies.tobytes(), refused, time.perf_counter(),
-                 time.process_time() - cpu))
+    results.put(
+        (worker, latencies.tobytes(), refused, time.perf_counter(), time.process_time() - cpu)
+    )
     engine.dispose()
 
 
@@ -233,9 +249,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on: bool,
-             synchronous: str, transfers: int, accounts: int, admin_url: str, n: int, tmp: Path,
-             seed: int) -> Result:
+def run_case(
+    backend: str,
+    writers: int,
+    mode: str,
+    sealer_on: bool,
+    trigger_on: bool,
+    synchronous: str,
+    transfers: int,
+    accounts: int,
+    admin_url: str,
+    n: int,
+    tmp: Path,
+    seed: int,
+) -> Result:
     database = fresh_database(backend, admin_url, n, tmp)
     try:
         fund(database.url, accounts)
@@ -246,8 +273,9 @@ def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on:
         signer = Signer.from_seed(SIGNER_SEED)
         with factory() as session:
             blocks_before = _block_count(session)
-        per_worker = [transfers // writers + (1 if w < transfers % writers else 0)
-                      for w in range(writers)]
+        per_worker = [
+            transfers // writers + (1 if w < transfers % writers else 0) for w in range(writers)
+        ]
         all_latencies: list[float] = []
         refused = 0
         sealer = BackgroundSealer(factory, signer, interval=1.0, batch_size=5000)
@@ -258,9 +286,20 @@ def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on:
             go = ctx.Event()
             results = ctx.Queue()
             procs = [
-                ctx.Process(target=process_writer, args=(
-                    database.url, synchronous, w, per_worker[w], accounts, seed + n, ready, go,
-                    results))
+                ctx.Process(
+                    target=process_writer,
+                    args=(
+                        database.url,
+                        synchronous,
+                        w,
+                        per_worker[w],
+                        accounts,
+                        seed + n,
+                        ready,
+                        go,
+                        results,
+                    ),
+                )
                 for w in range(writers)
             ]
             for proc in procs:
@@ -301,8 +340,9 @@ def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on:
             def thread_writer(worker: int) -> None:
                 barrier.wait()
                 try:
-                    outputs.append(write_transfers(factory, worker, per_worker[worker],
-                                                   accounts, seed + n))
+                    outputs.append(
+                        write_transfers(factory, worker, per_worker[worker], accounts, seed + n)
+                    )
                 except BaseException as exc:  # reported after the run
                     errors.append(exc)
 
@@ -314,8 +354,9 @@ def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on:
                 started = time.perf_counter()
                 outputs.append(write_transfers(factory, 0, per_worker[0], accounts, seed + n))
             else:
-                threads = [threading.Thread(target=thread_writer, args=(w,))
-                           for w in range(writers)]
+                threads = [
+                    threading.Thread(target=thread_writer, args=(w,)) for w in range(writers)
+                ]
                 for thread in threads:
                     thread.start()
                 barrier.wait()
@@ -351,9 +392,23 @@ def run_case(backend: str, writers: int, mode: str, sealer_on: bool, trigger_on:
             verified = f"ok ({check.count} sealed)"
         engine.dispose()
         busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
-        return Result(backend, writers, mode, sealer_on, trigger_on, synchronous, transfers,
-                      ended - started, all_latencies, refused, blocks_during, final_seal,
-                      verified, python_cpu, busy)
+        return Result(
+            backend,
+            writers,
+            mode,
+            sealer_on,
+            trigger_on,
+            synchronous,
+            transfers,
+            ended - started,
+            all_latencies,
+            refused,
+            blocks_during,
+            final_seal,
+            verified,
+            python_cpu,
+            busy,
+        )
     finally:
         database.cleanup()
 
@@ -400,21 +455,44 @@ def machine(admin_url: str, backends: list[str]) -> list[str]:
 
 
 def print_table(results: list[Result]) -> None:
-    header = ("backend", "writers", "as", "sealer", "bal.trig/sync", "transfers", "seconds",
-              "transfers/s", "p50 ms", "p99 ms", "py CPU us/tr", "CPU busy", "blocks",
-              "verified")
+    header = (
+        "backend",
+        "writers",
+        "as",
+        "sealer",
+        "bal.trig/sync",
+        "transfers",
+        "seconds",
+        "transfers/s",
+        "p50 ms",
+        "p99 ms",
+        "py CPU us/tr",
+        "CPU busy",
+        "blocks",
+        "verified",
+    )
     rows = [header]
     for r in results:
-        rows.append((
-            r.backend, str(r.writers), r.mode, "on" if r.sealer else "off",
-            ("trig on" if r.trigger else "trig OFF") if r.backend == "postgresql"
-            else r.synchronous.upper(),
-            str(r.transfers - r.refused), f"{r.seconds:.2f}", f"{r.rate:,.0f}",
-            f"{percentile(r.latencies, 0.50) * 1000:.2f}",
-            f"{percentile(r.latencies, 0.99) * 1000:.2f}",
-            f"{r.python_cpu / r.transfers * 1e6:.0f}", f"{r.machine_busy:.0%}",
-            str(r.blocks_during_run), r.verified,
-        ))
+        rows.append(
+            (
+                r.backend,
+                str(r.writers),
+                r.mode,
+                "on" if r.sealer else "off",
+                ("trig on" if r.trigger else "trig OFF")
+                if r.backend == "postgresql"
+                else r.synchronous.upper(),
+                str(r.transfers - r.refused),
+                f"{r.seconds:.2f}",
+                f"{r.rate:,.0f}",
+                f"{percentile(r.latencies, 0.50) * 1000:.2f}",
+                f"{percentile(r.latencies, 0.99) * 1000:.2f}",
+                f"{r.python_cpu / r.transfers * 1e6:.0f}",
+                f"{r.machine_busy:.0%}",
+                str(r.blocks_during_run),
+                r.verified,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for index, row in enumerate(rows):
         print("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
@@ -427,19 +505,33 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=20_000, help="per run")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--writers", default="1,8")
-    parser.add_argument("--modes", default="process,thread",
-                        help="how several writers run: process and/or thread")
-    parser.add_argument("--sealer", default="on,off",
-                        help="on: a BackgroundSealer (interval 1 s) runs during the writes")
-    parser.add_argument("--balance-trigger", default="on",
-                        help="PostgreSQL only, on,off: measure without the deferred "
-                        "balance trigger (disabled in the bench's own database only)")
-    parser.add_argument("--sqlite-synchronous", default="full",
-                        help="full and/or normal: NORMAL is a measurement for a proposal "
-                        "only; the service runs FULL")
+    parser.add_argument(
+        "--modes", default="process,thread", help="how several writers run: process and/or thread"
+    )
+    parser.add_argument(
+        "--sealer",
+        default="on,off",
+        help="on: a BackgroundSealer (interval 1 s) runs during the writes",
+    )
+    parser.add_argument(
+        "--balance-trigger",
+        default="on",
+        help="PostgreSQL only, on,off: measure without the deferred "
+        "balance trigger (disabled in the bench's own database only)",
+    )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        default="full",
+        help="full and/or normal: NORMAL is a measurement for a proposal "
+        "only; the service runs FULL",
+    )
     parser.add_argument("--accounts", type=int, default=1_000)
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
@@ -453,8 +545,10 @@ def main() -> None:
     for line in machine(args.pg_admin_url, backends):
         print(line)
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
-    print(f"{args.transfers} transfers per run between {args.accounts} accounts, "
-          "each its own committed transaction; sealer interval 1 s, batch 5000")
+    print(
+        f"{args.transfers} transfers per run between {args.accounts} accounts, "
+        "each its own committed transaction; sealer interval 1 s, batch 5000"
+    )
     print(flush=True)
 
     results: list[Result] = []
@@ -463,25 +557,40 @@ def main() -> None:
     try:
         for backend in backends:
             for writers in writer_counts:
-                for mode in (["main"] if writers == 1 else modes):
+                for mode in ["main"] if writers == 1 else modes:
                     for sealer_on in sealer_opts:
-                        variants = ([(t, "full") for t in trigger_opts]
-                                    if backend == "postgresql"
-                                    else [(True, x) for x in sync_opts])
+                        variants = (
+                            [(t, "full") for t in trigger_opts]
+                            if backend == "postgresql"
+                            else [(True, x) for x in sync_opts]
+                        )
                         for trigger_on, synchronous in variants:
                             n += 1
-                            result = run_case(backend, writers, mode, sealer_on, trigger_on,
-                                              synchronous, args.transfers, args.accounts,
-                                              args.pg_admin_url, n, tmp, args.seed)
+                            result = run_case(
+                                backend,
+                                writers,
+                                mode,
+                                sealer_on,
+                                trigger_on,
+                                synchronous,
+                                args.transfers,
+                                args.accounts,
+                                args.pg_admin_url,
+                                n,
+                                tmp,
+                                args.seed,
+                            )
                             results.append(result)
-                            print(f"  {backend} {writers} writer(s) as {mode}, sealer "
-                                  f"{'on' if sealer_on else 'off'}"
-                                  + ("" if trigger_on else ", balance trigger OFF")
-                                  + ("" if synchronous == "full"
-                                     else f", synchronous={synchronous}")
-                                  + f": {result.rate:,.0f}/s, p50 "
-                                  f"{statistics.median(result.latencies) * 1000:.2f} ms, "
-                                  f"{result.verified}", flush=True)
+                            print(
+                                f"  {backend} {writers} writer(s) as {mode}, sealer "
+                                f"{'on' if sealer_on else 'off'}"
+                                + ("" if trigger_on else ", balance trigger OFF")
+                                + ("" if synchronous == "full" else f", synchronous={synchronous}")
+                                + f": {result.rate:,.0f}/s, p50 "
+                                f"{statistics.median(result.latencies) * 1000:.2f} ms, "
+                                f"{result.verified}",
+                                flush=True,
+                            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()

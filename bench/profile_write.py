@@ -36,11 +36,16 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=5_000)
     parser.add_argument("--accounts", type=int, default=1_000)
     parser.add_argument("--html", help="also write the profile as HTML here")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
-    database = fresh_database(args.backend, args.pg_admin_url, 900,
-                              Path(tempfile.mkdtemp(prefix="vl_profile_")))
+    database = fresh_database(
+        args.backend, args.pg_admin_url, 900, Path(tempfile.mkdtemp(prefix="vl_profile_"))
+    )
     try:
         fund(database.url, args.accounts)
         engine = create_db_engine(database.url, pool_size=1)
@@ -56,9 +61,11 @@ def main() -> None:
     finally:
         database.cleanup()
     print(profiler.output_text(unicode=True, color=False, show_all=False))
-    print(f"{args.transfers} transfers in {wall:.2f} s ({args.transfers / wall:,.0f}/s) "
-          f"under the profiler; this process used {cpu / args.transfers * 1e6:.0f} us CPU "
-          f"per transfer, {cpu / wall:.0%} of the wall time")
+    print(
+        f"{args.transfers} transfers in {wall:.2f} s ({args.transfers / wall:,.0f}/s) "
+        f"under the profiler; this process used {cpu / args.transfers * 1e6:.0f} us CPU "
+        f"per transfer, {cpu / wall:.0%} of the wall time"
+    )
     if args.html:
         Path(args.html).write_text(profiler.output_html())
 

@@ -42,14 +42,15 @@ _pg_state: dict[str, object] = {}
 
 
 def _pg_admin_dsn() -> str:
-    return make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(
-        hide_password=False
-    )
+    return make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _pg_url(database: str) -> str:
-    return make_url(PG_ADMIN_URL).set(drivername="postgresql", database=database) \
+    return (
+        make_url(PG_ADMIN_URL)
+        .set(drivername="postgresql", database=database)
         .render_as_string(hide_password=False)
+    )
 
 
 def postgres_unavailable_reason() -> str | None:

@@ -27,7 +27,12 @@ def run_cli(
     env["VOUCHERLEDGER_DATABASE_URL"] = database_url
     env["VOUCHERLEDGER_SIGNING_KEY_FILE"] = str(key_file)
     result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(CLI), *args], env=env, capture_output=True, text=True, timeout=120, check=False,
+        [str(CLI), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if check:
         assert result.returncode == 0, (result.stdout, result.stderr)
@@ -49,8 +54,14 @@ def test_db_upgrade_migrates_an_empty_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_create_admin_prints_only_a_key_that_works(settings: Settings, tmp_path: Path) -> None:
-    result = run_cli("keys", "create-admin", "--name", "Night operator",
-                     database_url=settings.database_url, key_file=tmp_path / "key")
+    result = run_cli(
+        "keys",
+        "create-admin",
+        "--name",
+        "Night operator",
+        database_url=settings.database_url,
+        key_file=tmp_path / "key",
+    )
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     assert result.stdout == lines[0] + "\n"
@@ -63,16 +74,19 @@ def test_create_admin_prints_only_a_key_that_works(settings: Settings, tmp_path:
         assert me.json()["kind"] == "admin"
         assert me.json()["name"] == "Night operator"
         # It is a working admin key: it can create accounts.
-        created = client.post("/v1/accounts", headers=bearer(key),
-                              json={"kind": "funder", "name": "F"})
+        created = client.post(
+            "/v1/accounts", headers=bearer(key), json={"kind": "funder", "name": "F"}
+        )
         assert created.status_code == 201
 
 
 def test_two_admins_get_different_keys(settings: Settings, tmp_path: Path) -> None:
-    first = run_cli("keys", "create-admin", database_url=settings.database_url,
-                    key_file=tmp_path / "key").stdout.strip()
-    second = run_cli("keys", "create-admin", database_url=settings.database_url,
-                     key_file=tmp_path / "key").stdout.strip()
+    first = run_cli(
+        "keys", "create-admin", database_url=settings.database_url, key_file=tmp_path / "key"
+    ).stdout.strip()
+    second = run_cli(
+        "keys", "create-admin", database_url=settings.database_url, key_file=tmp_path / "key"
+    ).stdout.strip()
     assert first != second
     with client_for(settings) as client:
         ids = {client.get("/v1/me", headers=bearer(k)).json()["id"] for k in (first, second)}
@@ -99,12 +113,15 @@ def test_seal_then_verify(
 
     # Nothing new to seal; a later transaction is sealed by the next run.
     assert run_cli("seal", database_url=url, key_file=key_file).stdout.startswith(
-        "sealed 0 transaction(s)")
+        "sealed 0 transaction(s)"
+    )
     transfer(session_factory, "voucher:v1", "programme:p1:unissued", 500, kind="revoke")
     assert run_cli("seal", database_url=url, key_file=key_file).stdout.startswith(
-        "sealed 1 transaction(s)")
+        "sealed 1 transaction(s)"
+    )
     assert run_cli("verify", database_url=url, key_file=key_file).stdout.startswith(
-        "OK 3 sealed transaction(s)")
+        "OK 3 sealed transaction(s)"
+    )
 
 
 def test_verify_on_an_empty_ledger_is_ok(settings: Settings, tmp_path: Path) -> None:
@@ -114,6 +131,7 @@ def test_verify_on_an_empty_ledger_is_ok(settings: Settings, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("args", [(), ("db",), ("keys",)], ids=["top", "db", "keys"])
 def test_help_lists_commands(tmp_path: Path, args: tuple[str, ...]) -> None:
-    result = run_cli(*args, "--help", database_url=f"sqlite:///{tmp_path / 'x.db'}",
-                     key_file=tmp_path / "k")
+    result = run_cli(
+        *args, "--help", database_url=f"sqlite:///{tmp_path / 'x.db'}", key_file=tmp_path / "k"
+    )
     assert "Usage" in result.stdout

@@ -65,10 +65,12 @@ def _leftover_functions(url: str) -> list[str]:
         if engine.dialect.name != "postgresql":
             return []
         with engine.connect() as connection:
-            return list(connection.exec_driver_sql(
-                "SELECT proname FROM pg_proc "
-                "WHERE proname IN ('vl_refuse_change', 'vl_check_balanced')"
-            ).scalars())
+            return list(
+                connection.exec_driver_sql(
+                    "SELECT proname FROM pg_proc "
+                    "WHERE proname IN ('vl_refuse_change', 'vl_check_balanced')"
+                ).scalars()
+            )
     finally:
         engine.dispose()
 

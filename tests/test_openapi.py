@@ -49,8 +49,10 @@ def test_the_committed_document_is_current(rendered: str) -> None:
 def test_the_export_is_stable_and_sorted(rendered: str) -> None:
     assert render() == rendered
     assert rendered.endswith("}\n")
-    assert rendered == json.dumps(json.loads(rendered), sort_keys=True, indent=2,
-                                  ensure_ascii=False) + "\n"
+    assert (
+        rendered
+        == json.dumps(json.loads(rendered), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def test_exporting_touches_no_database_in_the_working_directory(
@@ -103,8 +105,9 @@ def test_every_v1_operation_documents_its_problems(document: dict[str, Any]) -> 
                 continue
             content = response.get("content", {})
             if set(content) != {PROBLEM_JSON}:
-                missing.append(f"{where} {status}: content {sorted(content)}, "
-                               f"not only {PROBLEM_JSON}")
+                missing.append(
+                    f"{where} {status}: content {sorted(content)}, not only {PROBLEM_JSON}"
+                )
             elif content[PROBLEM_JSON].get("schema", {}).get("$ref") != PROBLEM_REF:
                 missing.append(f"{where} {status}: not the Problem schema")
             if not response.get("description"):

@@ -39,9 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sealer = None
         if settings.sealer_enabled:
-            sealer = BackgroundSealer(session_factory, signer,
-                                      interval=settings.seal_interval_seconds,
-                                      batch_size=settings.seal_batch_size)
+            sealer = BackgroundSealer(
+                session_factory,
+                signer,
+                interval=settings.seal_interval_seconds,
+                batch_size=settings.seal_batch_size,
+            )
             sealer.start()
         try:
             yield
@@ -50,8 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sealer.stop()
             engine.dispose()
 
-    app = FastAPI(title="voucherledger", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="voucherledger", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory

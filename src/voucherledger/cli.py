@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="voucherledger: run and operate the service.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="voucherledger: run and operate the service.", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -54,15 +55,25 @@ def serve(
     with create_session_factory(engine)() as session:
         has_admin = any_admin_key(session)
     engine.dispose()
-    _err(f"voucherledger API on http://{host}:{port} (docs at /docs), "
-         f"database {settings.database_url}")
+    _err(
+        f"voucherledger API on http://{host}:{port} (docs at /docs), "
+        f"database {settings.database_url}"
+    )
     if not has_admin:
-        _err("No admin key exists yet. Create one in another terminal with:\n"
-             "    KEY=$(.venv/bin/voucherledger keys create-admin)\n"
-             "then call the API with: curl -H \"Authorization: Bearer $KEY\" "
-             f"http://{host}:{port}/v1/me")
-    uvicorn.run("voucherledger.asgi:app", host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+        _err(
+            "No admin key exists yet. Create one in another terminal with:\n"
+            "    KEY=$(.venv/bin/voucherledger keys create-admin)\n"
+            'then call the API with: curl -H "Authorization: Bearer $KEY" '
+            f"http://{host}:{port}/v1/me"
+        )
+    uvicorn.run(
+        "voucherledger.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @db_app.command("upgrade")
@@ -109,15 +120,19 @@ def seal() -> None:
     with factory() as session:
         block = latest_block(session)
     engine.dispose()
-    head = f"height {block.height}, sequence {block.last_sequence}, hash {block.hash}" \
-        if block else "empty chain"
+    head = (
+        f"height {block.height}, sequence {block.last_sequence}, hash {block.hash}"
+        if block
+        else "empty chain"
+    )
     typer.echo(f"sealed {count} transaction(s); head: {head}")
 
 
 @app.command()
 def openapi(
-    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 if the file "
-                                        "is stale.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare; exit 1 if the file is stale.")
+    ] = False,
 ) -> None:
     """Write openapi/openapi.json from the app (with --check, fail if it differs)."""
     from voucherledger.openapi import OPENAPI_FILE, main
@@ -131,8 +146,9 @@ def openapi(
 
 @app.command()
 def verify(
-    file: Annotated[Path | None, typer.Argument(help="A jsonl export; omit to verify the "
-                                                "database.")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="A jsonl export; omit to verify the database.")
+    ] = None,
 ) -> None:
     """Recompute the seal chain and every block signature; exit 1 at the first fault."""
     if file is not None:

@@ -27,8 +27,11 @@ def _readiness(engine: Engine) -> tuple[bool, dict[str, str | None]]:
             connection.execute(text("SELECT 1"))
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        return False, {"database": f"unreachable: {type(exc).__name__}",
-                       "migration": None, "head": head}
+        return False, {
+            "database": f"unreachable: {type(exc).__name__}",
+            "migration": None,
+            "head": head,
+        }
     ready = current == head
     return ready, {"database": "ok", "migration": current, "head": head}
 
@@ -37,8 +40,9 @@ def _readiness(engine: Engine) -> tuple[bool, dict[str, str | None]]:
 async def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the migrations' head (else 503)."""
     ready, detail = await run_in_threadpool(_readiness, request.app.state.engine)
-    return JSONResponse({"status": "ok" if ready else "not_ready", **detail},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "not_ready", **detail}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)

@@ -78,10 +78,14 @@ def test_admin_creates_an_account_of_each_kind(settings: Settings, kind: str) ->
 def test_a_women_led_group_keeps_its_profile(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        profile = group_profile(group_type="womens_group", origin_country="SN",
-                                residence_country="FR", women_led=True)
-        response = client.post("/v1/accounts", headers=admin,
-                               json={"kind": "group", "name": "Femmes", "group": profile})
+        profile = group_profile(
+            group_type="womens_group", origin_country="SN", residence_country="FR", women_led=True
+        )
+        response = client.post(
+            "/v1/accounts",
+            headers=admin,
+            json={"kind": "group", "name": "Femmes", "group": profile},
+        )
         assert response.status_code == 201, response.text
         assert response.json()["group"] == profile
         assert response.json()["country"] is None
@@ -104,9 +108,9 @@ INVALID_BODIES: dict[str, dict[str, Any]] = {
     "women_led as a string": account_body("group", group={"women_led": "yes"}),
     "women_led as an int": account_body("group", group={"women_led": 1}),
     "group profile missing a field": {
-        "kind": "group", "name": "x",
-        "group": {"group_type": "youth_group", "origin_country": "GH",
-                  "residence_country": "GB"},
+        "kind": "group",
+        "name": "x",
+        "group": {"group_type": "youth_group", "origin_country": "GH", "residence_country": "GB"},
     },
     "group without profile": {"kind": "group", "name": "x"},
     "supplier without profile": {"kind": "supplier", "name": "x"},
@@ -185,8 +189,9 @@ def test_the_directory_pages_through_every_account_in_creation_order(
 
         three = client.get("/v1/accounts", headers=admin, params={"limit": 3}).json()
         assert [a["id"] for a in three["data"]] == created[:3]
-        rest = client.get("/v1/accounts", headers=admin,
-                          params={"limit": 500, "cursor": three["next_cursor"]}).json()
+        rest = client.get(
+            "/v1/accounts", headers=admin, params={"limit": 500, "cursor": three["next_cursor"]}
+        ).json()
         assert [a["id"] for a in rest["data"]] == created[3:]
         assert rest["next_cursor"] is None
 
@@ -246,8 +251,16 @@ def test_funders_and_managers_see_only_groups_and_suppliers(
         {"cursor": "x" * 201},
         {"kind": "superuser"},
     ],
-    ids=["limit=0", "limit=501", "limit=-1", "limit=ten", "cursor=!!!", "cursor=%%%",
-         "cursor too long", "unknown kind"],
+    ids=[
+        "limit=0",
+        "limit=501",
+        "limit=-1",
+        "limit=ten",
+        "cursor=!!!",
+        "cursor=%%%",
+        "cursor too long",
+        "unknown kind",
+    ],
 )
 def test_bad_list_parameters_are_422(settings: Settings, params: dict[str, Any]) -> None:
     with client_for(settings) as client:
@@ -337,8 +350,7 @@ def test_a_new_key_is_shown_once_and_authenticates(settings: Settings) -> None:
 def test_keys_for_an_unknown_account_are_404(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        response = client.post("/v1/accounts/acc_01ARZ3NDEKTSV4RRFFQ69G5FAV/keys",
-                               headers=admin)
+        response = client.post("/v1/accounts/acc_01ARZ3NDEKTSV4RRFFQ69G5FAV/keys", headers=admin)
         assert_problem(response, 404, "not_found")
 
 
@@ -355,15 +367,16 @@ def test_a_revoked_key_stops_at_once_and_other_keys_keep_working(
         assert revoked.status_code == 204
         assert revoked.content == b""
 
-        assert_problem(client.get("/v1/me", headers=bearer(second["key"])), 401,
-                       "unauthenticated")
+        assert_problem(client.get("/v1/me", headers=bearer(second["key"])), 401, "unauthenticated")
         assert client.get("/v1/me", headers=funder.headers).status_code == 200
         # Revoking again changes nothing; an unknown key is 404.
         assert client.delete(f"/v1/keys/{second['id']}", headers=admin).status_code == 204
-        assert_problem(client.get("/v1/me", headers=bearer(second["key"])), 401,
-                       "unauthenticated")
-        assert_problem(client.delete("/v1/keys/key_01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=admin),
-                       404, "not_found")
+        assert_problem(client.get("/v1/me", headers=bearer(second["key"])), 401, "unauthenticated")
+        assert_problem(
+            client.delete("/v1/keys/key_01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=admin),
+            404,
+            "not_found",
+        )
 
 
 def test_an_admin_may_revoke_its_own_key(settings: Settings) -> None:
@@ -447,58 +460,95 @@ class Case:
 CASES: dict[str, Case] = {
     "POST /v1/accounts": Case(
         lambda w, h: w.client.post("/v1/accounts", headers=h, json=account_body("funder")),
-        201, ONLY_ADMIN,
+        201,
+        ONLY_ADMIN,
     ),
     "GET /v1/accounts": Case(
-        lambda w, h: w.client.get("/v1/accounts", headers=h), 200,
-        {"admin": None, "funder": None, "manager": None,
-         "group": 403, "supplier": 403, "auditor": 403},
+        lambda w, h: w.client.get("/v1/accounts", headers=h),
+        200,
+        {
+            "admin": None,
+            "funder": None,
+            "manager": None,
+            "group": 403,
+            "supplier": 403,
+            "auditor": 403,
+        },
     ),
     "GET /v1/accounts?kind=group": Case(
-        lambda w, h: w.client.get("/v1/accounts", headers=h, params={"kind": "group"}), 200,
-        {"admin": None, "funder": None, "manager": None,
-         "group": 403, "supplier": 403, "auditor": 403},
+        lambda w, h: w.client.get("/v1/accounts", headers=h, params={"kind": "group"}),
+        200,
+        {
+            "admin": None,
+            "funder": None,
+            "manager": None,
+            "group": 403,
+            "supplier": 403,
+            "auditor": 403,
+        },
     ),
     "GET /v1/accounts/{a group}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['group'].id}", headers=h), 200,
-        {"admin": None, "funder": None, "manager": None,
-         "group": 404, "supplier": 404, "auditor": 404},
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['group'].id}", headers=h),
+        200,
+        {
+            "admin": None,
+            "funder": None,
+            "manager": None,
+            "group": 404,
+            "supplier": 404,
+            "auditor": 404,
+        },
     ),
     "GET /v1/accounts/{a supplier}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['supplier'].id}", headers=h), 200,
-        {"admin": None, "funder": None, "manager": None,
-         "group": 404, "supplier": 404, "auditor": 404},
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['supplier'].id}", headers=h),
+        200,
+        {
+            "admin": None,
+            "funder": None,
+            "manager": None,
+            "group": 404,
+            "supplier": 404,
+            "auditor": 404,
+        },
     ),
     "GET /v1/accounts/{a funder}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['funder'].id}", headers=h), 200,
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['funder'].id}", headers=h),
+        200,
         NOBODY_BUT_ADMIN_SEES,
     ),
     "GET /v1/accounts/{a manager}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['manager'].id}", headers=h), 200,
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['manager'].id}", headers=h),
+        200,
         NOBODY_BUT_ADMIN_SEES,
     ),
     "GET /v1/accounts/{an auditor}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['auditor'].id}", headers=h), 200,
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['auditor'].id}", headers=h),
+        200,
         NOBODY_BUT_ADMIN_SEES,
     ),
     "GET /v1/accounts/{an admin}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{w.other['admin'].id}", headers=h), 200,
+        lambda w, h: w.client.get(f"/v1/accounts/{w.other['admin'].id}", headers=h),
+        200,
         NOBODY_BUT_ADMIN_SEES,
     ),
     "GET /v1/accounts/{unknown}": Case(
-        lambda w, h: w.client.get(f"/v1/accounts/{UNKNOWN_ACCOUNT}", headers=h), 200,
+        lambda w, h: w.client.get(f"/v1/accounts/{UNKNOWN_ACCOUNT}", headers=h),
+        200,
         dict.fromkeys(KINDS, 404),
     ),
     "POST /v1/accounts/{id}/keys": Case(
         lambda w, h: w.client.post(f"/v1/accounts/{w.other['group'].id}/keys", headers=h),
-        201, ONLY_ADMIN,
+        201,
+        ONLY_ADMIN,
     ),
     "POST /v1/accounts/{unknown}/keys": Case(
-        lambda w, h: w.client.post(f"/v1/accounts/{UNKNOWN_ACCOUNT}/keys", headers=h), 201,
+        lambda w, h: w.client.post(f"/v1/accounts/{UNKNOWN_ACCOUNT}/keys", headers=h),
+        201,
         {**ONLY_ADMIN, "admin": 404},  # the role is checked before the object
     ),
     "DELETE /v1/keys/{key_id}": Case(
-        lambda w, h: w.client.delete(f"/v1/keys/{w.spare_key_id}", headers=h), 204,
+        lambda w, h: w.client.delete(f"/v1/keys/{w.spare_key_id}", headers=h),
+        204,
         ONLY_ADMIN,
     ),
     "GET /v1/me": Case(lambda w, h: w.client.get("/v1/me", headers=h), 200, EVERYONE),
@@ -530,6 +580,7 @@ def test_authorisation_table(settings: Settings, endpoint: str) -> None:
                 got_code = response.json()["code"]
             want_code = CODES.get(want)
             if (response.status_code, got_code) != (want, want_code):
-                mismatches.append(f"{role}: want {want} {want_code}, "
-                                  f"got {response.status_code} {got_code}")
+                mismatches.append(
+                    f"{role}: want {want} {want_code}, got {response.status_code} {got_code}"
+                )
         assert not mismatches, f"{endpoint}:\n" + "\n".join(mismatches)

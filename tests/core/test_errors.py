@@ -54,14 +54,18 @@ def test_a_wrong_method_is_405(client: TestClient, admin: dict[str, str]) -> Non
     response = client.put("/v1/me", headers=admin, json={})
     assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
-    assert_problem(client.patch("/v1/accounts", headers=admin, json={}), 405,
-                   "method_not_allowed")
+    assert_problem(client.patch("/v1/accounts", headers=admin, json={}), 405, "method_not_allowed")
 
 
-def post_raw(client: TestClient, admin: dict[str, str], content: bytes,
-             content_type: str = "application/json") -> httpx.Response:
-    response: httpx.Response = client.post("/v1/accounts", content=content,
-                                           headers={**admin, "Content-Type": content_type})
+def post_raw(
+    client: TestClient,
+    admin: dict[str, str],
+    content: bytes,
+    content_type: str = "application/json",
+) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/v1/accounts", content=content, headers={**admin, "Content-Type": content_type}
+    )
     return response
 
 
@@ -76,9 +80,7 @@ def post_raw(client: TestClient, admin: dict[str, str], content: bytes,
     ],
     ids=["truncated", "single quotes", "trailing comma", "text", "invalid utf-8"],
 )
-def test_malformed_json_is_422(
-    client: TestClient, admin: dict[str, str], content: bytes
-) -> None:
+def test_malformed_json_is_422(client: TestClient, admin: dict[str, str], content: bytes) -> None:
     body = assert_problem(post_raw(client, admin, content), 422, "validation_error")
     assert body["errors"]
     assert body["errors"][0]["loc"][0] == "body"
@@ -100,8 +102,7 @@ def test_a_huge_integer_is_422_not_a_crash(client: TestClient, admin: dict[str, 
     # Longer than Python's int-from-string limit (4300 digits): json.loads raises
     # ValueError, not JSONDecodeError.
     huge = b"9" * 5000
-    response = post_raw(client, admin, b'{"kind": "funder", "name": "x", "country": ' + huge
-                        + b"}")
+    response = post_raw(client, admin, b'{"kind": "funder", "name": "x", "country": ' + huge + b"}")
     body = assert_problem(response, 422, "validation_error")
     assert body["errors"][0]["type"] == "json_invalid"
     # A merely big integer in a string field is a plain type error.
@@ -126,16 +127,18 @@ def test_a_body_that_is_not_json_by_content_type_is_422(
 def test_json_with_a_json_suffix_content_type_is_accepted(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    response = post_raw(client, admin, b'{"kind": "funder", "name": "x"}',
-                        "application/merge-patch+json")
+    response = post_raw(
+        client, admin, b'{"kind": "funder", "name": "x"}', "application/merge-patch+json"
+    )
     assert response.status_code == 201, response.text
 
 
 def test_a_validation_error_lists_every_bad_field(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    response = client.post("/v1/accounts", headers=admin,
-                           json={"kind": "nope", "name": "", "country": "gb"})
+    response = client.post(
+        "/v1/accounts", headers=admin, json={"kind": "nope", "name": "", "country": "gb"}
+    )
     body = assert_problem(response, 422, "validation_error")
     locs = {tuple(error["loc"]) for error in body["errors"]}
     assert {("body", "kind"), ("body", "name"), ("body", "country")} <= locs
@@ -147,8 +150,9 @@ def test_a_validation_error_lists_every_bad_field(
 
 def test_an_unauthenticated_request_is_a_problem(client: TestClient) -> None:
     assert_problem(client.get("/v1/me"), 401, "unauthenticated")
-    assert_problem(client.get("/v1/me", headers={"Authorization": "Bearer"}), 401,
-                   "unauthenticated")
+    assert_problem(
+        client.get("/v1/me", headers={"Authorization": "Bearer"}), 401, "unauthenticated"
+    )
 
 
 def test_an_unexpected_exception_is_a_bare_500(settings: Settings) -> None:

@@ -20,8 +20,12 @@ def test_readyz_is_200_at_the_head_migration(settings: Settings) -> None:
     with client_for(settings) as client:
         response = client.get("/readyz")
         assert response.status_code == 200, response.text
-        assert response.json() == {"status": "ok", "database": "ok",
-                                   "migration": head_revision(), "head": head_revision()}
+        assert response.json() == {
+            "status": "ok",
+            "database": "ok",
+            "migration": head_revision(),
+            "head": head_revision(),
+        }
 
 
 def test_readyz_is_503_when_the_schema_is_behind(settings: Settings) -> None:
@@ -31,8 +35,12 @@ def test_readyz_is_503_when_the_schema_is_behind(settings: Settings) -> None:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == {"status": "not_ready", "database": "ok",
-                                   "migration": None, "head": head_revision()}
+        assert response.json() == {
+            "status": "not_ready",
+            "database": "ok",
+            "migration": None,
+            "head": head_revision(),
+        }
         # The process itself is still up.
         assert client.get("/healthz").status_code == 200
 
@@ -63,4 +71,3 @@ def test_swagger_ui_and_the_openapi_document_are_served(settings: Settings) -> N
         document = client.get("/openapi.json")
         assert document.status_code == 200
         assert "/v1/accounts" in document.json()["paths"]
-

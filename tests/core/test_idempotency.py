@@ -51,11 +51,11 @@ def test_a_retry_replays_the_first_response_and_creates_one_account(
         assert "idempotent-replayed" not in first.headers
         # The same JSON with other key order and spacing is the same request.
         again = client.post(
-            "/v1/accounts", headers={**keyed(admin, "create-group-1"),
-                                     "Content-Type": "application/json"},
+            "/v1/accounts",
+            headers={**keyed(admin, "create-group-1"), "Content-Type": "application/json"},
             content=b'{"group": {"women_led": false, "residence_country": "GB", '
-                    b'"origin_country": "GH", "group_type": "hometown_association"},'
-                    b'   "name": "Hometown association", "kind": "group"}',
+            b'"origin_country": "GH", "group_type": "hometown_association"},'
+            b'   "name": "Hometown association", "kind": "group"}',
         )
         assert again.status_code == 201
         assert again.content == first.content
@@ -70,36 +70,34 @@ def test_a_retry_replays_the_first_response_and_creates_one_account(
 def test_a_replay_survives_later_changes(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        first = client.post("/v1/accounts", headers=keyed(admin, "k"),
-                            json=account_body("funder"))
+        first = client.post("/v1/accounts", headers=keyed(admin, "k"), json=account_body("funder"))
         key_response = client.post(f"/v1/accounts/{first.json()['id']}/keys", headers=admin)
         assert key_response.status_code == 201
-        again = client.post("/v1/accounts", headers=keyed(admin, "k"),
-                            json=account_body("funder"))
+        again = client.post("/v1/accounts", headers=keyed(admin, "k"), json=account_body("funder"))
         assert again.json() == first.json()
 
 
 def test_the_same_key_with_another_body_is_409(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        first = client.post("/v1/accounts", headers=keyed(admin, "k1"),
-                            json=account_body("funder", name="First"))
+        first = client.post(
+            "/v1/accounts", headers=keyed(admin, "k1"), json=account_body("funder", name="First")
+        )
         assert first.status_code == 201
-        for body in (account_body("funder", name="Second"), account_body("manager",
-                                                                          name="First")):
+        for body in (account_body("funder", name="Second"), account_body("manager", name="First")):
             response = client.post("/v1/accounts", headers=keyed(admin, "k1"), json=body)
             assert response.status_code == 409, response.text
             assert response.headers["content-type"] == PROBLEM_JSON
             assert response.json()["code"] == "idempotency_key_reused"
         # The same key on another endpoint is another request too.
-        other = client.post(f"/v1/accounts/{first.json()['id']}/keys",
-                            headers=keyed(admin, "k1"))
+        other = client.post(f"/v1/accounts/{first.json()['id']}/keys", headers=keyed(admin, "k1"))
         assert other.status_code == 409
         assert other.json()["code"] == "idempotency_key_reused"
         assert count_accounts(client, "Second") == 0
         # The original is still replayed.
-        again = client.post("/v1/accounts", headers=keyed(admin, "k1"),
-                            json=account_body("funder", name="First"))
+        again = client.post(
+            "/v1/accounts", headers=keyed(admin, "k1"), json=account_body("funder", name="First")
+        )
         assert again.content == first.content
 
 
@@ -115,11 +113,14 @@ def test_keys_are_scoped_to_the_calling_account(settings: Settings) -> None:
         assert "idempotent-replayed" not in by_bob.headers
         assert count_accounts(client, "Shared key") == 2
         # Bob's other body under the same key is his business, not a clash with Alice's.
-        clash = client.post("/v1/accounts", headers=keyed(bob, "shared"),
-                            json=account_body("manager"))
+        clash = client.post(
+            "/v1/accounts", headers=keyed(bob, "shared"), json=account_body("manager")
+        )
         assert clash.status_code == 409
-        assert client.post("/v1/accounts", headers=keyed(alice, "shared"),
-                           json=body).json() == by_alice.json()
+        assert (
+            client.post("/v1/accounts", headers=keyed(alice, "shared"), json=body).json()
+            == by_alice.json()
+        )
 
 
 @pytest.mark.parametrize(
@@ -130,8 +131,9 @@ def test_keys_are_scoped_to_the_calling_account(settings: Settings) -> None:
 def test_key_length_is_1_to_255(settings: Settings, key: str, status: int) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        response = client.post("/v1/accounts", headers=keyed(admin, key),
-                               json=account_body("funder", name="Length"))
+        response = client.post(
+            "/v1/accounts", headers=keyed(admin, key), json=account_body("funder", name="Length")
+        )
         assert response.status_code == status, response.text
         if status == 422:
             assert response.headers["content-type"] == PROBLEM_JSON
@@ -143,14 +145,19 @@ def test_key_length_is_1_to_255(settings: Settings, key: str, status: int) -> No
 def test_a_failed_request_does_not_burn_the_key(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        bad = client.post("/v1/accounts", headers=keyed(admin, "retry-me"),
-                          json={"kind": "funder", "name": ""})
+        bad = client.post(
+            "/v1/accounts", headers=keyed(admin, "retry-me"), json={"kind": "funder", "name": ""}
+        )
         assert bad.status_code == 422
-        missing = client.post("/v1/accounts/acc_01ARZ3NDEKTSV4RRFFQ69G5FAV/keys",
-                              headers=keyed(admin, "retry-me-too"))
+        missing = client.post(
+            "/v1/accounts/acc_01ARZ3NDEKTSV4RRFFQ69G5FAV/keys", headers=keyed(admin, "retry-me-too")
+        )
         assert missing.status_code == 404
-        good = client.post("/v1/accounts", headers=keyed(admin, "retry-me"),
-                           json=account_body("funder", name="Fixed"))
+        good = client.post(
+            "/v1/accounts",
+            headers=keyed(admin, "retry-me"),
+            json=account_body("funder", name="Fixed"),
+        )
         assert good.status_code == 201, good.text
         assert "idempotent-replayed" not in good.headers
         # Nothing of the failed requests was kept.
@@ -163,22 +170,29 @@ def test_a_failed_request_does_not_burn_the_key(settings: Settings) -> None:
 def test_a_refused_role_does_not_burn_the_key(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        funder_id = client.post("/v1/accounts", headers=admin,
-                                json=account_body("funder")).json()["id"]
+        funder_id = client.post("/v1/accounts", headers=admin, json=account_body("funder")).json()[
+            "id"
+        ]
         funder_key = client.post(f"/v1/accounts/{funder_id}/keys", headers=admin).json()["key"]
         funder = {"Authorization": f"Bearer {funder_key}"}
-        refused = client.post("/v1/accounts", headers=keyed(funder, "x"),
-                              json=account_body("funder"))
+        refused = client.post(
+            "/v1/accounts", headers=keyed(funder, "x"), json=account_body("funder")
+        )
         assert refused.status_code == 403
-        assert client.post("/v1/accounts", headers=keyed(funder, "x"),
-                           json=account_body("funder")).status_code == 403
+        assert (
+            client.post(
+                "/v1/accounts", headers=keyed(funder, "x"), json=account_body("funder")
+            ).status_code
+            == 403
+        )
 
 
 def test_a_keyed_key_creation_does_not_store_the_plaintext_key(settings: Settings) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
-        account_id = client.post("/v1/accounts", headers=admin,
-                                 json=account_body("funder")).json()["id"]
+        account_id = client.post("/v1/accounts", headers=admin, json=account_body("funder")).json()[
+            "id"
+        ]
         created = client.post(f"/v1/accounts/{account_id}/keys", headers=keyed(admin, "kk"))
         assert created.status_code == 201
         secret = created.json()["key"].rsplit("_", 1)[1]
@@ -206,8 +220,9 @@ def running_server(settings: Settings) -> Iterator[str]:
     """The app served by uvicorn on a free local port, in a thread."""
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -235,8 +250,11 @@ def waiting_on_locks(dsn: str) -> int:
 def test_concurrent_retries_create_one_account(pg_only: str, settings: Settings) -> None:
     workers = 10
     settings = settings.model_copy(update={"pool_size": workers})
-    dsn = make_url(settings.database_url).set(drivername="postgresql") \
+    dsn = (
+        make_url(settings.database_url)
+        .set(drivername="postgresql")
         .render_as_string(hide_password=False)
+    )
     with client_for(settings) as setup:
         admin = keyed(admin_headers(setup), "concurrent-1")
     body = account_body("supplier", name="Concurrent supplier")
@@ -260,8 +278,7 @@ def test_concurrent_retries_create_one_account(pg_only: str, settings: Settings)
         blocker = psycopg.connect(dsn)
         try:
             blocker.execute("LOCK TABLE accounts IN EXCLUSIVE MODE")
-            threads = [threading.Thread(target=send, args=(base_url,))
-                       for _ in range(workers)]
+            threads = [threading.Thread(target=send, args=(base_url,)) for _ in range(workers)]
             for thread in threads:
                 thread.start()
             deadline = time.monotonic() + 30
@@ -290,6 +307,7 @@ def test_concurrent_retries_create_one_account(pg_only: str, settings: Settings)
         assert count_accounts(check, "Concurrent supplier") == 1
         factory = check.app.state.session_factory  # type: ignore[attr-defined]
         with factory() as session:
-            stored = session.execute(select(Account.id).where(
-                Account.name == "Concurrent supplier")).scalar_one()
+            stored = session.execute(
+                select(Account.id).where(Account.name == "Concurrent supplier")
+            ).scalar_one()
         assert stored == created["id"]

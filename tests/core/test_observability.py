@@ -29,7 +29,9 @@ def request_count(client: TestClient, method: str, route: str, status: int) -> f
             continue
         for sample in family.samples:
             if sample.name == "voucherledger_http_requests_total" and sample.labels == {
-                "method": method, "route": route, "status": str(status)
+                "method": method,
+                "route": route,
+                "status": str(status),
             }:
                 return sample.value
     return 0.0
@@ -37,8 +39,13 @@ def request_count(client: TestClient, method: str, route: str, status: int) -> f
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/healthz"), ("GET", "/v1/me"), ("GET", "/nowhere"), ("DELETE", "/v1/me"),
-     ("POST", "/v1/accounts")],
+    [
+        ("GET", "/healthz"),
+        ("GET", "/v1/me"),
+        ("GET", "/nowhere"),
+        ("DELETE", "/v1/me"),
+        ("POST", "/v1/accounts"),
+    ],
 )
 def test_every_response_carries_a_generated_request_id(
     client: TestClient, method: str, path: str
@@ -82,8 +89,7 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert "# TYPE voucherledger_http_requests_total counter" in response.text
     assert "voucherledger_http_request_duration_seconds_bucket" in response.text
     names = {family.name for family in text_string_to_metric_families(response.text)}
-    assert {"voucherledger_http_requests", "voucherledger_http_request_duration_seconds"} \
-        <= names
+    assert {"voucherledger_http_requests", "voucherledger_http_request_duration_seconds"} <= names
 
 
 def test_requests_are_counted_by_route_template_and_status(client: TestClient) -> None:

@@ -37,8 +37,9 @@ def account_body(kind: str, name: str | None = None, **extra: Any) -> dict[str, 
     if kind == "group":
         body["group"] = group_profile(**extra.pop("group", {}))
     if kind == "supplier":
-        body["supplier"] = extra.pop("supplier", {"service_categories": ["leadership",
-                                                                          "fundraising"]})
+        body["supplier"] = extra.pop(
+            "supplier", {"service_categories": ["leadership", "fundraising"]}
+        )
     body.update(extra)
     return body
 

@@ -14,7 +14,10 @@ SIGNER = Signer.from_seed(bytes.fromhex(TEST_SIGNING_KEY))
 
 
 def open_chart(
-    factory: sessionmaker[Session], codes: list[str], *, currency: str = "EUR",
+    factory: sessionmaker[Session],
+    codes: list[str],
+    *,
+    currency: str = "EUR",
     external: tuple[str, ...] = ("funder:f1",),
 ) -> None:
     """Open ``external`` (may go negative) and ``codes`` (may not) in one transaction."""
@@ -27,20 +30,33 @@ def open_chart(
 
 
 def transfer(
-    factory: sessionmaker[Session], source: str, target: str, amount: int, *,
-    kind: str = "transfer", currency: str = "EUR", key: str | None = None,
+    factory: sessionmaker[Session],
+    source: str,
+    target: str,
+    amount: int,
+    *,
+    kind: str = "transfer",
+    currency: str = "EUR",
+    key: str | None = None,
 ) -> ledger.Posted:
     with transaction(factory) as session:
         return ledger.post(
-            session, kind=kind, idempotency_key=key,
+            session,
+            kind=kind,
+            idempotency_key=key,
             legs=[ledger.Leg(source, -amount, currency), ledger.Leg(target, amount, currency)],
         )
 
 
 # --- invariant checks shared by the property, concurrency and tamper tests ----------
 
-JOURNAL_TABLES = ("ledger_transactions", "ledger_postings", "ledger_seal_queue",
-                  "ledger_seals", "ledger_seal_blocks")
+JOURNAL_TABLES = (
+    "ledger_transactions",
+    "ledger_postings",
+    "ledger_seal_queue",
+    "ledger_seals",
+    "ledger_seal_blocks",
+)
 
 
 def journal_counts(session: Session) -> dict[str, int]:
@@ -63,31 +79,39 @@ def ledger_violations(session: Session) -> list[str]:
     bug in those reads cannot hide a bug in the writes.
     """
     problems: list[str] = []
-    for txn_id, currency, total in session.execute(text(
-        "SELECT transaction_id, currency, sum(amount) FROM ledger_postings "
-        "GROUP BY transaction_id, currency HAVING sum(amount) <> 0"
-    )):
+    for txn_id, currency, total in session.execute(
+        text(
+            "SELECT transaction_id, currency, sum(amount) FROM ledger_postings "
+            "GROUP BY transaction_id, currency HAVING sum(amount) <> 0"
+        )
+    ):
         problems.append(f"transaction {txn_id} does not balance in {currency}: {total}")
-    for txn_id, legs in session.execute(text(
-        "SELECT t.id, count(p.id) FROM ledger_transactions t "
-        "LEFT JOIN ledger_postings p ON p.transaction_id = t.id "
-        "GROUP BY t.id HAVING count(p.id) < 2"
-    )):
+    for txn_id, legs in session.execute(
+        text(
+            "SELECT t.id, count(p.id) FROM ledger_transactions t "
+            "LEFT JOIN ledger_postings p ON p.transaction_id = t.id "
+            "GROUP BY t.id HAVING count(p.id) < 2"
+        )
+    ):
         problems.append(f"transaction {txn_id} has {legs} posting(s)")
-    for code, stored, computed in session.execute(text(
-        "SELECT a.code, a.balance, coalesce(sum(p.amount), 0) FROM ledger_accounts a "
-        "LEFT JOIN ledger_postings p ON p.account_code = a.code "
-        "GROUP BY a.code, a.balance HAVING a.balance <> coalesce(sum(p.amount), 0)"
-    )):
+    for code, stored, computed in session.execute(
+        text(
+            "SELECT a.code, a.balance, coalesce(sum(p.amount), 0) FROM ledger_accounts a "
+            "LEFT JOIN ledger_postings p ON p.account_code = a.code "
+            "GROUP BY a.code, a.balance HAVING a.balance <> coalesce(sum(p.amount), 0)"
+        )
+    ):
         problems.append(f"account {code} balance {stored} != sum of its postings {computed}")
-    for posting_id, code, currency, held in session.execute(text(
-        "SELECT p.id, a.code, p.currency, a.currency FROM ledger_postings p "
-        "JOIN ledger_accounts a ON a.code = p.account_code WHERE p.currency <> a.currency"
-    )):
+    for posting_id, code, currency, held in session.execute(
+        text(
+            "SELECT p.id, a.code, p.currency, a.currency FROM ledger_postings p "
+            "JOIN ledger_accounts a ON a.code = p.account_code WHERE p.currency <> a.currency"
+        )
+    ):
         problems.append(f"posting {posting_id} to {code} is in {currency}, account holds {held}")
-    for code, value in session.execute(text(
-        "SELECT code, balance FROM ledger_accounts WHERE NOT may_go_negative AND balance < 0"
-    )):
+    for code, value in session.execute(
+        text("SELECT code, balance FROM ledger_accounts WHERE NOT may_go_negative AND balance < 0")
+    ):
         problems.append(f"account {code} may not go negative but holds {value}")
     totals = ledger.trial_balance(session).totals
     if any(totals.values()):

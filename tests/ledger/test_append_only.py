@@ -21,8 +21,7 @@ REFUSED = "append-only"
 def sealed_ledger(session_factory: sessionmaker[Session]) -> str:
     """Two sealed transactions; returns the id of the first."""
     open_chart(session_factory, ["programme:p1:unissued", "voucher:v1"])
-    first = transfer(session_factory, "funder:f1", "programme:p1:unissued", 1_000,
-                     kind="deposit")
+    first = transfer(session_factory, "funder:f1", "programme:p1:unissued", 1_000, kind="deposit")
     transfer(session_factory, "programme:p1:unissued", "voucher:v1", 400, kind="issue")
     assert seal_pending(session_factory, SIGNER) == 2
     return first.transaction_id
@@ -63,8 +62,11 @@ def test_the_journal_refuses_update_and_delete(
 
 def test_the_refusal_covers_a_single_row_too(engine: Engine, sealed_ledger: str) -> None:
     _refused(engine, f"DELETE FROM ledger_transactions WHERE id = '{sealed_ledger}'")
-    _refused(engine, f"UPDATE ledger_postings SET amount = 1 "
-                     f"WHERE transaction_id = '{sealed_ledger}' AND amount > 0")
+    _refused(
+        engine,
+        f"UPDATE ledger_postings SET amount = 1 "
+        f"WHERE transaction_id = '{sealed_ledger}' AND amount > 0",
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,9 +90,7 @@ def test_the_terms_of_a_ledger_account_are_fixed(
     assert (row[0], bool(row[1])) == ("EUR", False)
 
 
-def test_the_balance_of_an_account_may_still_change(
-    engine: Engine, sealed_ledger: str
-) -> None:
+def test_the_balance_of_an_account_may_still_change(engine: Engine, sealed_ledger: str) -> None:
     """The trigger guards the account's terms only: the current balance is not frozen
     (this is what ``ledger.post`` does on every write)."""
     with engine.begin() as connection:
@@ -102,13 +102,17 @@ def test_the_balance_of_an_account_may_still_change(
 def test_truncate_is_refused_on_postgresql(
     pg_only: str, engine: Engine, sealed_ledger: str
 ) -> None:
-    for table in ("ledger_transactions", "ledger_postings", "ledger_seals",
-                  "ledger_seal_blocks", "ledger_accounts"):
+    for table in (
+        "ledger_transactions",
+        "ledger_postings",
+        "ledger_seals",
+        "ledger_seal_blocks",
+        "ledger_accounts",
+    ):
         _refused(engine, f"TRUNCATE {table} CASCADE")
 
 
-@pytest.mark.parametrize(("code", "balance"), [("voucher:v1", 400),
-                                             ("programme:p1:unissued", 600)])
+@pytest.mark.parametrize(("code", "balance"), [("voucher:v1", 400), ("programme:p1:unissued", 600)])
 def test_the_no_overdraft_check_refuses_a_negative_balance(
     engine: Engine, sealed_ledger: str, code: str, balance: int
 ) -> None:
@@ -118,9 +122,12 @@ def test_the_no_overdraft_check_refuses_a_negative_balance(
                 f"UPDATE ledger_accounts SET balance = -1 WHERE code = '{code}'"
             )
         connection.rollback()
-        assert connection.exec_driver_sql(
-            f"SELECT balance FROM ledger_accounts WHERE code = '{code}'"
-        ).scalar() == balance
+        assert (
+            connection.exec_driver_sql(
+                f"SELECT balance FROM ledger_accounts WHERE code = '{code}'"
+            ).scalar()
+            == balance
+        )
 
 
 def test_an_external_account_may_go_negative(engine: Engine, sealed_ledger: str) -> None:
@@ -139,11 +146,14 @@ _INSERT_TXN = (
 )
 
 
-def _insert_posting(connection: Connection, account: str, amount: int,
-                    currency: str = "EUR") -> None:
+def _insert_posting(
+    connection: Connection, account: str, amount: int, currency: str = "EUR"
+) -> None:
     connection.execute(
-        text("INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, "
-             "created_at) VALUES ('txn_raw', :account, :amount, :currency, now())"),
+        text(
+            "INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, "
+            "created_at) VALUES ('txn_raw', :account, :amount, :currency, now())"
+        ),
         {"account": account, "amount": amount, "currency": currency},
     )
 
@@ -153,14 +163,16 @@ def _insert_posting(connection: Connection, account: str, amount: int,
     [
         ([("funder:f1", -500), ("programme:p1:unissued", 499)], "does not balance"),
         ([("programme:p1:unissued", 500)], "at least two"),
-        ([("funder:f1", -5), ("programme:p1:unissued", 5), ("funder:f1", -1)],
-         "does not balance"),
+        ([("funder:f1", -5), ("programme:p1:unissued", 5), ("funder:f1", -1)], "does not balance"),
     ],
     ids=["off-by-one", "one-posting", "three-legs"],
 )
 def test_an_unbalanced_transaction_is_refused_at_commit(
-    pg_only: str, engine: Engine, session_factory: sessionmaker[Session],
-    legs: list[tuple[str, int]], message: str,
+    pg_only: str,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    legs: list[tuple[str, int]],
+    message: str,
 ) -> None:
     open_chart(session_factory, ["programme:p1:unissued"])
     with engine.connect() as connection:
@@ -170,9 +182,7 @@ def test_an_unbalanced_transaction_is_refused_at_commit(
         with pytest.raises(DBAPIError, match=message):
             connection.commit()  # ...the deferred trigger refuses at COMMIT
         connection.rollback()
-        assert connection.exec_driver_sql(
-            "SELECT count(*) FROM ledger_transactions"
-        ).scalar() == 0
+        assert connection.exec_driver_sql("SELECT count(*) FROM ledger_transactions").scalar() == 0
 
 
 def test_a_balanced_transaction_in_raw_sql_commits(
@@ -181,8 +191,7 @@ def test_a_balanced_transaction_in_raw_sql_commits(
     """The other side of the trigger: it is not refusing every raw insert, and it sums
     per currency (two balanced currencies in one transaction are fine)."""
     open_chart(session_factory, ["programme:p1:unissued"])
-    open_chart(session_factory, ["programme:p2:unissued"], currency="USD",
-               external=("funder:f2",))
+    open_chart(session_factory, ["programme:p2:unissued"], currency="USD", external=("funder:f2",))
     with engine.connect() as connection:
         connection.exec_driver_sql(_INSERT_TXN)
         _insert_posting(connection, "funder:f1", -500)
@@ -190,17 +199,19 @@ def test_a_balanced_transaction_in_raw_sql_commits(
         _insert_posting(connection, "funder:f2", -7, "USD")
         _insert_posting(connection, "programme:p2:unissued", 7, "USD")
         connection.commit()
-        assert connection.exec_driver_sql(
-            "SELECT count(*) FROM ledger_postings WHERE transaction_id = 'txn_raw'"
-        ).scalar() == 4
+        assert (
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM ledger_postings WHERE transaction_id = 'txn_raw'"
+            ).scalar()
+            == 4
+        )
 
 
 def test_postings_that_balance_only_across_currencies_are_refused(
     pg_only: str, engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     open_chart(session_factory, ["programme:p1:unissued"])
-    open_chart(session_factory, ["programme:p2:unissued"], currency="USD",
-               external=("funder:f2",))
+    open_chart(session_factory, ["programme:p2:unissued"], currency="USD", external=("funder:f2",))
     with engine.connect() as connection:
         connection.exec_driver_sql(_INSERT_TXN)
         _insert_posting(connection, "funder:f1", -500)

@@ -62,8 +62,9 @@ def test_concurrent_spends_never_exceed_the_balance(
         for _ in range(6):
             amount = rng.randint(1, 100)
             try:
-                transfer(wide_factory, "voucher:v1", "supplier:s1:payable:p1", amount,
-                         kind="capture")
+                transfer(
+                    wide_factory, "voucher:v1", "supplier:s1:payable:p1", amount, kind="capture"
+                )
             except ledger.InsufficientFunds as exc:
                 refusals.append(exc)
             else:
@@ -79,9 +80,9 @@ def test_concurrent_spends_never_exceed_the_balance(
     with wide_factory() as session:
         assert ledger.balance(session, "voucher:v1") == 1_000 - sum(spent)
         assert ledger.balance(session, "supplier:s1:payable:p1") == sum(spent)
-        captures = session.execute(text(
-            "SELECT count(*) FROM ledger_transactions WHERE kind = 'capture'"
-        )).scalar()
+        captures = session.execute(
+            text("SELECT count(*) FROM ledger_transactions WHERE kind = 'capture'")
+        ).scalar()
         assert captures == len(spent)
         assert ledger_violations(session) == []
     # Nothing is left on the table: what remains is less than the smallest refused spend.
@@ -138,8 +139,14 @@ def test_the_sealer_keeps_up_with_concurrent_writers(
 
     def write(index: int) -> list[int]:
         for step in range(8):
-            transfer(wide_factory, "funder:f1", "programme:p1:unissued", index * 100 + step + 1,
-                     kind="deposit", key=f"deposit-{index}-{step}")
+            transfer(
+                wide_factory,
+                "funder:f1",
+                "programme:p1:unissued",
+                index * 100 + step + 1,
+                kind="deposit",
+                key=f"deposit-{index}-{step}",
+            )
         return []
 
     sealer = threading.Thread(target=seal_in_a_loop)
@@ -156,15 +163,19 @@ def test_the_sealer_keeps_up_with_concurrent_writers(
     assert sum(sealed_counts) == written
     assert len([count for count in sealed_counts if count]) > 1, "the sealer ran alongside"
     with wide_factory() as session:
-        seals = session.execute(text(
-            "SELECT count(*), count(DISTINCT transaction_id), min(sequence), max(sequence) "
-            "FROM ledger_seals"
-        )).one()
+        seals = session.execute(
+            text(
+                "SELECT count(*), count(DISTINCT transaction_id), min(sequence), max(sequence) "
+                "FROM ledger_seals"
+            )
+        ).one()
         assert tuple(seals) == (written, written, 1, written)
-        unsealed = session.execute(text(
-            "SELECT count(*) FROM ledger_transactions t "
-            "WHERE NOT EXISTS (SELECT 1 FROM ledger_seals s WHERE s.transaction_id = t.id)"
-        )).scalar()
+        unsealed = session.execute(
+            text(
+                "SELECT count(*) FROM ledger_transactions t "
+                "WHERE NOT EXISTS (SELECT 1 FROM ledger_seals s WHERE s.transaction_id = t.id)"
+            )
+        ).scalar()
         assert unsealed == 0
         assert session.execute(text("SELECT count(*) FROM ledger_seal_queue")).scalar() == 0
         result = verify_database(session, public_key=SIGNER.public_key_hex)

@@ -20,8 +20,9 @@ def two_currencies(session_factory: sessionmaker[Session]) -> sessionmaker[Sessi
     return session_factory
 
 
-def _refused(factory: sessionmaker[Session], legs: list[ledger.Leg],
-             error: type[ledger.LedgerError]) -> None:
+def _refused(
+    factory: sessionmaker[Session], legs: list[ledger.Leg], error: type[ledger.LedgerError]
+) -> None:
     with factory() as session:
         before = journal_counts(session)
     with pytest.raises(error), transaction(factory) as session:
@@ -36,11 +37,19 @@ def _refused(factory: sessionmaker[Session], legs: list[ledger.Leg],
     [
         # The posting to account:a in USD is cancelled, in the account's net change, by
         # its EUR posting: the guarded UPDATE never sees the USD leg.
-        [ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg(EUR_B, 5, "EUR"),
-         ledger.Leg(EUR_A, 5, "USD"), ledger.Leg(USD_C, -5, "USD")],
+        [
+            ledger.Leg(EUR_A, -5, "EUR"),
+            ledger.Leg(EUR_B, 5, "EUR"),
+            ledger.Leg(EUR_A, 5, "USD"),
+            ledger.Leg(USD_C, -5, "USD"),
+        ],
         # account:b's last leg is in EUR, so its net change (+8) is applied as EUR.
-        [ledger.Leg(EUR_B, 3, "USD"), ledger.Leg(USD_C, -3, "USD"),
-         ledger.Leg(EUR_B, 5, "EUR"), ledger.Leg(EUR_A, -5, "EUR")],
+        [
+            ledger.Leg(EUR_B, 3, "USD"),
+            ledger.Leg(USD_C, -3, "USD"),
+            ledger.Leg(EUR_B, 5, "EUR"),
+            ledger.Leg(EUR_A, -5, "EUR"),
+        ],
         # Two USD legs on a EUR account that cancel out.
         [ledger.Leg(EUR_A, -5, "USD"), ledger.Leg(EUR_A, 5, "USD")],
     ],
@@ -55,8 +64,11 @@ def test_a_posting_in_another_currency_than_its_account_is_refused(
 def test_a_posting_in_another_currency_is_refused_in_a_simple_transfer(
     two_currencies: sessionmaker[Session],
 ) -> None:
-    _refused(two_currencies, [ledger.Leg(EUR_A, -5, "USD"), ledger.Leg(USD_C, 5, "USD")],
-             ledger.CurrencyMismatch)
+    _refused(
+        two_currencies,
+        [ledger.Leg(EUR_A, -5, "USD"), ledger.Leg(USD_C, 5, "USD")],
+        ledger.CurrencyMismatch,
+    )
 
 
 def test_an_overdraft_in_a_multi_leg_transaction_undoes_the_legs_before_it(
@@ -64,12 +76,18 @@ def test_an_overdraft_in_a_multi_leg_transaction_undoes_the_legs_before_it(
 ) -> None:
     """account:a (may go negative) sorts before account:b and is updated first; the
     refusal on account:b must leave account:a as it was."""
-    _refused(two_currencies, [ledger.Leg(EUR_A, 10, "EUR"), ledger.Leg(EUR_B, -10, "EUR")],
-             ledger.InsufficientFunds)
+    _refused(
+        two_currencies,
+        [ledger.Leg(EUR_A, 10, "EUR"), ledger.Leg(EUR_B, -10, "EUR")],
+        ledger.InsufficientFunds,
+    )
 
 
 def test_a_posting_to_an_unknown_account_is_refused_as_unknown_account(
     two_currencies: sessionmaker[Session],
 ) -> None:
-    _refused(two_currencies, [ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg("nobody", 5, "EUR")],
-             ledger.UnknownAccount)
+    _refused(
+        two_currencies,
+        [ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg("nobody", 5, "EUR")],
+        ledger.UnknownAccount,
+    )

@@ -51,8 +51,7 @@ VOUCHERS = ("voucher:v1", "voucher:v2", "voucher:v3")
 USD_FUNDER = "funder:f2"
 USD_BUDGET = "programme:p2:unissued"
 
-NON_NEGATIVE = (BUDGET, PAYABLE, PAID, USD_BUDGET, *VOUCHERS,
-                *(f"{v}:held" for v in VOUCHERS))
+NON_NEGATIVE = (BUDGET, PAYABLE, PAID, USD_BUDGET, *VOUCHERS, *(f"{v}:held" for v in VOUCHERS))
 
 vouchers = st.sampled_from(VOUCHERS)
 percent = st.integers(min_value=1, max_value=100)
@@ -102,17 +101,33 @@ class LedgerMachine(RuleBasedStateMachine):
         self.keys = 0
         # Start with money in the budgets and the vouchers, so that the first steps
         # already move value rather than mostly being refused for want of it.
-        self._move("deposit", [ledger.Leg(FUNDER, -1_000_000, "EUR"),
-                               ledger.Leg(BUDGET, 1_000_000, "EUR")], None)
-        self._move("deposit", [ledger.Leg(USD_FUNDER, -50_000, "USD"),
-                               ledger.Leg(USD_BUDGET, 50_000, "USD")], None)
-        self._move("issue", [ledger.Leg(BUDGET, -30_000, "EUR")]
-                   + [ledger.Leg(voucher, 10_000, "EUR") for voucher in VOUCHERS], None)
+        self._move(
+            "deposit",
+            [ledger.Leg(FUNDER, -1_000_000, "EUR"), ledger.Leg(BUDGET, 1_000_000, "EUR")],
+            None,
+        )
+        self._move(
+            "deposit",
+            [ledger.Leg(USD_FUNDER, -50_000, "USD"), ledger.Leg(USD_BUDGET, 50_000, "USD")],
+            None,
+        )
+        self._move(
+            "issue",
+            [ledger.Leg(BUDGET, -30_000, "EUR")]
+            + [ledger.Leg(voucher, 10_000, "EUR") for voucher in VOUCHERS],
+            None,
+        )
         for voucher in VOUCHERS:
-            self._move("hold", [ledger.Leg(voucher, -4_000, "EUR"),
-                                ledger.Leg(f"{voucher}:held", 4_000, "EUR")], None)
-        self._move("capture", [ledger.Leg(f"{VOUCHERS[0]}:held", -2_000, "EUR"),
-                               ledger.Leg(PAYABLE, 2_000, "EUR")], None)
+            self._move(
+                "hold",
+                [ledger.Leg(voucher, -4_000, "EUR"), ledger.Leg(f"{voucher}:held", 4_000, "EUR")],
+                None,
+            )
+        self._move(
+            "capture",
+            [ledger.Leg(f"{VOUCHERS[0]}:held", -2_000, "EUR"), ledger.Leg(PAYABLE, 2_000, "EUR")],
+            None,
+        )
 
     def teardown(self) -> None:
         self.engine.dispose()
@@ -132,8 +147,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _post(self, kind: str, legs: list[ledger.Leg], key: str | None) -> ledger.Posted:
         with transaction(self.factory) as session:
-            return ledger.post(session, kind=kind, legs=legs, idempotency_key=key,
-                               memo=f"{kind} {len(legs)} legs", metadata={"step": self.keys})
+            return ledger.post(
+                session,
+                kind=kind,
+                legs=legs,
+                idempotency_key=key,
+                memo=f"{kind} {len(legs)} legs",
+                metadata={"step": self.keys},
+            )
 
     def _move(self, kind: str, legs: list[ledger.Leg], key: str | None) -> Added:
         """Post; succeed exactly when the model says every account can afford it."""
@@ -152,31 +173,38 @@ class LedgerMachine(RuleBasedStateMachine):
             return multiple()
         return Done(key, kind, tuple(legs), posted.transaction_id)
 
-    def _refused(self, kind: str, legs: list[ledger.Leg], key: str | None,
-                 error: type[ledger.LedgerError]) -> None:
+    def _refused(
+        self, kind: str, legs: list[ledger.Leg], key: str | None, error: type[ledger.LedgerError]
+    ) -> None:
         before = self._snapshot()
         with pytest.raises(error):
             self._post(kind, legs, key)
         assert self._snapshot() == before, f"a refused {kind} wrote something"
 
-    def _transfer(self, kind: str, source: str, target: str, share: int,
-                  key: str | None) -> Added:
+    def _transfer(self, kind: str, source: str, target: str, share: int, key: str | None) -> Added:
         # A share of what the source holds; 1 when it holds nothing — an overdraft.
         amount = max(1, self.model[source] * share // 100)
         currency = currency_of(source)
-        return self._move(kind, [ledger.Leg(source, -amount, currency),
-                                 ledger.Leg(target, amount, currency)], key)
+        return self._move(
+            kind, [ledger.Leg(source, -amount, currency), ledger.Leg(target, amount, currency)], key
+        )
 
     # --- operations ------------------------------------------------------------
 
-    @rule(target=done, amount=st.integers(min_value=1, max_value=1_000_000), use_key=keyed,
-          usd=st.booleans())
+    @rule(
+        target=done,
+        amount=st.integers(min_value=1, max_value=1_000_000),
+        use_key=keyed,
+        usd=st.booleans(),
+    )
     def deposit(self, amount: int, use_key: bool, usd: bool) -> Added:
         funder, budget = (USD_FUNDER, USD_BUDGET) if usd else (FUNDER, BUDGET)
         currency = currency_of(funder)
-        return self._move("deposit", [ledger.Leg(funder, -amount, currency),
-                                      ledger.Leg(budget, amount, currency)],
-                          self._key(use_key))
+        return self._move(
+            "deposit",
+            [ledger.Leg(funder, -amount, currency), ledger.Leg(budget, amount, currency)],
+            self._key(use_key),
+        )
 
     @rule(target=done, voucher=vouchers, share=percent, use_key=keyed)
     def issue(self, voucher: str, share: int, use_key: bool) -> Added:
@@ -210,8 +238,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def settle(self, share: int, use_key: bool) -> Added:
         return self._transfer("settle", PAYABLE, PAID, share, self._key(use_key))
 
-    @rule(source=st.sampled_from(NON_NEGATIVE), to=st.sampled_from(NON_NEGATIVE),
-          extra=st.integers(min_value=1, max_value=1_000), use_key=keyed)
+    @rule(
+        source=st.sampled_from(NON_NEGATIVE),
+        to=st.sampled_from(NON_NEGATIVE),
+        extra=st.integers(min_value=1, max_value=1_000),
+        use_key=keyed,
+    )
     def overdraft(self, source: str, to: str, extra: int, use_key: bool) -> None:
         """More than the source holds: refused, whichever account sorts first."""
         target = to
@@ -219,9 +251,12 @@ class LedgerMachine(RuleBasedStateMachine):
             target = FUNDER if currency_of(source) == "EUR" else USD_FUNDER
         amount = self.model[source] + extra
         currency = currency_of(source)
-        self._refused("transfer", [ledger.Leg(source, -amount, currency),
-                                   ledger.Leg(target, amount, currency)],
-                      self._key(use_key), ledger.InsufficientFunds)
+        self._refused(
+            "transfer",
+            [ledger.Leg(source, -amount, currency), ledger.Leg(target, amount, currency)],
+            self._key(use_key),
+            ledger.InsufficientFunds,
+        )
 
     @rule(previous=done)
     def retry_same(self, previous: Done) -> None:
@@ -234,8 +269,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(previous=done, extra=st.integers(min_value=1, max_value=50))
     def retry_different(self, previous: Done, extra: int) -> None:
         first, second, *rest = previous.legs
-        legs = [ledger.Leg(first.account, first.amount - extra, first.currency),
-                ledger.Leg(second.account, second.amount + extra, second.currency), *rest]
+        legs = [
+            ledger.Leg(first.account, first.amount - extra, first.currency),
+            ledger.Leg(second.account, second.amount + extra, second.currency),
+            *rest,
+        ]
         self._refused(previous.kind, legs, previous.key, ledger.IdempotencyConflict)
 
     @rule(previous=done)
@@ -280,10 +318,14 @@ def test_random_operations_keep_the_ledger_sound(
         else:
             Path(url.removeprefix("sqlite:///")).unlink()
 
-    machine = type("LedgerMachineOn" + backend.title(), (LedgerMachine,), {
-        "new_database": staticmethod(new_database),
-        "drop_database": staticmethod(drop_database),
-    })
+    machine = type(
+        "LedgerMachineOn" + backend.title(),
+        (LedgerMachine,),
+        {
+            "new_database": staticmethod(new_database),
+            "drop_database": staticmethod(drop_database),
+        },
+    )
     run_state_machine_as_test(
         machine,
         settings=settings(max_examples=30, stateful_step_count=30, deadline=None),

@@ -43,17 +43,17 @@ def bypassing_triggers(engine: Engine, table: str, op: str) -> Iterator[Connecti
             return
         connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{op}")
         yield connection
-        connection.exec_driver_sql(
-            _SQLITE_TRIGGER_SQL.format(table=table, op=op, OP=op.upper())
-        )
+        connection.exec_driver_sql(_SQLITE_TRIGGER_SQL.format(table=table, op=op, OP=op.upper()))
         connection.commit()
 
 
 @pytest.fixture
 def sealed(session_factory: sessionmaker[Session]) -> list[str]:
     """Six transactions sealed in three blocks (plus one queued): their ids in order."""
-    open_chart(session_factory, ["programme:p1:unissued", "voucher:v1", "voucher:v1:held",
-                                 "supplier:s1:payable:p1"])
+    open_chart(
+        session_factory,
+        ["programme:p1:unissued", "voucher:v1", "voucher:v1:held", "supplier:s1:payable:p1"],
+    )
     ids = []
     for source, target, amount, kind in [
         ("funder:f1", "programme:p1:unissued", 10_000, "deposit"),
@@ -116,8 +116,11 @@ def test_a_changed_posting_amount_names_its_transaction(
     ],
 )
 def test_a_changed_transaction_field_names_its_transaction(
-    engine: Engine, session_factory: sessionmaker[Session], sealed: list[str],
-    column: str, value: str,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    sealed: list[str],
+    column: str,
+    value: str,
 ) -> None:
     txn_id = sealed[2]
     with bypassing_triggers(engine, "ledger_transactions", "update") as connection:
@@ -135,7 +138,8 @@ def test_a_moved_timestamp_by_one_microsecond_is_found(
 ) -> None:
     txn_id = sealed[1]
     shift = (
-        "created_at + interval '1 microsecond'" if engine.dialect.name == "postgresql"
+        "created_at + interval '1 microsecond'"
+        if engine.dialect.name == "postgresql"
         else "strftime('%Y-%m-%d %H:%M:%f', created_at) || '001'"
     )
     with bypassing_triggers(engine, "ledger_transactions", "update") as connection:
@@ -187,9 +191,12 @@ def test_a_deleted_seal_is_found(
 ) -> None:
     sequence = _sequence_of(engine, sealed[victim])
     with bypassing_triggers(engine, "ledger_seals", "delete") as connection:
-        assert connection.exec_driver_sql(
-            f"DELETE FROM ledger_seals WHERE sequence = {sequence}"
-        ).rowcount == 1
+        assert (
+            connection.exec_driver_sql(
+                f"DELETE FROM ledger_seals WHERE sequence = {sequence}"
+            ).rowcount
+            == 1
+        )
     result = _verify(session_factory)
     assert not result.ok
     assert result.error is not None
@@ -207,8 +214,7 @@ def test_a_deleted_sealed_transaction_is_found(
         else:
             for table in ("ledger_postings", "ledger_seals", "ledger_transactions"):
                 connection.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
-        connection.exec_driver_sql(f"DELETE FROM ledger_postings WHERE transaction_id = "
-                                   f"'{txn_id}'")
+        connection.exec_driver_sql(f"DELETE FROM ledger_postings WHERE transaction_id = '{txn_id}'")
         connection.exec_driver_sql(f"DELETE FROM ledger_seals WHERE transaction_id = '{txn_id}'")
         connection.exec_driver_sql(f"DELETE FROM ledger_transactions WHERE id = '{txn_id}'")
         connection.commit()
@@ -247,10 +253,16 @@ def test_a_block_signed_with_another_key_is_found(
     with session_factory() as session:
         block = session.get(SealBlock, 1)
         assert block is not None
-        message = canonical_json(block_object(
-            height=block.height, first_sequence=block.first_sequence,
-            last_sequence=block.last_sequence, prev_hash=block.prev_hash, hash=block.hash,
-            sealed_at=block.sealed_at))
+        message = canonical_json(
+            block_object(
+                height=block.height,
+                first_sequence=block.first_sequence,
+                last_sequence=block.last_sequence,
+                prev_hash=block.prev_hash,
+                hash=block.hash,
+                sealed_at=block.sealed_at,
+            )
+        )
     with bypassing_triggers(engine, "ledger_seal_blocks", "update") as connection:
         connection.exec_driver_sql(
             f"UPDATE ledger_seal_blocks SET signature = '{forger.sign(message)}', "
@@ -271,7 +283,6 @@ def test_a_changed_seal_hash_is_found(
     result = _verify(session_factory)
     assert result.error is not None
     assert result.error.transaction_id == sealed[2]
-
 
 
 def test_a_postings_moved_timestamp_names_its_transaction(

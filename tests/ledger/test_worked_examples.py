@@ -11,17 +11,26 @@ from voucherledger.ledger.verify import verify_database
 
 
 def test_a_deposit_issue_and_claim_story(session_factory: sessionmaker[Session]) -> None:
-    open_chart(session_factory, ["programme:p1:unissued", "voucher:v1", "voucher:v1:held",
-                                 "supplier:s1:payable:p1"])
+    open_chart(
+        session_factory,
+        ["programme:p1:unissued", "voucher:v1", "voucher:v1:held", "supplier:s1:payable:p1"],
+    )
     transfer(session_factory, "funder:f1", "programme:p1:unissued", 100_000, kind="deposit")
     transfer(session_factory, "programme:p1:unissued", "voucher:v1", 30_000, kind="issue")
     transfer(session_factory, "voucher:v1", "voucher:v1:held", 12_000, kind="hold")
-    transfer(session_factory, "voucher:v1:held", "supplier:s1:payable:p1", 12_000,
-             kind="capture")
+    transfer(session_factory, "voucher:v1:held", "supplier:s1:payable:p1", 12_000, kind="capture")
 
     with session_factory() as session:
-        assert ledger.balances(session, ["funder:f1", "programme:p1:unissued", "voucher:v1",
-                                         "voucher:v1:held", "supplier:s1:payable:p1"]) == {
+        assert ledger.balances(
+            session,
+            [
+                "funder:f1",
+                "programme:p1:unissued",
+                "voucher:v1",
+                "voucher:v1:held",
+                "supplier:s1:payable:p1",
+            ],
+        ) == {
             "funder:f1": -100_000,
             "programme:p1:unissued": 70_000,
             "voucher:v1": 18_000,
@@ -59,5 +68,8 @@ def test_unbalanced_postings_are_refused_before_writing(
 ) -> None:
     open_chart(session_factory, ["a"])
     with pytest.raises(ledger.Unbalanced), transaction(session_factory) as session:
-        ledger.post(session, kind="transfer",
-                    legs=[ledger.Leg("funder:f1", -5, "EUR"), ledger.Leg("a", 4, "EUR")])
+        ledger.post(
+            session,
+            kind="transfer",
+            legs=[ledger.Leg("funder:f1", -5, "EUR"), ledger.Leg("a", 4, "EUR")],
+        )

@@ -39,14 +39,18 @@ def get_key(session: Session, key_id: str) -> ApiKey | None:
 
 
 def any_admin_key(session: Session) -> bool:
-    return session.execute(
-        select(ApiKey.id).join(Account, Account.id == ApiKey.account_id)
-        .where(Account.kind == "admin", ApiKey.revoked_at.is_(None)).limit(1)
-    ).first() is not None
+    return (
+        session.execute(
+            select(ApiKey.id)
+            .join(Account, Account.id == ApiKey.account_id)
+            .where(Account.kind == "admin", ApiKey.revoked_at.is_(None))
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def revoke_key(session: Session, key_id: str, at: datetime) -> None:
     session.execute(
-        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=at)
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
     )

@@ -23,8 +23,12 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 
 
-@router.post("/accounts", status_code=201, operation_id="create_account",
-             responses=problem_responses(Forbidden))
+@router.post(
+    "/accounts",
+    status_code=201,
+    operation_id="create_account",
+    responses=problem_responses(Forbidden),
+)
 def create_account(body: AccountCreate, _admin: Admin, session: DB) -> AccountOut:
     """Create a party. Admin only."""
     return service.to_out(service.create(session, body))
@@ -41,14 +45,19 @@ def list_accounts(
     return service.directory(session, principal, kind, page.after, page.limit)
 
 
-@router.get("/accounts/{account_id}", operation_id="get_account",
-            responses=problem_responses(NotFound))
+@router.get(
+    "/accounts/{account_id}", operation_id="get_account", responses=problem_responses(NotFound)
+)
 def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> AccountOut:
     return service.to_out(service.visible(session, principal, account_id))
 
 
-@router.post("/accounts/{account_id}/keys", status_code=201, operation_id="create_key",
-             responses=problem_responses(Forbidden, NotFound))
+@router.post(
+    "/accounts/{account_id}/keys",
+    status_code=201,
+    operation_id="create_key",
+    responses=problem_responses(Forbidden, NotFound),
+)
 def create_key(account_id: str, _admin: Admin, session: DB, request: Request) -> KeyCreated:
     """A new API key for the account. The key is in this response only: a replay of the
     request (same ``Idempotency-Key``) returns the same id with ``key`` null."""
@@ -56,8 +65,12 @@ def create_key(account_id: str, _admin: Admin, session: DB, request: Request) ->
     return service.create_key(session, account_id)
 
 
-@router.delete("/keys/{key_id}", status_code=204, operation_id="revoke_key",
-               responses=problem_responses(Forbidden, NotFound))
+@router.delete(
+    "/keys/{key_id}",
+    status_code=204,
+    operation_id="revoke_key",
+    responses=problem_responses(Forbidden, NotFound),
+)
 def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
     """Revoke a key: it stops working with the next request."""
     service.revoke_key(session, key_id)

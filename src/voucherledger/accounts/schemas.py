@@ -73,5 +73,6 @@ class KeyCreated(Schema):
     account_id: str
     key: str | None = Field(
         description="The API key. Shown only in this response, store it now; null when the "
-        "response is an idempotent replay.")
+        "response is an idempotent replay."
+    )
     created_at: datetime

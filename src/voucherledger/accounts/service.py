@@ -31,21 +31,31 @@ def to_out(account: Account) -> AccountOut:
     group = None
     if account.kind == "group":
         group = GroupProfileOut(
-            group_type=account.group_type or "", origin_country=account.origin_country or "",
+            group_type=account.group_type or "",
+            origin_country=account.origin_country or "",
             residence_country=account.residence_country or "",
             women_led=bool(account.women_led),
         )
     supplier = None
     if account.kind == "supplier":
         supplier = SupplierProfileOut(service_categories=list(account.service_categories or []))
-    return AccountOut(id=account.id, kind=account.kind, name=account.name,
-                      country=account.country, group=group, supplier=supplier,
-                      created_at=account.created_at)
+    return AccountOut(
+        id=account.id,
+        kind=account.kind,
+        name=account.name,
+        country=account.country,
+        group=group,
+        supplier=supplier,
+        created_at=account.created_at,
+    )
 
 
 def create(session: Session, data: AccountCreate) -> Account:
     account = Account(
-        id=new_id("acc"), kind=data.kind, name=data.name, country=data.country,
+        id=new_id("acc"),
+        kind=data.kind,
+        name=data.name,
+        country=data.country,
         created_at=utcnow(),
     )
     if data.group is not None:
@@ -85,11 +95,11 @@ def create_key(session: Session, account_id: str) -> KeyCreated:
     if repository.get(session, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     new = generate_key()
-    key = ApiKey(id=new.id, account_id=account_id, secret_hash=new.secret_hash,
-                 created_at=utcnow())
+    key = ApiKey(id=new.id, account_id=account_id, secret_hash=new.secret_hash, created_at=utcnow())
     repository.add_key(session, key)
-    return KeyCreated(id=key.id, account_id=account_id, key=new.plaintext,
-                      created_at=key.created_at)
+    return KeyCreated(
+        id=key.id, account_id=account_id, key=new.plaintext, created_at=key.created_at
+    )
 
 
 def revoke_key(session: Session, key_id: str) -> None:

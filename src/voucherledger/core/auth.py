@@ -57,7 +57,7 @@ def generate_key() -> NewKey:
 def parse_key(plaintext: str) -> tuple[str, str] | None:
     if not plaintext.startswith(KEY_PREFIX):
         return None
-    key_id, sep, secret = plaintext[len(KEY_PREFIX):].rpartition("_")
+    key_id, sep, secret = plaintext[len(KEY_PREFIX) :].rpartition("_")
     if not sep or not key_id.startswith("key_") or len(key_id) > 40 or len(secret) != 64:
         return None
     return key_id, secret

@@ -157,9 +157,12 @@ class BatchRejected(AppError):
         first = failures[0][1]
         self.status, self.code, self.title = first.status, first.code, first.title
         detail = f"{len(failures)} item(s) of the batch are refused; nothing was written."
-        super().__init__(detail, errors=[
-            {"index": index, "code": err.code, "detail": err.detail} for index, err in failures
-        ])
+        super().__init__(
+            detail,
+            errors=[
+                {"index": index, "code": err.code, "detail": err.detail} for index, err in failures
+            ],
+        )
 
 
 class Problem(BaseModel):
@@ -244,8 +247,14 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for err in exc.errors()
     ]
-    return problem(request, 422, "validation_error", "Validation failed",
-                   "The request did not pass validation; see errors.", errors)
+    return problem(
+        request,
+        422,
+        "validation_error",
+        "Validation failed",
+        "The request did not pass validation; see errors.",
+        errors,
+    )
 
 
 _HTTP_CODES = {
@@ -267,13 +276,24 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI answers a body that json.loads refuses with something other than
         # JSONDecodeError (an integer of more than 4300 digits) with a bare 400.
         # It is malformed JSON like any other: 422, as documented.
-        return problem(request, 422, "validation_error", "Validation failed",
-                       "The request body is not valid JSON; see errors.",
-                       [{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}])
+        return problem(
+            request,
+            422,
+            "validation_error",
+            "Validation failed",
+            "The request body is not valid JSON; see errors.",
+            [{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}],
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
-    return problem(request, exc.status_code, code, title, str(exc.detail),
-                   headers=getattr(exc, "headers", None))
+    return problem(
+        request,
+        exc.status_code,
+        code,
+        title,
+        str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
 
 
 def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
@@ -287,8 +307,13 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-    return problem(request, 500, "internal_error", "Internal error",
-                   "An unexpected error occurred; it has been logged with the request id.")
+    return problem(
+        request,
+        500,
+        "internal_error",
+        "Internal error",
+        "An unexpected error occurred; it has been logged with the request id.",
+    )
 
 
 def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -73,8 +73,11 @@ async def idempotency_guard(
     principal: Annotated[Principal, Depends(current_principal)],
     idempotency_key: Annotated[
         str | None,
-        Header(description="1-255 characters; a retry with the same key and body replays "
-               "the first response", alias="Idempotency-Key"),
+        Header(
+            description="1-255 characters; a retry with the same key and body replays "
+            "the first response",
+            alias="Idempotency-Key",
+        ),
     ] = None,
 ) -> IdempotencyScope | None:
     if idempotency_key is None:
@@ -82,15 +85,21 @@ async def idempotency_guard(
     if not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 characters",
-            [{"loc": ["header", "Idempotency-Key"], "msg": "1-255 characters",
-              "type": "string_length"}],
+            [
+                {
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": "1-255 characters",
+                    "type": "string_length",
+                }
+            ],
         )
     body = await request.body()
     digest = _request_hash(request.method, request.url.path, body)
     session = request_session(request)
     await run_in_threadpool(_claim_key, session, principal.account_id, idempotency_key, digest)
-    scope = IdempotencyScope(principal.account_id, idempotency_key,
-                             f"http:{principal.account_id}:{idempotency_key}")
+    scope = IdempotencyScope(
+        principal.account_id, idempotency_key, f"http:{principal.account_id}:{idempotency_key}"
+    )
     request.state.idempotency = scope
     return scope
 
@@ -98,9 +107,12 @@ async def idempotency_guard(
 def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(IdempotencyRecord).values(
-        account_id=account_id, key=key, request_hash=digest, created_at=utcnow()
-    ).on_conflict_do_nothing().returning(IdempotencyRecord.key)
+    stmt = (
+        insert(IdempotencyRecord)
+        .values(account_id=account_id, key=key, request_hash=digest, created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
     # RETURNING, not rowcount: with psycopg the rowcount of this INSERT is -1, so
     # every first use of a key looked like a replay of an unfinished request.
     if session.execute(stmt).first() is not None:
@@ -111,13 +123,10 @@ def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None
         )
     ).scalar_one()
     if record.request_hash != digest:
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was used for a different request."
-        )
+        raise IdempotencyKeyReused("This Idempotency-Key was used for a different request.")
     if record.status_code is None or record.response_body is None:
         raise RuntimeError("an idempotency record was committed without its response")
-    raise Replay(record.status_code, record.response_body,
-                 record.media_type or "application/json")
+    raise Replay(record.status_code, record.response_body, record.media_type or "application/json")
 
 
 def redact_secrets(request: Request, *fields: str) -> None:
@@ -127,7 +136,11 @@ def redact_secrets(request: Request, *fields: str) -> None:
 
 
 def record_response(
-    session: Session, scope: IdempotencyScope, status_code: int, body: bytes, media_type: str,
+    session: Session,
+    scope: IdempotencyScope,
+    status_code: int,
+    body: bytes,
+    media_type: str,
     redact: tuple[str, ...] = (),
 ) -> None:
     record = session.get(IdempotencyRecord, (scope.account_id, scope.key))

@@ -25,7 +25,9 @@ REQUESTS = Counter(
     "voucherledger_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )
 LATENCY = Histogram(
-    "voucherledger_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+    "voucherledger_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
@@ -35,9 +37,7 @@ log = structlog.get_logger("voucherledger.http")
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -99,11 +99,21 @@ class RequestContextMiddleware:
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
             if status >= 500:
-                log.error("request", method=method, path=scope["path"], status=status,
-                          ms=round(elapsed * 1000, 2))
+                log.error(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
             else:
-                log.debug("request", method=method, path=scope["path"], status=status,
-                          ms=round(elapsed * 1000, 2))
+                log.debug(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -46,8 +46,7 @@ def decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise ValidationFailed(
             "cursor is not valid",
-            [{"loc": ["query", "cursor"], "msg": "not a cursor from this API",
-              "type": "cursor"}],
+            [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "cursor"}],
         ) from exc
     if not value or len(value) > 64 or not value.isascii():
         raise ValidationFailed(

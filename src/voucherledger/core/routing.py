@@ -25,12 +25,19 @@ def ledger_key(request: Request) -> str | None:
     return scope.ledger_key if scope is not None else None
 
 
-def _finish(session: Session, scope: IdempotencyScope | None, response: Response,
-            redact: tuple[str, ...]) -> None:
+def _finish(
+    session: Session, scope: IdempotencyScope | None, response: Response, redact: tuple[str, ...]
+) -> None:
     try:
         if scope is not None and response.status_code < 400:
-            record_response(session, scope, response.status_code, bytes(response.body),
-                            response.media_type or "application/json", redact)
+            record_response(
+                session,
+                scope,
+                response.status_code,
+                bytes(response.body),
+                response.media_type or "application/json",
+                redact,
+            )
         session.commit()
     except BaseException:
         session.rollback()
@@ -50,8 +57,10 @@ class CommittingRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
         if "POST" in methods:
-            kwargs["dependencies"] = [*(kwargs.get("dependencies") or []),
-                                      Depends(idempotency_guard)]
+            kwargs["dependencies"] = [
+                *(kwargs.get("dependencies") or []),
+                Depends(idempotency_guard),
+            ]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -64,9 +73,12 @@ class CommittingRoute(APIRoute):
                 session = getattr(request.state, "db_session", None)
                 if session is not None:
                     await run_in_threadpool(_abort, session)
-                return Response(replay.body, status_code=replay.status_code,
-                                media_type=replay.media_type,
-                                headers={"Idempotent-Replayed": "true"})
+                return Response(
+                    replay.body,
+                    status_code=replay.status_code,
+                    media_type=replay.media_type,
+                    headers={"Idempotent-Replayed": "true"},
+                )
             except BaseException:
                 session = getattr(request.state, "db_session", None)
                 if session is not None:

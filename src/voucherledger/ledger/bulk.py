@@ -36,17 +36,26 @@ _UPDATE = (
 
 
 def insert_transaction(
-    cursor: Any, row: Sequence[Any], txn_id: str, stamp: datetime,
+    cursor: Any,
+    row: Sequence[Any],
+    txn_id: str,
+    stamp: datetime,
     legs: Sequence[tuple[str, int, str]],
 ) -> bool:
     """Insert the journal row, its postings and its queue entry; False on a replayed key."""
     cursor.execute(_INSERT_TXN, row)
     if cursor.fetchone() is None:
         return False
-    cursor.execute(_INSERT_POSTINGS, (
-        txn_id, stamp, [leg[0] for leg in legs], [leg[1] for leg in legs],
-        [leg[2] for leg in legs],
-    ))
+    cursor.execute(
+        _INSERT_POSTINGS,
+        (
+            txn_id,
+            stamp,
+            [leg[0] for leg in legs],
+            [leg[1] for leg in legs],
+            [leg[2] for leg in legs],
+        ),
+    )
     cursor.execute(_QUEUE, (txn_id,))
     return True
 
@@ -57,9 +66,13 @@ def apply_changes(cursor: Any, net: dict[tuple[str, str], int]) -> list[tuple[st
     keys = sorted(net)
     cursor.execute(_LOCK, (sorted({account for account, _ in keys}),))
     cursor.fetchall()
-    cursor.execute(_UPDATE, (
-        [account for account, _ in keys], [currency for _, currency in keys],
-        [net[key] for key in keys],
-    ))
+    cursor.execute(
+        _UPDATE,
+        (
+            [account for account, _ in keys],
+            [currency for _, currency in keys],
+            [net[key] for key in keys],
+        ),
+    )
     done = {(code, currency) for code, currency in cursor.fetchall()}
     return [key for key in keys if key not in done]

@@ -136,9 +136,7 @@ class Seal(Base):
     __tablename__ = "ledger_seals"
 
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    transaction_id: Mapped[str] = mapped_column(
-        ForeignKey("ledger_transactions.id"), unique=True
-    )
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("ledger_transactions.id"), unique=True)
     hash: Mapped[str] = mapped_column(String(64))
     block_height: Mapped[int] = mapped_column(BigInteger, index=True)
 

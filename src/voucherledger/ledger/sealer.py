@@ -64,7 +64,8 @@ class BlockInfo:
 def chain_head(session: Session) -> Head:
     row = session.execute(
         select(SealBlock.height, SealBlock.last_sequence, SealBlock.hash)
-        .order_by(SealBlock.height.desc()).limit(1)
+        .order_by(SealBlock.height.desc())
+        .limit(1)
     ).one_or_none()
     if row is None:
         return Head(0, 0, GENESIS_HASH)
@@ -77,18 +78,24 @@ def latest_block(session: Session) -> BlockInfo | None:
     ).scalar_one_or_none()
     if block is None:
         return None
-    return BlockInfo(block.height, block.first_sequence, block.last_sequence, block.hash,
-                     block.sealed_at, block.signature, block.public_key)
+    return BlockInfo(
+        block.height,
+        block.first_sequence,
+        block.last_sequence,
+        block.hash,
+        block.sealed_at,
+        block.signature,
+        block.public_key,
+    )
 
 
-def postings_by_transaction(
-    session: Session, ids: list[str]
-) -> dict[str, list[dict[str, object]]]:
+def postings_by_transaction(session: Session, ids: list[str]) -> dict[str, list[dict[str, object]]]:
     out: dict[str, list[dict[str, object]]] = {txn_id: [] for txn_id in ids}
     for start in range(0, len(ids), _IN_CHUNK):
         rows = session.execute(
-            select(Posting.transaction_id, Posting.account_code, Posting.amount, Posting.currency)
-            .where(Posting.transaction_id.in_(ids[start:start + _IN_CHUNK]))
+            select(
+                Posting.transaction_id, Posting.account_code, Posting.amount, Posting.currency
+            ).where(Posting.transaction_id.in_(ids[start : start + _IN_CHUNK]))
         )
         for txn_id, account, amount, currency in rows:
             out[txn_id].append({"account": account, "amount": amount, "currency": currency})
@@ -112,12 +119,16 @@ def seal_batch(
     with ``wait=False``, another sealer holds the lock)."""
     if not _take_lock(session, wait):
         return None
-    queued = session.execute(
-        select(JournalTransaction)
-        .join(SealQueue, SealQueue.transaction_id == JournalTransaction.id)
-        .order_by(JournalTransaction.created_at, JournalTransaction.id)
-        .limit(batch_size)
-    ).scalars().all()
+    queued = (
+        session.execute(
+            select(JournalTransaction)
+            .join(SealQueue, SealQueue.transaction_id == JournalTransaction.id)
+            .order_by(JournalTransaction.created_at, JournalTransaction.id)
+            .limit(batch_size)
+        )
+        .scalars()
+        .all()
+    )
     if not queued:
         return None
     head = chain_head(session)
@@ -130,30 +141,62 @@ def seal_batch(
     for txn in queued:
         sequence += 1
         obj = transaction_object(
-            sequence=sequence, id=txn.id, kind=txn.kind, programme_id=txn.programme_id,
-            actor=txn.actor, idempotency_key=txn.idempotency_key, created_at=txn.created_at,
-            memo=txn.memo, metadata=txn.meta, postings=legs[txn.id],
+            sequence=sequence,
+            id=txn.id,
+            kind=txn.kind,
+            programme_id=txn.programme_id,
+            actor=txn.actor,
+            idempotency_key=txn.idempotency_key,
+            created_at=txn.created_at,
+            memo=txn.memo,
+            metadata=txn.meta,
+            postings=legs[txn.id],
         )
         current = chain_hash(current, canonical_json(obj))
-        seal_rows.append({"sequence": sequence, "transaction_id": txn.id, "hash": current,
-                          "block_height": height})
+        seal_rows.append(
+            {
+                "sequence": sequence,
+                "transaction_id": txn.id,
+                "hash": current,
+                "block_height": height,
+            }
+        )
     sealed_at = utcnow()
-    block = block_object(height=height, first_sequence=head.last_sequence + 1,
-                         last_sequence=sequence, prev_hash=head.hash, hash=current,
-                         sealed_at=sealed_at)
+    block = block_object(
+        height=height,
+        first_sequence=head.last_sequence + 1,
+        last_sequence=sequence,
+        prev_hash=head.hash,
+        hash=current,
+        sealed_at=sealed_at,
+    )
     signature = signer.sign(canonical_json(block))
     session.execute(insert(Seal), seal_rows)
     for start in range(0, len(ids), _IN_CHUNK):
         session.execute(
-            delete(SealQueue).where(SealQueue.transaction_id.in_(ids[start:start + _IN_CHUNK]))
+            delete(SealQueue).where(SealQueue.transaction_id.in_(ids[start : start + _IN_CHUNK]))
         )
-    session.execute(insert(SealBlock).values(
-        height=height, first_sequence=head.last_sequence + 1, last_sequence=sequence,
-        prev_hash=head.hash, hash=current, sealed_at=sealed_at, signature=signature,
-        public_key=signer.public_key_hex,
-    ))
-    return BlockInfo(height, head.last_sequence + 1, sequence, current, sealed_at, signature,
-                     signer.public_key_hex)
+    session.execute(
+        insert(SealBlock).values(
+            height=height,
+            first_sequence=head.last_sequence + 1,
+            last_sequence=sequence,
+            prev_hash=head.hash,
+            hash=current,
+            sealed_at=sealed_at,
+            signature=signature,
+            public_key=signer.public_key_hex,
+        )
+    )
+    return BlockInfo(
+        height,
+        head.last_sequence + 1,
+        sequence,
+        current,
+        sealed_at,
+        signature,
+        signer.public_key_hex,
+    )
 
 
 def seal_pending(
@@ -176,7 +219,11 @@ class BackgroundSealer:
     """Runs :func:`seal_pending` about every ``interval`` seconds in a daemon thread."""
 
     def __init__(
-        self, factory: sessionmaker[Session], signer: Signer, *, interval: float,
+        self,
+        factory: sessionmaker[Session],
+        signer: Signer,
+        *,
+        interval: float,
         batch_size: int,
     ) -> None:
         self._factory = factory
@@ -184,8 +231,7 @@ class BackgroundSealer:
         self._interval = interval
         self._batch_size = batch_size
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="voucherledger-sealer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="voucherledger-sealer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -197,8 +243,9 @@ class BackgroundSealer:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                sealed = seal_pending(self._factory, self._signer,
-                                      batch_size=self._batch_size, wait=False)
+                sealed = seal_pending(
+                    self._factory, self._signer, batch_size=self._batch_size, wait=False
+                )
                 if sealed:
                     log.debug("sealed", count=sealed)
             except Exception:  # keep sealing after a transient database error

@@ -168,10 +168,21 @@ def post(
     cursor = connection.connection.cursor()
     try:
         if dialect == "postgresql" and len(legs) not in _PG_INSERT_BY_LEGS:
-            row_values = (txn_id, kind, programme_id, actor, idempotency_key, stamp, memo,
-                          meta_json)
+            row_values = (
+                txn_id,
+                kind,
+                programme_id,
+                actor,
+                idempotency_key,
+                stamp,
+                memo,
+                meta_json,
+            )
             if not bulk.insert_transaction(
-                cursor, row_values, txn_id, stamp,
+                cursor,
+                row_values,
+                txn_id,
+                stamp,
                 [(leg.account, leg.amount, leg.currency) for leg in legs],
             ):
                 if idempotency_key is None:
@@ -184,7 +195,14 @@ def post(
             return Posted(txn_id, created_at, replayed=False)
         if dialect == "postgresql":
             params: list[Any] = [
-                txn_id, kind, programme_id, actor, idempotency_key, stamp, memo, meta_json,
+                txn_id,
+                kind,
+                programme_id,
+                actor,
+                idempotency_key,
+                stamp,
+                memo,
+                meta_json,
             ]
             for leg in legs:
                 params.extend((leg.account, leg.amount, leg.currency))
@@ -196,15 +214,13 @@ def post(
             sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
             cursor.execute(
                 _SQLITE_INSERT_TXN,
-                (txn_id, kind, programme_id, actor, idempotency_key, sqlite_stamp, memo,
-                 meta_json),
+                (txn_id, kind, programme_id, actor, idempotency_key, sqlite_stamp, memo, meta_json),
             )
             inserted = cursor.fetchone() is not None
             if inserted:
                 cursor.executemany(
                     _SQLITE_INSERT_POSTING,
-                    [(txn_id, leg.account, leg.amount, leg.currency, sqlite_stamp)
-                     for leg in legs],
+                    [(txn_id, leg.account, leg.amount, leg.currency, sqlite_stamp) for leg in legs],
                 )
                 cursor.execute(_SQLITE_QUEUE, (txn_id,))
             update_sql = _UPDATE_BALANCE
@@ -228,12 +244,14 @@ def post(
 
 def _replay(session: Session, key: str, kind: str, legs: Sequence[Leg]) -> Posted:
     existing = session.execute(
-        select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at)
-        .where(JournalTransaction.idempotency_key == key)
+        select(JournalTransaction.id, JournalTransaction.kind, JournalTransaction.created_at).where(
+            JournalTransaction.idempotency_key == key
+        )
     ).one()
     stored = session.execute(
-        select(Posting.account_code, Posting.amount, Posting.currency)
-        .where(Posting.transaction_id == existing.id)
+        select(Posting.account_code, Posting.amount, Posting.currency).where(
+            Posting.transaction_id == existing.id
+        )
     ).all()
     same = existing.kind == kind and sorted(
         (row.account_code, row.amount, row.currency) for row in stored
@@ -274,19 +292,28 @@ def open_accounts(
             raise errors.InvalidTransaction(f"currency {currency!r} is not ISO 4217")
     if new:
         now = utcnow()
-        session.execute(insert(LedgerAccount), [
-            {"code": code, "currency": currency, "may_go_negative": negative, "balance": 0,
-             "created_at": now}
-            for code, currency, negative in wanted
-        ])
+        session.execute(
+            insert(LedgerAccount),
+            [
+                {
+                    "code": code,
+                    "currency": currency,
+                    "may_go_negative": negative,
+                    "balance": 0,
+                    "created_at": now,
+                }
+                for code, currency, negative in wanted
+            ],
+        )
         return
     codes = [code for code, _currency, _negative in wanted]
     existing: dict[str, tuple[str, bool]] = {}
     for start in range(0, len(codes), 500):
-        chunk = codes[start:start + 500]
+        chunk = codes[start : start + 500]
         for code, currency, negative in session.execute(
-            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.may_go_negative)
-            .where(LedgerAccount.code.in_(chunk))
+            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.may_go_negative).where(
+                LedgerAccount.code.in_(chunk)
+            )
         ):
             existing[code] = (currency, negative)
     now = utcnow()
@@ -296,8 +323,15 @@ def open_accounts(
             if existing[code] != (currency, negative):
                 raise errors.InvalidTransaction(f"ledger account {code!r} exists with other terms")
             continue
-        new_rows.append({"code": code, "currency": currency, "may_go_negative": negative,
-                         "balance": 0, "created_at": now})
+        new_rows.append(
+            {
+                "code": code,
+                "currency": currency,
+                "may_go_negative": negative,
+                "balance": 0,
+                "created_at": now,
+            }
+        )
     if new_rows:
         session.execute(insert(LedgerAccount), new_rows)
 
@@ -334,8 +368,9 @@ def balance_as_of(session: Session, account: str, as_of: datetime) -> int:
     if session.get(LedgerAccount, account) is None:
         raise errors.UnknownAccount(account)
     total = session.execute(
-        select(func.coalesce(func.sum(Posting.amount), 0))
-        .where(Posting.account_code == account, Posting.created_at <= as_of)
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.account_code == account, Posting.created_at <= as_of
+        )
     ).scalar_one()
     return int(total)
 
@@ -349,8 +384,9 @@ def trial_balance(
     """
     if programme_id is None and as_of is None:
         rows = session.execute(
-            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance)
-            .order_by(LedgerAccount.code)
+            select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance).order_by(
+                LedgerAccount.code
+            )
         ).all()
     else:
         stmt = select(Posting.account_code, Posting.currency, func.sum(Posting.amount))
@@ -360,9 +396,7 @@ def trial_balance(
             ).where(JournalTransaction.programme_id == programme_id)
         if as_of is not None:
             stmt = stmt.where(Posting.created_at <= as_of)
-        stmt = stmt.group_by(Posting.account_code, Posting.currency).order_by(
-            Posting.account_code
-        )
+        stmt = stmt.group_by(Posting.account_code, Posting.currency).order_by(Posting.account_code)
         rows = session.execute(stmt).all()
     accounts = [AccountBalance(code, currency, int(total)) for code, currency, total in rows]
     totals: dict[str, int] = defaultdict(int)

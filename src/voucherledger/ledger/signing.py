@@ -61,9 +61,7 @@ class Signer:
     def seed_hex(self) -> str:
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
 
-        return self.private_key.private_bytes(
-            Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-        ).hex()
+        return self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
 
 
 def load_signer(signing_key: str | None, key_file: Path) -> Signer:

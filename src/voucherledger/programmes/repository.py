@@ -28,16 +28,20 @@ def add(session: Session, programme: Programme, parties: list[ProgrammeParty]) -
 
 
 def parties(session: Session, programme_id: str) -> list[ProgrammeParty]:
-    return list(session.execute(
-        select(ProgrammeParty).where(ProgrammeParty.programme_id == programme_id)
-        .order_by(ProgrammeParty.account_id)
-    ).scalars())
+    return list(
+        session.execute(
+            select(ProgrammeParty)
+            .where(ProgrammeParty.programme_id == programme_id)
+            .order_by(ProgrammeParty.account_id)
+        ).scalars()
+    )
 
 
 def party_role(session: Session, programme_id: str, account_id: str) -> str | None:
     return session.execute(
-        select(ProgrammeParty.role).where(ProgrammeParty.programme_id == programme_id,
-                                          ProgrammeParty.account_id == account_id)
+        select(ProgrammeParty.role).where(
+            ProgrammeParty.programme_id == programme_id, ProgrammeParty.account_id == account_id
+        )
     ).scalar_one_or_none()
 
 
@@ -48,9 +52,11 @@ def list_for(
     if kind == "funder":
         stmt = stmt.where(Programme.funder_id == account_id)
     else:
-        stmt = stmt.where(Programme.id.in_(
-            select(ProgrammeParty.programme_id).where(ProgrammeParty.account_id == account_id)
-        ))
+        stmt = stmt.where(
+            Programme.id.in_(
+                select(ProgrammeParty.programme_id).where(ProgrammeParty.account_id == account_id)
+            )
+        )
     if after is not None:
         stmt = stmt.where(Programme.id > after)
     return list(session.execute(stmt).scalars())
@@ -61,7 +67,7 @@ def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]
     wanted = list(ids)
     for start in range(0, len(wanted), 500):
         for account in session.execute(
-            select(Account).where(Account.id.in_(wanted[start:start + 500]))
+            select(Account).where(Account.id.in_(wanted[start : start + 500]))
         ).scalars():
             found[account.id] = account
     return found
@@ -89,10 +95,14 @@ def suppliers(session: Session, programme_id: str) -> list[tuple[Accreditation, 
 
 
 def group_holds_voucher(session: Session, programme_id: str, group_id: str) -> bool:
-    return session.execute(
-        select(Voucher.id).where(Voucher.programme_id == programme_id,
-                                 Voucher.group_id == group_id).limit(1)
-    ).first() is not None
+    return (
+        session.execute(
+            select(Voucher.id)
+            .where(Voucher.programme_id == programme_id, Voucher.group_id == group_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def ledger_sums(session: Session, programme_id: str) -> dict[tuple[str, str], int]:
@@ -117,13 +127,16 @@ def ledger_sums(session: Session, programme_id: str) -> dict[tuple[str, str], in
     return {(kind, cls): int(total) for kind, cls, total in rows}
 
 
-def vouchers_to_expire(
-    session: Session, programme_id: str, now: datetime
-) -> list[Voucher]:
-    return list(session.execute(
-        select(Voucher).where(
-            Voucher.programme_id == programme_id,
-            or_(Voucher.status == "active", Voucher.status == "exhausted"),
-            Voucher.expires_at <= now,
-        ).order_by(Voucher.id).with_for_update()
-    ).scalars())
+def vouchers_to_expire(session: Session, programme_id: str, now: datetime) -> list[Voucher]:
+    return list(
+        session.execute(
+            select(Voucher)
+            .where(
+                Voucher.programme_id == programme_id,
+                or_(Voucher.status == "active", Voucher.status == "exhausted"),
+                Voucher.expires_at <= now,
+            )
+            .order_by(Voucher.id)
+            .with_for_update()
+        ).scalars()
+    )

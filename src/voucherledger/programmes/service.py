@@ -44,7 +44,10 @@ class Access:
 
 
 def access(
-    session: Session, principal: Principal, programme_id: str, *,
+    session: Session,
+    principal: Principal,
+    programme_id: str,
+    *,
     roles: frozenset[str] = frozenset({"funder", "manager", "auditor"}),
     for_update: bool = False,
 ) -> Access:
@@ -69,8 +72,9 @@ def balances(session: Session, programme_id: str) -> Balances:
     sums = repository.ledger_sums(session, programme_id)
 
     def total(account_class: str, kind: str | None = None) -> int:
-        return sum(v for (k, c), v in sums.items()
-                   if c == account_class and (kind is None or k == kind))
+        return sum(
+            v for (k, c), v in sums.items() if c == account_class and (kind is None or k == kind)
+        )
 
     return Balances(
         deposited=total("unissued", "deposit") + total("reserve", "deposit"),
@@ -87,59 +91,88 @@ def balances(session: Session, programme_id: str) -> Balances:
 def to_out(session: Session, programme: Programme) -> ProgrammeOut:
     parties = repository.parties(session, programme.id)
     return ProgrammeOut(
-        id=programme.id, funder_id=programme.funder_id, name=programme.name,
-        currency=programme.currency, service_categories=list(programme.service_categories),
+        id=programme.id,
+        funder_id=programme.funder_id,
+        name=programme.name,
+        currency=programme.currency,
+        service_categories=list(programme.service_categories),
         rules=RulesOut(**programme.rules),
         manager_ids=[p.account_id for p in parties if p.role == "manager"],
         auditor_ids=[p.account_id for p in parties if p.role == "auditor"],
-        ends_at=programme.ends_at, status=programme.status, created_at=programme.created_at,
-        closed_at=programme.closed_at, balances=balances(session, programme.id),
+        ends_at=programme.ends_at,
+        status=programme.status,
+        created_at=programme.created_at,
+        closed_at=programme.closed_at,
+        balances=balances(session, programme.id),
     )
 
 
 def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Programme:
     now = utcnow()
     if body.ends_at is not None and body.ends_at <= now:
-        raise ValidationFailed("ends_at must be in the future", [
-            {"loc": ["body", "ends_at"], "msg": "must be in the future", "type": "value_error"}])
-    wanted = {**dict.fromkeys(body.manager_ids, "manager"),
-              **dict.fromkeys(body.auditor_ids, "auditor")}
+        raise ValidationFailed(
+            "ends_at must be in the future",
+            [{"loc": ["body", "ends_at"], "msg": "must be in the future", "type": "value_error"}],
+        )
+    wanted = {
+        **dict.fromkeys(body.manager_ids, "manager"),
+        **dict.fromkeys(body.auditor_ids, "auditor"),
+    }
     if len(wanted) != len(body.manager_ids) + len(body.auditor_ids):
-        raise ValidationFailed("an account cannot be both manager and auditor", [
-            {"loc": ["body", "auditor_ids"], "msg": "also a manager", "type": "value_error"}])
+        raise ValidationFailed(
+            "an account cannot be both manager and auditor",
+            [{"loc": ["body", "auditor_ids"], "msg": "also a manager", "type": "value_error"}],
+        )
     found = repository.accounts_by_id(session, wanted)
     bad = [
-        {"loc": ["body", f"{role}_ids"], "msg": f"{account_id} is not a {role} account",
-         "type": "value_error"}
+        {
+            "loc": ["body", f"{role}_ids"],
+            "msg": f"{account_id} is not a {role} account",
+            "type": "value_error",
+        }
         for account_id, role in wanted.items()
         if account_id not in found or found[account_id].kind != role
     ]
     if bad:
         raise ValidationFailed("unknown manager or auditor accounts", bad)
     programme = Programme(
-        id=new_id("prg"), funder_id=principal.account_id, name=body.name,
-        currency=body.currency, service_categories=list(body.service_categories),
-        rules=body.rules.model_dump(mode="json"), ends_at=body.ends_at, status="open",
-        created_at=now, closed_at=None,
+        id=new_id("prg"),
+        funder_id=principal.account_id,
+        name=body.name,
+        currency=body.currency,
+        service_categories=list(body.service_categories),
+        rules=body.rules.model_dump(mode="json"),
+        ends_at=body.ends_at,
+        status="open",
+        created_at=now,
+        closed_at=None,
     )
-    repository.add(session, programme, [
-        ProgrammeParty(programme_id=programme.id, account_id=account_id, role=role)
-        for account_id, role in wanted.items()
-    ])
-    ledger.open_accounts(session, [
-        (chart.funder(principal.account_id, body.currency), body.currency, True),
-        (chart.unissued(programme.id), body.currency, False),
-        (chart.women_led_reserve(programme.id), body.currency, False),
-    ])
+    repository.add(
+        session,
+        programme,
+        [
+            ProgrammeParty(programme_id=programme.id, account_id=account_id, role=role)
+            for account_id, role in wanted.items()
+        ],
+    )
+    ledger.open_accounts(
+        session,
+        [
+            (chart.funder(principal.account_id, body.currency), body.currency, True),
+            (chart.unissued(programme.id), body.currency, False),
+            (chart.women_led_reserve(programme.id), body.currency, False),
+        ],
+    )
     return programme
 
 
 def list_visible(
     session: Session, principal: Principal, after: str | None, limit: int
 ) -> Page[ProgrammeOut]:
-    rows = repository.list_for(session, principal.account_id, principal.kind, after=after,
-                               limit=limit + 1)
-    return make_page([to_out(session, p) for p in rows[:limit + 1]], limit)
+    rows = repository.list_for(
+        session, principal.account_id, principal.kind, after=after, limit=limit + 1
+    )
+    return make_page([to_out(session, p) for p in rows[: limit + 1]], limit)
 
 
 def ensure_open(programme: Programme) -> None:
@@ -148,12 +181,16 @@ def ensure_open(programme: Programme) -> None:
 
 
 def deposit(
-    session: Session, principal: Principal, programme_id: str, body: DepositCreate,
+    session: Session,
+    principal: Principal,
+    programme_id: str,
+    body: DepositCreate,
     ledger_key: str | None,
 ) -> DepositOut:
     """Money in from the funder; the women-led share goes to the reserve (rounded down)."""
-    programme = access(session, principal, programme_id, roles=frozenset({"funder"}),
-                       for_update=True).programme
+    programme = access(
+        session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
+    ).programme
     ensure_open(programme)
     reserve = body.amount * int(programme.rules["women_led_reserve_pct"]) // 100
     cur = programme.currency
@@ -163,31 +200,50 @@ def deposit(
     if reserve:
         legs.append(ledger.Leg(chart.women_led_reserve(programme.id), reserve, cur))
     posted = ledger.post(
-        session, kind="deposit", legs=legs, programme_id=programme.id,
-        actor=principal.account_id, idempotency_key=ledger_key, memo=body.reference,
+        session,
+        kind="deposit",
+        legs=legs,
+        programme_id=programme.id,
+        actor=principal.account_id,
+        idempotency_key=ledger_key,
+        memo=body.reference,
         metadata={"reference": body.reference},
     )
-    return DepositOut(transaction_id=posted.transaction_id, programme_id=programme.id,
-                      amount=body.amount, currency=cur, reference=body.reference,
-                      women_led_reserve_amount=reserve, created_at=posted.created_at)
+    return DepositOut(
+        transaction_id=posted.transaction_id,
+        programme_id=programme.id,
+        amount=body.amount,
+        currency=cur,
+        reference=body.reference,
+        women_led_reserve_amount=reserve,
+        created_at=posted.created_at,
+    )
 
 
 def close(
     session: Session, principal: Principal, programme_id: str, ledger_key: str | None
 ) -> Programme:
     """No more issuance; the unissued budget, reserve included, returns to the funder."""
-    programme = access(session, principal, programme_id, roles=frozenset({"funder"}),
-                       for_update=True).programme
+    programme = access(
+        session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
+    ).programme
     ensure_open(programme)
     cur = programme.currency
-    left = ledger.balances(session, [chart.unissued(programme.id),
-                                     chart.women_led_reserve(programme.id)])
+    left = ledger.balances(
+        session, [chart.unissued(programme.id), chart.women_led_reserve(programme.id)]
+    )
     legs = [ledger.Leg(code, -amount, cur) for code, amount in left.items() if amount]
     if legs:
         legs.append(ledger.Leg(chart.funder(programme.funder_id, cur), sum(left.values()), cur))
-        ledger.post(session, kind="close", legs=legs, programme_id=programme.id,
-                    actor=principal.account_id, idempotency_key=ledger_key,
-                    memo="programme closed: unissued budget returned")
+        ledger.post(
+            session,
+            kind="close",
+            legs=legs,
+            programme_id=programme.id,
+            actor=principal.account_id,
+            idempotency_key=ledger_key,
+            memo="programme closed: unissued budget returned",
+        )
     programme.status = "closed"
     programme.closed_at = utcnow()
     session.flush()
@@ -197,21 +253,29 @@ def close(
 def accredit(
     session: Session, principal: Principal, programme_id: str, body: AccreditationCreate
 ) -> Accreditation:
-    programme = access(session, principal, programme_id,
-                       roles=frozenset({"funder", "manager"})).programme
+    programme = access(
+        session, principal, programme_id, roles=frozenset({"funder", "manager"})
+    ).programme
     supplier = repository.accounts_by_id(session, [body.supplier_id]).get(body.supplier_id)
     if supplier is None or supplier.kind != "supplier":
-        raise ValidationFailed("supplier_id is not a supplier account", [
-            {"loc": ["body", "supplier_id"], "msg": "not a supplier account",
-             "type": "value_error"}])
+        raise ValidationFailed(
+            "supplier_id is not a supplier account",
+            [
+                {
+                    "loc": ["body", "supplier_id"],
+                    "msg": "not a supplier account",
+                    "type": "value_error",
+                }
+            ],
+        )
     outside_programme = set(body.service_categories) - set(programme.service_categories)
     if outside_programme:
         raise CategoryNotAllowed(
-            f"The programme does not fund {', '.join(sorted(outside_programme))}.")
+            f"The programme does not fund {', '.join(sorted(outside_programme))}."
+        )
     not_offered = set(body.service_categories) - set(supplier.service_categories or [])
     if not_offered:
-        raise CategoryNotAllowed(
-            f"The supplier does not offer {', '.join(sorted(not_offered))}.")
+        raise CategoryNotAllowed(f"The supplier does not offer {', '.join(sorted(not_offered))}.")
     now = utcnow()
     existing = repository.get_accreditation(session, programme.id, supplier.id)
     if existing is not None:
@@ -221,17 +285,21 @@ def accredit(
         session.flush()
         return existing
     accreditation = Accreditation(
-        programme_id=programme.id, supplier_id=supplier.id,
-        service_categories=list(body.service_categories), status="active",
-        created_at=now, updated_at=now,
+        programme_id=programme.id,
+        supplier_id=supplier.id,
+        service_categories=list(body.service_categories),
+        status="active",
+        created_at=now,
+        updated_at=now,
     )
     repository.add_accreditation(session, accreditation)
     return accreditation
 
 
 def suspend(session: Session, principal: Principal, programme_id: str, supplier_id: str) -> None:
-    programme = access(session, principal, programme_id,
-                       roles=frozenset({"funder", "manager"})).programme
+    programme = access(
+        session, principal, programme_id, roles=frozenset({"funder", "manager"})
+    ).programme
     accreditation = repository.get_accreditation(session, programme.id, supplier_id)
     if accreditation is None:
         raise NotFound(f"Supplier {supplier_id} is not accredited for this programme.")
@@ -243,9 +311,11 @@ def suspend(session: Session, principal: Principal, programme_id: str, supplier_
 
 def accreditation_out(accreditation: Accreditation) -> AccreditationOut:
     return AccreditationOut(
-        programme_id=accreditation.programme_id, supplier_id=accreditation.supplier_id,
+        programme_id=accreditation.programme_id,
+        supplier_id=accreditation.supplier_id,
         service_categories=list(accreditation.service_categories),
-        status=accreditation.status, created_at=accreditation.created_at,
+        status=accreditation.status,
+        created_at=accreditation.created_at,
         updated_at=accreditation.updated_at,
     )
 
@@ -256,13 +326,20 @@ def supplier_list(
     """Parties, and groups holding the programme's vouchers, see its suppliers."""
     if principal.kind == "group":
         if repository.get(session, programme_id) is None or not repository.group_holds_voucher(
-                session, programme_id, principal.account_id):
+            session, programme_id, principal.account_id
+        ):
             raise NotFound(f"No programme {programme_id}.")
     else:
         access(session, principal, programme_id)
     return [
-        SupplierListing(supplier_id=acc.supplier_id, name=name,
-                        service_categories=list(acc.service_categories), status=acc.status,
-                        claim_count=0, feedback_count=0, average_rating=None)
+        SupplierListing(
+            supplier_id=acc.supplier_id,
+            name=name,
+            service_categories=list(acc.service_categories),
+            status=acc.status,
+            claim_count=0,
+            feedback_count=0,
+            average_rating=None,
+        )
         for acc, name in repository.suppliers(session, programme_id)
     ]

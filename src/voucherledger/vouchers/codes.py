@@ -52,7 +52,7 @@ def check_character(data: str) -> str:
 def generate() -> str:
     value = secrets.randbits(5 * DATA_LENGTH)
     data = "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in range(DATA_LENGTH))
-    groups = "-".join(data[i:i + 4] for i in range(0, DATA_LENGTH, 4))
+    groups = "-".join(data[i : i + 4] for i in range(0, DATA_LENGTH, 4))
     return f"{PREFIX}-{groups}-{check_character(data)}"
 
 
@@ -60,12 +60,12 @@ def normalise(text: str) -> str | None:
     """The canonical form of a typed code, or None when it cannot be one of ours."""
     compact = "".join(text.split()).replace("-", "").upper()
     if compact.startswith(PREFIX):
-        compact = compact[len(PREFIX):]
+        compact = compact[len(PREFIX) :]
     compact = compact.translate(_ALIASES)
     if len(compact) != DATA_LENGTH + 1 or any(c not in _INDEX for c in compact):
         return None
     if _interim([_INDEX[c] for c in compact]) != 0:
         return None
     data = compact[:DATA_LENGTH]
-    groups = "-".join(data[i:i + 4] for i in range(0, DATA_LENGTH, 4))
+    groups = "-".join(data[i : i + 4] for i in range(0, DATA_LENGTH, 4))
     return f"{PREFIX}-{groups}-{compact[DATA_LENGTH]}"

@@ -22,20 +22,20 @@ def get(session: Session, voucher_id: str, *, for_update: bool = False) -> Vouch
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 2000):
-        session.execute(insert(Voucher), rows[start:start + 2000])
+        session.execute(insert(Voucher), rows[start : start + 2000])
 
 
-def group_totals(
-    session: Session, programme_id: str, group_ids: Collection[str]
-) -> dict[str, int]:
+def group_totals(session: Session, programme_id: str, group_ids: Collection[str]) -> dict[str, int]:
     """Face value already issued to each group in the programme."""
     totals: dict[str, int] = {}
     wanted = list(group_ids)
     for start in range(0, len(wanted), 500):
         for group_id, total in session.execute(
             select(Voucher.group_id, func.sum(Voucher.amount))
-            .where(Voucher.programme_id == programme_id,
-                   Voucher.group_id.in_(wanted[start:start + 500]))
+            .where(
+                Voucher.programme_id == programme_id,
+                Voucher.group_id.in_(wanted[start : start + 500]),
+            )
             .group_by(Voucher.group_id)
         ):
             totals[group_id] = int(total)
@@ -47,8 +47,9 @@ def balances_of(session: Session, codes: Collection[str]) -> dict[str, int]:
     wanted = list(codes)
     for start in range(0, len(wanted), 500):
         for code, balance in session.execute(
-            select(LedgerAccount.code, LedgerAccount.balance)
-            .where(LedgerAccount.code.in_(wanted[start:start + 500]))
+            select(LedgerAccount.code, LedgerAccount.balance).where(
+                LedgerAccount.code.in_(wanted[start : start + 500])
+            )
         ):
             found[code] = balance
     return found
@@ -60,17 +61,27 @@ def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
         return Voucher.group_id == account_id
     if kind == "funder":
         return Voucher.programme_id.in_(
-            select(Programme.id).where(Programme.funder_id == account_id))
+            select(Programme.id).where(Programme.funder_id == account_id)
+        )
     if kind in ("manager", "auditor"):
         return Voucher.programme_id.in_(
-            select(ProgrammeParty.programme_id).where(ProgrammeParty.account_id == account_id,
-                                                      ProgrammeParty.role == kind))
+            select(ProgrammeParty.programme_id).where(
+                ProgrammeParty.account_id == account_id, ProgrammeParty.role == kind
+            )
+        )
     return ~true()
 
 
 def list_visible(
-    session: Session, account_id: str, kind: str, *, programme_id: str | None,
-    group_id: str | None, status: str | None, after: str | None, limit: int,
+    session: Session,
+    account_id: str,
+    kind: str,
+    *,
+    programme_id: str | None,
+    group_id: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
 ) -> list[Voucher]:
     stmt = select(Voucher).where(visible_filter(account_id, kind)).order_by(Voucher.id)
     if programme_id is not None:

@@ -25,35 +25,53 @@ CodeHolder = Annotated[Principal, Depends(require_roles("funder", "manager", "gr
 
 @router.get("", operation_id="list_vouchers", responses=problem_responses(Forbidden))
 def list_vouchers(
-    principal: Reader, session: DB, page: Annotated[PageParams, Depends(page_params)],
+    principal: Reader,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
     programme_id: Annotated[str | None, Query(max_length=40)] = None,
     group_id: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[VoucherStatus | None, Query()] = None,
 ) -> VoucherList:
     """Vouchers of the caller's programmes; a group sees only its own."""
-    return service.list_visible(session, principal, programme_id=programme_id,
-                                group_id=group_id, status=status, after=page.after,
-                                limit=page.limit)
+    return service.list_visible(
+        session,
+        principal,
+        programme_id=programme_id,
+        group_id=group_id,
+        status=status,
+        after=page.after,
+        limit=page.limit,
+    )
 
 
-@router.get("/{voucher_id}", operation_id="get_voucher",
-            responses=problem_responses(Forbidden, NotFound))
+@router.get(
+    "/{voucher_id}", operation_id="get_voucher", responses=problem_responses(Forbidden, NotFound)
+)
 def get_voucher(voucher_id: str, principal: Reader, session: DB) -> VoucherOut:
     return service.get(session, principal, voucher_id)
 
 
-@router.get("/{voucher_id}/qr.svg", operation_id="get_voucher_qr",
-            response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {}}, "description": "QR code"},
-                       **problem_responses(Forbidden, NotFound)})
+@router.get(
+    "/{voucher_id}/qr.svg",
+    operation_id="get_voucher_qr",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "QR code"},
+        **problem_responses(Forbidden, NotFound),
+    },
+)
 def get_voucher_qr(voucher_id: str, principal: CodeHolder, session: DB) -> Response:
     """The voucher's code as a QR image, for the funder, its managers and the owning group."""
     return Response(service.qr_svg(session, principal, voucher_id), media_type="image/svg+xml")
 
 
-@router.post("/{voucher_id}/revoke", operation_id="revoke_voucher",
-             responses=problem_responses(Forbidden, NotFound, InvalidState))
-def revoke_voucher(voucher_id: str, body: RevokeBody, principal: Issuer, session: DB,
-                   request: Request) -> VoucherOut:
+@router.post(
+    "/{voucher_id}/revoke",
+    operation_id="revoke_voucher",
+    responses=problem_responses(Forbidden, NotFound, InvalidState),
+)
+def revoke_voucher(
+    voucher_id: str, body: RevokeBody, principal: Issuer, session: DB, request: Request
+) -> VoucherOut:
     """Revoke: the voucher's remaining, unheld value returns to the programme's budget."""
     return service.revoke(session, principal, voucher_id, body.reason, ledger_key(request))

@@ -69,25 +69,36 @@ class _Planned:
 
 def to_out(voucher: Voucher, balances: dict[str, int], *, show_code: bool) -> VoucherOut:
     return VoucherOut(
-        id=voucher.id, code=voucher.code if show_code else None,
-        programme_id=voucher.programme_id, group_id=voucher.group_id,
-        currency=voucher.currency, amount=voucher.amount,
+        id=voucher.id,
+        code=voucher.code if show_code else None,
+        programme_id=voucher.programme_id,
+        group_id=voucher.group_id,
+        currency=voucher.currency,
+        amount=voucher.amount,
         balance=balances.get(chart.voucher(voucher.id), 0),
         held=balances.get(chart.held(voucher.id), 0),
-        service_categories=list(voucher.service_categories), status=voucher.status,
-        expires_at=voucher.expires_at, created_at=voucher.created_at,
+        service_categories=list(voucher.service_categories),
+        status=voucher.status,
+        expires_at=voucher.expires_at,
+        created_at=voucher.created_at,
     )
 
 
 def _check_item(
-    programme: Programme, item: VoucherCreate, group: Account | None, issued_to_group: int,
-    now: datetime, budget: _Budget,
+    programme: Programme,
+    item: VoucherCreate,
+    group: Account | None,
+    issued_to_group: int,
+    now: datetime,
+    budget: _Budget,
 ) -> _Planned:
     """Every rule for one voucher; raises the error of the first rule it breaks."""
     rules = programme.rules
     if group is None or group.kind != "group":
-        raise ValidationFailed("group_id is not a group account", [
-            {"loc": ["body", "group_id"], "msg": "not a group account", "type": "value_error"}])
+        raise ValidationFailed(
+            "group_id is not a group account",
+            [{"loc": ["body", "group_id"], "msg": "not a group account", "type": "value_error"}],
+        )
     types = rules.get("eligible_group_types")
     if types is not None and group.group_type not in types:
         raise GroupNotEligible(f"Groups of type {group.group_type} are not eligible.")
@@ -100,7 +111,8 @@ def _check_item(
     cap = rules.get("max_total_per_group")
     if cap is not None and issued_to_group + item.amount > cap:
         raise LimitExceeded(
-            f"The group already has {issued_to_group} of at most {cap} in this programme.")
+            f"The group already has {issued_to_group} of at most {cap} in this programme."
+        )
     categories = list(item.service_categories or programme.service_categories)
     outside = set(categories) - set(programme.service_categories)
     if outside:
@@ -113,28 +125,44 @@ def _check_item(
     else:
         expires_at = item.expires_at
         if expires_at <= now:
-            raise ValidationFailed("expires_at must be in the future", [
-                {"loc": ["body", "expires_at"], "msg": "in the past", "type": "value_error"}])
+            raise ValidationFailed(
+                "expires_at must be in the future",
+                [{"loc": ["body", "expires_at"], "msg": "in the past", "type": "value_error"}],
+            )
         if programme.ends_at is not None and expires_at > programme.ends_at:
-            raise ValidationFailed("expires_at may not pass the programme's ends_at", [
-                {"loc": ["body", "expires_at"], "msg": "after the programme ends",
-                 "type": "value_error"}])
+            raise ValidationFailed(
+                "expires_at may not pass the programme's ends_at",
+                [
+                    {
+                        "loc": ["body", "expires_at"],
+                        "msg": "after the programme ends",
+                        "type": "value_error",
+                    }
+                ],
+            )
     from_reserve = min(item.amount, budget.reserve) if group.women_led else 0
     if item.amount - from_reserve > budget.unissued:
         raise InsufficientFunds(
             f"The programme has {budget.unissued} unissued"
             + (f" and {budget.reserve} in the women-led reserve" if group.women_led else "")
-            + f"; this voucher needs {item.amount}.")
+            + f"; this voucher needs {item.amount}."
+        )
     return _Planned(item, categories, expires_at, from_reserve)
 
 
 def issue(
-    session: Session, principal: Principal, programme_id: str, items: list[VoucherCreate],
-    *, ledger_key: str | None, batch: bool,
+    session: Session,
+    principal: Principal,
+    programme_id: str,
+    items: list[VoucherCreate],
+    *,
+    ledger_key: str | None,
+    batch: bool,
 ) -> list[VoucherOut]:
     """Issue vouchers all or nothing, as one journal transaction."""
-    programme = programmes.access(session, principal, programme_id, roles=ISSUERS,
-                                  for_update=True).programme
+    programme = programmes.access(
+        session, principal, programme_id, roles=ISSUERS, for_update=True
+    ).programme
     programmes.ensure_open(programme)
     now = utcnow()
     if programme.ends_at is not None and programme.ends_at <= now:
@@ -142,16 +170,24 @@ def issue(
     group_ids = {item.group_id for item in items}
     groups = programmes_repo.accounts_by_id(session, group_ids)
     issued = repository.group_totals(session, programme.id, group_ids)
-    left = ledger.balances(session, [chart.unissued(programme.id),
-                                     chart.women_led_reserve(programme.id)])
-    budget = _Budget(left[chart.unissued(programme.id)],
-                     left[chart.women_led_reserve(programme.id)])
+    left = ledger.balances(
+        session, [chart.unissued(programme.id), chart.women_led_reserve(programme.id)]
+    )
+    budget = _Budget(
+        left[chart.unissued(programme.id)], left[chart.women_led_reserve(programme.id)]
+    )
     planned: list[_Planned] = []
     failures: list[tuple[int, AppError]] = []
     for index, item in enumerate(items):
         try:
-            plan = _check_item(programme, item, groups.get(item.group_id),
-                               issued.get(item.group_id, 0), now, budget)
+            plan = _check_item(
+                programme,
+                item,
+                groups.get(item.group_id),
+                issued.get(item.group_id, 0),
+                now,
+                budget,
+            )
         except AppError as exc:
             if not batch:
                 raise
@@ -172,14 +208,25 @@ def issue(
     for plan in planned:
         voucher_id = new_id("vch")
         voucher_ids.append(voucher_id)
-        rows.append({
-            "id": voucher_id, "programme_id": programme.id, "group_id": plan.item.group_id,
-            "code": codes.generate(), "currency": cur, "amount": plan.item.amount,
-            "reserve_amount": plan.from_reserve, "service_categories": plan.categories,
-            "status": "active", "expires_at": plan.expires_at, "created_at": now,
-            "issue_transaction_id": txn_id_placeholder, "revoked_at": None,
-            "revoke_reason": None, "ended_transaction_id": None,
-        })
+        rows.append(
+            {
+                "id": voucher_id,
+                "programme_id": programme.id,
+                "group_id": plan.item.group_id,
+                "code": codes.generate(),
+                "currency": cur,
+                "amount": plan.item.amount,
+                "reserve_amount": plan.from_reserve,
+                "service_categories": plan.categories,
+                "status": "active",
+                "expires_at": plan.expires_at,
+                "created_at": now,
+                "issue_transaction_id": txn_id_placeholder,
+                "revoked_at": None,
+                "revoke_reason": None,
+                "ended_transaction_id": None,
+            }
+        )
         legs.append(ledger.Leg(chart.voucher(voucher_id), plan.item.amount, cur))
     from_reserve = sum(plan.from_reserve for plan in planned)
     from_unissued = sum(plan.item.amount for plan in planned) - from_reserve
@@ -187,25 +234,43 @@ def issue(
         legs.append(ledger.Leg(chart.unissued(programme.id), -from_unissued, cur))
     if from_reserve:
         legs.append(ledger.Leg(chart.women_led_reserve(programme.id), -from_reserve, cur))
-    ledger.open_accounts(session, [
-        (code, cur, False) for voucher_id in voucher_ids
-        for code in (chart.voucher(voucher_id), chart.held(voucher_id))
-    ], new=True)
+    ledger.open_accounts(
+        session,
+        [
+            (code, cur, False)
+            for voucher_id in voucher_ids
+            for code in (chart.voucher(voucher_id), chart.held(voucher_id))
+        ],
+        new=True,
+    )
     posted = ledger.post(
-        session, kind="issue", legs=legs, programme_id=programme.id,
-        actor=principal.account_id, idempotency_key=ledger_key,
+        session,
+        kind="issue",
+        legs=legs,
+        programme_id=programme.id,
+        actor=principal.account_id,
+        idempotency_key=ledger_key,
         memo=f"{len(rows)} voucher(s) issued",
-        metadata={"vouchers": len(rows)}, now=now,
+        metadata={"vouchers": len(rows)},
+        now=now,
     )
     for row in rows:
         row["issue_transaction_id"] = posted.transaction_id
     repository.insert_many(session, rows)
     return [
         VoucherOut(
-            id=row["id"], code=row["code"], programme_id=programme.id, group_id=row["group_id"],
-            currency=cur, amount=row["amount"], balance=row["amount"], held=0,
-            service_categories=row["service_categories"], status="active",
-            expires_at=row["expires_at"], created_at=now,
+            id=row["id"],
+            code=row["code"],
+            programme_id=programme.id,
+            group_id=row["group_id"],
+            currency=cur,
+            amount=row["amount"],
+            balance=row["amount"],
+            held=0,
+            service_categories=row["service_categories"],
+            status="active",
+            expires_at=row["expires_at"],
+            created_at=now,
         )
         for row in rows
     ]
@@ -217,8 +282,9 @@ class _Seen:
     show_code: bool
 
 
-def _visible(session: Session, principal: Principal, voucher_id: str,
-             *, for_update: bool = False) -> _Seen:
+def _visible(
+    session: Session, principal: Principal, voucher_id: str, *, for_update: bool = False
+) -> _Seen:
     voucher = repository.get(session, voucher_id, for_update=for_update)
     if voucher is None:
         raise NotFound(f"No voucher {voucher_id}.")
@@ -235,30 +301,50 @@ def _visible(session: Session, principal: Principal, voucher_id: str,
 
 def get(session: Session, principal: Principal, voucher_id: str) -> VoucherOut:
     seen = _visible(session, principal, voucher_id)
-    balances = repository.balances_of(session, [chart.voucher(voucher_id),
-                                                chart.held(voucher_id)])
+    balances = repository.balances_of(session, [chart.voucher(voucher_id), chart.held(voucher_id)])
     return to_out(seen.voucher, balances, show_code=seen.show_code)
 
 
 def list_visible(
-    session: Session, principal: Principal, *, programme_id: str | None, group_id: str | None,
-    status: str | None, after: str | None, limit: int,
+    session: Session,
+    principal: Principal,
+    *,
+    programme_id: str | None,
+    group_id: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
 ) -> VoucherList:
     rows = repository.list_visible(
-        session, principal.account_id, principal.kind, programme_id=programme_id,
-        group_id=group_id, status=status, after=after, limit=limit + 1)
+        session,
+        principal.account_id,
+        principal.kind,
+        programme_id=programme_id,
+        group_id=group_id,
+        status=status,
+        after=after,
+        limit=limit + 1,
+    )
     page = rows[:limit]
     balances = repository.balances_of(
-        session, [code for v in page for code in (chart.voucher(v.id), chart.held(v.id))])
+        session, [code for v in page for code in (chart.voucher(v.id), chart.held(v.id))]
+    )
     issuer_programmes: set[str] = set()
     if principal.kind in ISSUERS:
         issuer_programmes = {v.programme_id for v in page}
     show = principal.kind == "group" or principal.kind in ISSUERS
-    data = [to_out(v, balances, show_code=show and (
-        principal.kind == "group" or v.programme_id in issuer_programmes)) for v in page]
+    data = [
+        to_out(
+            v,
+            balances,
+            show_code=show and (principal.kind == "group" or v.programme_id in issuer_programmes),
+        )
+        for v in page
+    ]
     cursor = None
     if len(rows) > limit:
         from voucherledger.core.pagination import encode_cursor
+
         cursor = encode_cursor(page[-1].id)
     return VoucherList(data=data, next_cursor=cursor)
 
@@ -268,14 +354,20 @@ def qr_svg(session: Session, principal: Principal, voucher_id: str) -> str:
     if not seen.show_code:
         raise NotFound(f"No voucher {voucher_id}.")
     buffer = io.BytesIO()
-    segno.make(seen.voucher.code, error="m").save(buffer, kind="svg", scale=4, border=2,
-                                                 xmldecl=True, title=seen.voucher.code)
+    segno.make(seen.voucher.code, error="m").save(
+        buffer, kind="svg", scale=4, border=2, xmldecl=True, title=seen.voucher.code
+    )
     return buffer.getvalue().decode("utf-8")
 
 
 def _return_to_budget(
-    session: Session, voucher: Voucher, *, kind: str, actor: str | None,
-    ledger_key: str | None, memo: str,
+    session: Session,
+    voucher: Voucher,
+    *,
+    kind: str,
+    actor: str | None,
+    ledger_key: str | None,
+    memo: str,
 ) -> str | None:
     """Move the voucher's remaining (unheld) value back to its programme's budget:
     to the women-led reserve up to what the voucher drew from it, the rest to the
@@ -290,14 +382,24 @@ def _return_to_budget(
         legs.append(ledger.Leg(chart.unissued(voucher.programme_id), remaining - to_reserve, cur))
     if to_reserve:
         legs.append(ledger.Leg(chart.women_led_reserve(voucher.programme_id), to_reserve, cur))
-    posted = ledger.post(session, kind=kind, legs=legs, programme_id=voucher.programme_id,
-                         actor=actor, idempotency_key=ledger_key, memo=memo,
-                         metadata={"voucher_id": voucher.id})
+    posted = ledger.post(
+        session,
+        kind=kind,
+        legs=legs,
+        programme_id=voucher.programme_id,
+        actor=actor,
+        idempotency_key=ledger_key,
+        memo=memo,
+        metadata={"voucher_id": voucher.id},
+    )
     return posted.transaction_id
 
 
 def revoke(
-    session: Session, principal: Principal, voucher_id: str, reason: str,
+    session: Session,
+    principal: Principal,
+    voucher_id: str,
+    reason: str,
     ledger_key: str | None,
 ) -> VoucherOut:
     seen = _visible(session, principal, voucher_id, for_update=True)
@@ -306,8 +408,13 @@ def revoke(
     if voucher.status in ("revoked", "expired"):
         raise InvalidState(f"Voucher {voucher.id} is already {voucher.status}.")
     voucher.ended_transaction_id = _return_to_budget(
-        session, voucher, kind="revoke", actor=principal.account_id, ledger_key=ledger_key,
-        memo=f"voucher revoked: {reason}")
+        session,
+        voucher,
+        kind="revoke",
+        actor=principal.account_id,
+        ledger_key=ledger_key,
+        memo=f"voucher revoked: {reason}",
+    )
     voucher.status = "revoked"
     voucher.revoked_at = utcnow()
     voucher.revoke_reason = reason
@@ -315,15 +422,16 @@ def revoke(
     return get(session, principal, voucher_id)
 
 
-def expire_due(session: Session, programme: Programme, now: datetime,
-               actor: str | None) -> tuple[int, int]:
+def expire_due(
+    session: Session, programme: Programme, now: datetime, actor: str | None
+) -> tuple[int, int]:
     """Expire the programme's vouchers past ``expires_at``; returns (count, amount returned)."""
     count = returned = 0
     for voucher in programmes_repo.vouchers_to_expire(session, programme.id, now):
         remaining = ledger.balance(session, chart.voucher(voucher.id))
         voucher.ended_transaction_id = _return_to_budget(
-            session, voucher, kind="expire", actor=actor, ledger_key=None,
-            memo="voucher expired")
+            session, voucher, kind="expire", actor=actor, ledger_key=None, memo="voucher expired"
+        )
         voucher.status = "expired"
         count += 1
         returned += remaining
@@ -334,5 +442,6 @@ def expire_due(session: Session, programme: Programme, now: datetime,
 def sweep(session: Session, principal: Principal, programme_id: str) -> SweepOut:
     programme = programmes.access(session, principal, programme_id, roles=ISSUERS).programme
     count, returned = expire_due(session, programme, utcnow(), principal.account_id)
-    return SweepOut(expired_vouchers=count, returned_amount=returned, released_holds=0,
-                    released_amount=0)
+    return SweepOut(
+        expired_vouchers=count, returned_amount=returned, released_holds=0, released_amount=0
+    )

@@ -135,3 +135,54 @@ def test_help_lists_commands(tmp_path: Path, args: tuple[str, ...]) -> None:
         *args, "--help", database_url=f"sqlite:///{tmp_path / 'x.db'}", key_file=tmp_path / "k"
     )
     assert "Usage" in result.stdout
+
+
+def test_sweep_expires_vouchers_past_their_expiry(settings: Settings, tmp_path: Path) -> None:
+    """`voucherledger sweep` (for cron) does what POST /programmes/{id}/sweep does."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories.accounts import make_party
+    from tests.factories.app import admin_headers
+
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        funder = make_party(client, admin, "funder")
+        group = make_party(client, admin, "group")
+        programme = client.post(
+            "/v1/programmes",
+            headers=funder.headers,
+            json={"name": "P", "currency": "EUR", "service_categories": ["leadership"]},
+        ).json()["id"]
+        deposit = client.post(
+            f"/v1/programmes/{programme}/deposits",
+            headers=funder.headers,
+            json={"amount": 5_000, "reference": "r"},
+        )
+        assert deposit.status_code == 201
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        voucher = client.post(
+            f"/v1/programmes/{programme}/vouchers",
+            headers=funder.headers,
+            json={"group_id": group.id, "amount": 1_200, "expires_at": soon},
+        ).json()["id"]
+        keep = client.post(
+            f"/v1/programmes/{programme}/vouchers",
+            headers=funder.headers,
+            json={"group_id": group.id, "amount": 300},
+        ).json()["id"]
+        time.sleep(1.2)
+        result = run_cli("sweep", database_url=settings.database_url, key_file=tmp_path / "k")
+        assert "expired 1 voucher(s)" in result.stdout
+        expired = client.get(f"/v1/vouchers/{voucher}", headers=funder.headers).json()
+        assert (expired["status"], expired["balance"]) == ("expired", 0)
+        assert client.get(f"/v1/vouchers/{keep}", headers=funder.headers).json()["status"] == (
+            "active"
+        )
+        balances = client.get(f"/v1/programmes/{programme}", headers=funder.headers).json()[
+            "balances"
+        ]
+        assert balances["unissued"] == 5_000 - 300
+        # Sweeping again finds nothing more to do.
+        again = run_cli("sweep", database_url=settings.database_url, key_file=tmp_path / "k")
+        assert "expired 0 voucher(s)" in again.stdout

@@ -105,6 +105,47 @@ def create_admin(
 
 
 @app.command()
+def sweep(
+    programme: Annotated[
+        str | None, typer.Option(help="Only this programme (default: every programme).")
+    ] = None,
+) -> None:
+    """Expire vouchers past their expiry, returning their value to the budget (for cron)."""
+    from sqlalchemy import select
+
+    from voucherledger.core.db import create_db_engine, create_session_factory, transaction, utcnow
+    from voucherledger.core.settings import get_settings
+    from voucherledger.programmes.models import Programme
+    from voucherledger.vouchers.service import expire_due
+
+    engine = create_db_engine(get_settings().database_url, pool_size=1)
+    factory = create_session_factory(engine)
+    with factory() as session:
+        stmt = select(Programme.id).order_by(Programme.id)
+        if programme is not None:
+            stmt = stmt.where(Programme.id == programme)
+        ids = list(session.execute(stmt).scalars())
+    if programme is not None and not ids:
+        _err(f"no programme {programme}")
+        engine.dispose()
+        raise typer.Exit(1)
+    total = returned = 0
+    for programme_id in ids:
+        with transaction(factory) as session:
+            locked = session.get(Programme, programme_id, with_for_update=True)
+            if locked is None:
+                continue
+            count, amount = expire_due(session, locked, utcnow(), actor=None)
+        total += count
+        returned += amount
+    engine.dispose()
+    typer.echo(
+        f"expired {total} voucher(s) in {len(ids)} programme(s); "
+        f"{returned} minor units back to budgets"
+    )
+
+
+@app.command()
 def seal() -> None:
     """Seal all pending journal transactions now."""
     from voucherledger.core.db import create_db_engine, create_session_factory

@@ -31,7 +31,7 @@ _UPDATE = (
     "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(code, currency, change) "
     "WHERE a.code = u.code AND a.currency = u.currency "
     "AND (a.may_go_negative OR a.balance + u.change >= 0) "
-    "RETURNING a.code, u.currency"
+    "RETURNING a.code, u.currency, a.balance"
 )
 
 
@@ -60,9 +60,12 @@ def insert_transaction(
     return True
 
 
-def apply_changes(cursor: Any, net: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+def apply_changes(
+    cursor: Any, net: dict[tuple[str, str], int]
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Lock the accounts in sorted order and apply every net change in one guarded
-    UPDATE. Returns the (account, currency) pairs the guard refused, sorted."""
+    UPDATE. Returns the new balances and the (account, currency) pairs the guard
+    refused, sorted."""
     keys = sorted(net)
     cursor.execute(_LOCK, (sorted({account for account, _ in keys}),))
     cursor.fetchall()
@@ -74,5 +77,9 @@ def apply_changes(cursor: Any, net: dict[tuple[str, str], int]) -> list[tuple[st
             [net[key] for key in keys],
         ),
     )
-    done = {(code, currency) for code, currency in cursor.fetchall()}
-    return [key for key in keys if key not in done]
+    balances: dict[str, int] = {}
+    done: set[tuple[str, str]] = set()
+    for code, currency, balance in cursor.fetchall():
+        done.add((code, currency))
+        balances[code] = balance
+    return balances, [key for key in keys if key not in done]

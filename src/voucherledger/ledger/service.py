@@ -24,7 +24,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +59,8 @@ class Posted:
     transaction_id: str
     created_at: datetime
     replayed: bool
+    # The new balance of every account the transaction changed (empty on a replay).
+    balances: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +190,11 @@ def post(
                 if idempotency_key is None:
                     raise RuntimeError("journal insert without an idempotency key wrote nothing")
                 return _replay(session, idempotency_key, kind, legs)
-            refused = bulk.apply_changes(cursor, net)
+            changed, refused = bulk.apply_changes(cursor, net)
             if refused:
                 account, currency = refused[0]
                 _explain_refusal(session, account, currency, net[(account, currency)])
-            return Posted(txn_id, created_at, replayed=False)
+            return Posted(txn_id, created_at, replayed=False, balances=changed)
         if dialect == "postgresql":
             params: list[Any] = [
                 txn_id,
@@ -232,14 +234,18 @@ def post(
             return _replay(session, idempotency_key, kind, legs)
         # Every (account, currency) is updated, even with a zero net change: the
         # UPDATE's ``currency = ?`` is what refuses a posting in another currency.
+        new_balances: dict[str, int] = {}
         for account, currency in sorted(net):
             change = net[(account, currency)]
             cursor.execute(update_sql, (change, account, currency, change))
-            if cursor.fetchone() is None:
+            updated = cursor.fetchone()
+            if updated is None:
                 _explain_refusal(session, account, currency, change)
+            else:
+                new_balances[account] = updated[0]
     finally:
         cursor.close()
-    return Posted(txn_id, created_at, replayed=False)
+    return Posted(txn_id, created_at, replayed=False, balances=new_balances)
 
 
 def _replay(session: Session, key: str, kind: str, legs: Sequence[Leg]) -> Posted:

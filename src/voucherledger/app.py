@@ -17,6 +17,9 @@ from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
 from voucherledger.programmes.router import router as programmes_router
+from voucherledger.redemptions.limiter import FailureLimiter
+from voucherledger.redemptions.router import router as redemptions_router
+from voucherledger.settlements.router import router as settlements_router
 from voucherledger.vouchers.router import router as vouchers_router
 
 DESCRIPTION = """\
@@ -60,10 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.signer = signer
+    app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(programmes_router)
     app.include_router(vouchers_router)
+    app.include_router(redemptions_router)
+    app.include_router(settlements_router)
     return app

@@ -116,7 +116,7 @@ def sweep(
     from voucherledger.core.db import create_db_engine, create_session_factory, transaction, utcnow
     from voucherledger.core.settings import get_settings
     from voucherledger.programmes.models import Programme
-    from voucherledger.vouchers.service import expire_due
+    from voucherledger.vouchers.service import sweep_programme
 
     engine = create_db_engine(get_settings().database_url, pool_size=1)
     factory = create_session_factory(engine)
@@ -129,19 +129,22 @@ def sweep(
         _err(f"no programme {programme}")
         engine.dispose()
         raise typer.Exit(1)
-    total = returned = 0
+    total = returned = holds = held = 0
     for programme_id in ids:
         with transaction(factory) as session:
             locked = session.get(Programme, programme_id, with_for_update=True)
             if locked is None:
                 continue
-            count, amount = expire_due(session, locked, utcnow(), actor=None)
-        total += count
-        returned += amount
+            result = sweep_programme(session, locked, utcnow(), actor=None)
+        total += result.expired_vouchers
+        returned += result.returned_amount
+        holds += result.released_holds
+        held += result.released_amount
     engine.dispose()
     typer.echo(
         f"expired {total} voucher(s) in {len(ids)} programme(s); "
-        f"{returned} minor units back to budgets"
+        f"{returned} minor units back to budgets; released {holds} timed-out hold(s) "
+        f"of {held} minor units"
     )
 
 

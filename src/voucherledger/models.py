@@ -12,6 +12,8 @@ from voucherledger.ledger.models import (
     SealQueue,
 )
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
+from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.settlements.models import Settlement
 from voucherledger.vouchers.models import Voucher
 
 metadata = Base.metadata
@@ -20,15 +22,18 @@ __all__ = [
     "Account",
     "Accreditation",
     "ApiKey",
+    "Feedback",
     "IdempotencyRecord",
     "JournalTransaction",
     "LedgerAccount",
     "Posting",
     "Programme",
     "ProgrammeParty",
+    "Redemption",
     "Seal",
     "SealBlock",
     "SealQueue",
+    "Settlement",
     "Voucher",
     "metadata",
 ]

@@ -141,6 +141,8 @@ class SupplierListing(Schema):
 
 
 class SweepOut(Schema):
+    """What a sweep did: vouchers expired (and value returned), holds released."""
+
     expired_vouchers: int
     returned_amount: int
     released_holds: int

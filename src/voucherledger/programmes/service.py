@@ -277,6 +277,7 @@ def accredit(
     if not_offered:
         raise CategoryNotAllowed(f"The supplier does not offer {', '.join(sorted(not_offered))}.")
     now = utcnow()
+    ledger.open_account(session, chart.payable(supplier.id, programme.id), programme.currency)
     existing = repository.get_accreditation(session, programme.id, supplier.id)
     if existing is not None:
         existing.service_categories = list(body.service_categories)
@@ -331,15 +332,21 @@ def supplier_list(
             raise NotFound(f"No programme {programme_id}.")
     else:
         access(session, principal, programme_id)
-    return [
-        SupplierListing(
-            supplier_id=acc.supplier_id,
-            name=name,
-            service_categories=list(acc.service_categories),
-            status=acc.status,
-            claim_count=0,
-            feedback_count=0,
-            average_rating=None,
+    from voucherledger.redemptions.repository import supplier_stats
+
+    stats = supplier_stats(session, programme_id)
+    listing = []
+    for acc, name in repository.suppliers(session, programme_id):
+        claims, feedback_count, rating = stats.get(acc.supplier_id, (0, 0, None))
+        listing.append(
+            SupplierListing(
+                supplier_id=acc.supplier_id,
+                name=name,
+                service_categories=list(acc.service_categories),
+                status=acc.status,
+                claim_count=claims,
+                feedback_count=feedback_count,
+                average_rating=round(rating, 2) if rating is not None else None,
+            )
         )
-        for acc, name in repository.suppliers(session, programme_id)
-    ]
+    return listing

@@ -439,9 +439,25 @@ def expire_due(
     return count, returned
 
 
-def sweep(session: Session, principal: Principal, programme_id: str) -> SweepOut:
-    programme = programmes.access(session, principal, programme_id, roles=ISSUERS).programme
-    count, returned = expire_due(session, programme, utcnow(), principal.account_id)
+def sweep_programme(
+    session: Session, programme: Programme, now: datetime, actor: str | None
+) -> SweepOut:
+    """Release timed-out holds (value back to the voucher, or the budget if it has
+    ended), then expire vouchers past ``expires_at`` (value back to the budget)."""
+    from voucherledger.redemptions.service import release_expired_holds
+
+    holds, held = release_expired_holds(session, programme.id, now, actor)
+    count, returned = expire_due(session, programme, now, actor)
     return SweepOut(
-        expired_vouchers=count, returned_amount=returned, released_holds=0, released_amount=0
+        expired_vouchers=count,
+        returned_amount=returned,
+        released_holds=holds,
+        released_amount=held,
     )
+
+
+def sweep(session: Session, principal: Principal, programme_id: str) -> SweepOut:
+    programme = programmes.access(
+        session, principal, programme_id, roles=ISSUERS, for_update=True
+    ).programme
+    return sweep_programme(session, programme, utcnow(), principal.account_id)

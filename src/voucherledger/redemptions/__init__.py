@@ -1,0 +1,1 @@
+"""Claims on vouchers by suppliers: holds, confirmation, refunds, feedback."""

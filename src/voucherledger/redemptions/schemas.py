@@ -1,0 +1,86 @@
+"""Bodies of the claim (redemption) endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt, StringConstraints
+
+from voucherledger.core.money import Amount
+from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.reference import ServiceCategory
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+RedemptionStatus = Literal["pending", "captured", "voided"]
+
+
+class Evidence(InputSchema):
+    kind: Literal["invoice", "attendance", "certificate", "other"]
+    reference: Short
+
+
+class RedemptionCreate(InputSchema):
+    voucher_code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    amount: Amount
+    service_category: ServiceCategory
+    description: Text
+    delivered_on: date | None = Field(
+        default=None,
+        description="When the service was delivered; not in the future, "
+        "not before the voucher was issued. Defaults to today (UTC).",
+    )
+    evidence: Annotated[list[Evidence], Field(max_length=20)] = Field(default_factory=list)
+
+
+class EvidenceOut(Schema):
+    kind: str
+    reference: str
+
+
+class RedemptionOut(Schema):
+    id: str
+    voucher_id: str
+    programme_id: str
+    supplier_id: str
+    group_id: str
+    amount: int
+    refunded_amount: int
+    currency: str
+    service_category: str
+    description: str
+    delivered_on: date | None
+    evidence: list[EvidenceOut]
+    status: RedemptionStatus
+    settled: bool
+    created_at: datetime
+    hold_expires_at: datetime | None
+
+
+class RedemptionList(Schema):
+    data: list[RedemptionOut]
+    next_cursor: str | None
+
+
+class Reason(InputSchema):
+    reason: Short
+
+
+class RefundCreate(InputSchema):
+    amount: Amount
+    reason: Short
+
+
+class FeedbackCreate(InputSchema):
+    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    outcome: Text
+    outcome_kind: Literal["product", "process"]
+
+
+class FeedbackOut(Schema):
+    redemption_id: str
+    rating: int
+    outcome: str
+    outcome_kind: str
+    created_at: datetime

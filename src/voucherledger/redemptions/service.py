@@ -1,0 +1,458 @@
+"""Claims: a supplier claims against a voucher code; the group confirms or rejects;
+the supplier may cancel or refund; holds time out.
+
+Every outcome is one ledger transaction:
+
+- claim, with group confirmation: ``hold``   voucher -> voucher:held
+- claim, without it:               ``capture`` voucher -> supplier payable
+- confirm:                          ``capture`` voucher:held -> supplier payable
+- reject, cancel, hold timeout:     ``void``   voucher:held -> voucher
+- refund:                           ``refund`` supplier payable -> voucher
+
+Value coming back to a voucher that has ended (expired or revoked) goes to the
+programme's unissued budget instead: an ended voucher can never be spent.
+
+Concurrency: the claim itself takes no lock of its own; the ledger's guarded
+update of ``voucher:{id}`` is what makes two claims unable to spend one value
+twice. Decisions lock the claim row first; refunds lock the supplier's payable
+account first (the order settlements use), so the two cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from voucherledger import chart, ledger
+from voucherledger.core.auth import Principal
+from voucherledger.core.db import utcnow
+from voucherledger.core.errors import (
+    AlreadySettled,
+    CategoryNotAllowed,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    RateLimited,
+    SupplierNotAccredited,
+    ValidationFailed,
+    VoucherExhausted,
+    VoucherExpired,
+    VoucherRevoked,
+)
+from voucherledger.core.ids import new_id
+from voucherledger.core.pagination import encode_cursor
+from voucherledger.programmes import service as programmes
+from voucherledger.redemptions import repository
+from voucherledger.redemptions.limiter import FailureLimiter
+from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.redemptions.schemas import (
+    EvidenceOut,
+    FeedbackCreate,
+    FeedbackOut,
+    RedemptionCreate,
+    RedemptionList,
+    RedemptionOut,
+)
+from voucherledger.vouchers import codes
+from voucherledger.vouchers import repository as vouchers_repo
+from voucherledger.vouchers.models import Voucher
+
+MANAGERS = frozenset({"funder", "manager"})
+
+
+def to_out(redemption: Redemption) -> RedemptionOut:
+    return RedemptionOut(
+        id=redemption.id,
+        voucher_id=redemption.voucher_id,
+        programme_id=redemption.programme_id,
+        supplier_id=redemption.supplier_id,
+        group_id=redemption.group_id,
+        amount=redemption.amount,
+        refunded_amount=redemption.refunded_amount,
+        currency=redemption.currency,
+        service_category=redemption.service_category,
+        description=redemption.description,
+        delivered_on=redemption.delivered_on,
+        evidence=[EvidenceOut(**item) for item in redemption.evidence],
+        status=redemption.status,
+        settled=redemption.settlement_id is not None,
+        created_at=redemption.created_at,
+        hold_expires_at=redemption.hold_expires_at,
+    )
+
+
+def _code_failure(limiter: FailureLimiter, supplier_id: str, error: Exception) -> Exception:
+    limiter.fail(supplier_id)
+    return error
+
+
+def claim(
+    session: Session,
+    principal: Principal,
+    body: RedemptionCreate,
+    *,
+    limiter: FailureLimiter,
+    ledger_key: str | None,
+) -> Redemption:
+    supplier_id = principal.account_id
+    if limiter.blocked(supplier_id):
+        raise RateLimited(
+            "Too many failed voucher codes; try again in a minute.",
+            headers={"Retry-After": str(int(limiter.window))},
+        )
+    code = codes.normalise(body.voucher_code)
+    if code is None:
+        raise _code_failure(
+            limiter,
+            supplier_id,
+            ValidationFailed(
+                "voucher_code is not a valid voucher code (its check character does not match)",
+                [
+                    {
+                        "loc": ["body", "voucher_code"],
+                        "msg": "not a valid voucher code",
+                        "type": "voucher_code",
+                    }
+                ],
+            ),
+        )
+    context = repository.claim_context(session, code, supplier_id)
+    if context is None or context.accreditation_status is None:
+        # An unknown code and a voucher of a programme the supplier has nothing to do
+        # with look the same: a wrong code reveals nothing.
+        raise _code_failure(
+            limiter, supplier_id, NotFound("No voucher with this code can be claimed by you.")
+        )
+    voucher = context.voucher
+    now = utcnow()
+    if voucher.status == "revoked":
+        raise VoucherRevoked(f"Voucher {voucher.id} was revoked.")
+    if voucher.status == "expired" or voucher.expires_at <= now:
+        raise VoucherExpired(f"Voucher {voucher.id} expired at {voucher.expires_at}.")
+    if context.accreditation_status != "active":
+        raise SupplierNotAccredited("Your accreditation for this programme is suspended.")
+    if body.service_category not in (context.accredited_categories or []):
+        raise SupplierNotAccredited(
+            f"You are not accredited for {body.service_category} in this programme."
+        )
+    if body.service_category not in voucher.service_categories:
+        raise CategoryNotAllowed(f"This voucher does not cover {body.service_category}.")
+    delivered_on = body.delivered_on or now.date()
+    _check_delivery(delivered_on, voucher, now)
+
+    confirm = bool(context.rules.get("requires_group_confirmation", True))
+    target = chart.held(voucher.id) if confirm else chart.payable(supplier_id, voucher.programme_id)
+    try:
+        posted = ledger.post(
+            session,
+            kind="hold" if confirm else "capture",
+            legs=[
+                ledger.Leg(chart.voucher(voucher.id), -body.amount, voucher.currency),
+                ledger.Leg(target, body.amount, voucher.currency),
+            ],
+            programme_id=voucher.programme_id,
+            actor=supplier_id,
+            idempotency_key=ledger_key,
+            memo=body.description[:200],
+            metadata={"voucher_id": voucher.id},
+            now=now,
+        )
+    except ledger.InsufficientFunds as exc:
+        if exc.balance == 0:
+            raise VoucherExhausted(f"Voucher {voucher.id} has nothing left to spend.") from None
+        raise InsufficientFunds(
+            f"Voucher {voucher.id} has {exc.balance} left; the claim is for {body.amount}."
+        ) from None
+    if posted.balances.get(chart.voucher(voucher.id)) == 0 and voucher.status == "active":
+        repository.set_voucher_status(session, voucher.id, "exhausted")
+    hold_days = int(context.rules.get("hold_days", 14))
+    redemption = Redemption(
+        id=new_id("red"),
+        voucher_id=voucher.id,
+        programme_id=voucher.programme_id,
+        supplier_id=supplier_id,
+        group_id=voucher.group_id,
+        amount=body.amount,
+        refunded_amount=0,
+        currency=voucher.currency,
+        service_category=body.service_category,
+        description=body.description,
+        delivered_on=delivered_on,
+        evidence=[item.model_dump() for item in body.evidence],
+        status="pending" if confirm else "captured",
+        created_at=now,
+        hold_expires_at=now + timedelta(days=hold_days) if confirm else None,
+        decided_at=None if confirm else now,
+        void_reason=None,
+        settlement_id=None,
+    )
+    repository.add(session, redemption)
+    return redemption
+
+
+def _check_delivery(delivered_on: date, voucher: Voucher, now: datetime) -> None:
+    if delivered_on > now.date():
+        raise ValidationFailed(
+            "delivered_on is in the future",
+            [{"loc": ["body", "delivered_on"], "msg": "in the future", "type": "value_error"}],
+        )
+    if delivered_on < voucher.created_at.date():
+        raise ValidationFailed(
+            "delivered_on is before the voucher was issued",
+            [
+                {
+                    "loc": ["body", "delivered_on"],
+                    "msg": "before the voucher was issued",
+                    "type": "value_error",
+                }
+            ],
+        )
+
+
+def _visible(
+    session: Session, principal: Principal, redemption_id: str, *, for_update: bool = False
+) -> Redemption:
+    redemption = repository.get(session, redemption_id, for_update=for_update)
+    if redemption is None:
+        raise NotFound(f"No claim {redemption_id}.")
+    if principal.kind == "supplier":
+        owner = redemption.supplier_id
+    elif principal.kind == "group":
+        owner = redemption.group_id
+    else:
+        try:
+            programmes.access(session, principal, redemption.programme_id)
+        except NotFound:
+            raise NotFound(f"No claim {redemption_id}.") from None
+        return redemption
+    if owner != principal.account_id:
+        raise NotFound(f"No claim {redemption_id}.")
+    return redemption
+
+
+def get(session: Session, principal: Principal, redemption_id: str) -> RedemptionOut:
+    return to_out(_visible(session, principal, redemption_id))
+
+
+def list_visible(
+    session: Session,
+    principal: Principal,
+    *,
+    filters: dict[str, str | None],
+    after: str | None,
+    limit: int,
+) -> RedemptionList:
+    rows = repository.list_visible(
+        session, principal.account_id, principal.kind, filters=filters, after=after, limit=limit + 1
+    )
+    page = rows[:limit]
+    cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    return RedemptionList(data=[to_out(r) for r in page], next_cursor=cursor)
+
+
+def _voucher(session: Session, voucher_id: str) -> Voucher:
+    voucher = vouchers_repo.get(session, voucher_id)
+    if voucher is None:
+        raise RuntimeError(f"claim on a missing voucher {voucher_id}")
+    return voucher
+
+
+def _home(voucher: Voucher, now: datetime) -> str:
+    """Where value coming back to this voucher goes: the voucher while it is live,
+    the programme's unissued budget once it has ended."""
+    if voucher.status in ("expired", "revoked") or voucher.expires_at <= now:
+        return chart.unissued(voucher.programme_id)
+    return chart.voucher(voucher.id)
+
+
+def _after_return(session: Session, voucher: Voucher, home: str) -> None:
+    if home == chart.voucher(voucher.id) and voucher.status == "exhausted":
+        repository.set_voucher_status(session, voucher.id, "active")
+
+
+def _pending(redemption: Redemption, action: str) -> None:
+    if redemption.status != "pending":
+        raise InvalidState(f"Claim {redemption.id} is {redemption.status}; cannot {action}.")
+
+
+def confirm(
+    session: Session, principal: Principal, redemption_id: str, ledger_key: str | None
+) -> Redemption:
+    """The group accepts the claim: the held value becomes the supplier's payable."""
+    redemption = _visible(session, principal, redemption_id, for_update=True)
+    _pending(redemption, "confirm")
+    now = utcnow()
+    if redemption.hold_expires_at is not None and redemption.hold_expires_at <= now:
+        raise InvalidState(f"The hold of claim {redemption.id} has expired.")
+    ledger.post(
+        session,
+        kind="capture",
+        legs=[
+            ledger.Leg(chart.held(redemption.voucher_id), -redemption.amount, redemption.currency),
+            ledger.Leg(
+                chart.payable(redemption.supplier_id, redemption.programme_id),
+                redemption.amount,
+                redemption.currency,
+            ),
+        ],
+        programme_id=redemption.programme_id,
+        actor=principal.account_id,
+        idempotency_key=ledger_key,
+        metadata={"redemption_id": redemption.id},
+        now=now,
+    )
+    redemption.status = "captured"
+    redemption.decided_at = now
+    session.flush()
+    return redemption
+
+
+def void(
+    session: Session,
+    redemption: Redemption,
+    *,
+    actor: str | None,
+    reason: str,
+    ledger_key: str | None,
+    now: datetime,
+) -> None:
+    """Release a pending claim's hold (reject, cancel or timeout)."""
+    voucher = _voucher(session, redemption.voucher_id)
+    home = _home(voucher, now)
+    ledger.post(
+        session,
+        kind="void",
+        legs=[
+            ledger.Leg(chart.held(redemption.voucher_id), -redemption.amount, redemption.currency),
+            ledger.Leg(home, redemption.amount, redemption.currency),
+        ],
+        programme_id=redemption.programme_id,
+        actor=actor,
+        idempotency_key=ledger_key,
+        memo=reason[:200],
+        metadata={"redemption_id": redemption.id},
+        now=now,
+    )
+    _after_return(session, voucher, home)
+    redemption.status = "voided"
+    redemption.decided_at = now
+    redemption.void_reason = reason
+    session.flush()
+
+
+def reject(
+    session: Session, principal: Principal, redemption_id: str, reason: str, ledger_key: str | None
+) -> Redemption:
+    redemption = _visible(session, principal, redemption_id, for_update=True)
+    _pending(redemption, "reject")
+    void(
+        session,
+        redemption,
+        actor=principal.account_id,
+        reason=f"rejected: {reason}",
+        ledger_key=ledger_key,
+        now=utcnow(),
+    )
+    return redemption
+
+
+def cancel(
+    session: Session, principal: Principal, redemption_id: str, ledger_key: str | None
+) -> Redemption:
+    redemption = _visible(session, principal, redemption_id, for_update=True)
+    _pending(redemption, "cancel")
+    void(
+        session,
+        redemption,
+        actor=principal.account_id,
+        reason="cancelled by the supplier",
+        ledger_key=ledger_key,
+        now=utcnow(),
+    )
+    return redemption
+
+
+def refund(
+    session: Session,
+    principal: Principal,
+    redemption_id: str,
+    amount: int,
+    reason: str,
+    ledger_key: str | None,
+) -> Redemption:
+    """Captured, unsettled value back to the voucher (or budget, if the voucher ended)."""
+    peek = _visible(session, principal, redemption_id)
+    if principal.kind in MANAGERS:
+        programmes.access(session, principal, peek.programme_id, roles=MANAGERS)
+    # Lock order: the payable account, then the claim (as settlements do).
+    payable = chart.payable(peek.supplier_id, peek.programme_id)
+    ledger.balance(session, payable, for_update=True)
+    redemption = _visible(session, principal, redemption_id, for_update=True)
+    if redemption.status != "captured":
+        raise InvalidState(
+            f"Claim {redemption.id} is {redemption.status}; only captured claims are refunded."
+        )
+    if redemption.settlement_id is not None:
+        raise AlreadySettled(f"Claim {redemption.id} was settled; it can no longer be refunded.")
+    refundable = redemption.amount - redemption.refunded_amount
+    if amount > refundable:
+        raise InsufficientFunds(f"Claim {redemption.id} has {refundable} left to refund.")
+    now = utcnow()
+    voucher = _voucher(session, redemption.voucher_id)
+    home = _home(voucher, now)
+    ledger.post(
+        session,
+        kind="refund",
+        legs=[
+            ledger.Leg(payable, -amount, redemption.currency),
+            ledger.Leg(home, amount, redemption.currency),
+        ],
+        programme_id=redemption.programme_id,
+        actor=principal.account_id,
+        idempotency_key=ledger_key,
+        memo=reason,
+        metadata={"redemption_id": redemption.id},
+        now=now,
+    )
+    _after_return(session, voucher, home)
+    redemption.refunded_amount += amount
+    session.flush()
+    return redemption
+
+
+def feedback(
+    session: Session, principal: Principal, redemption_id: str, body: FeedbackCreate
+) -> FeedbackOut:
+    redemption = _visible(session, principal, redemption_id, for_update=True)
+    if redemption.status != "captured":
+        raise InvalidState("Only captured claims take feedback.")
+    if repository.get_feedback(session, redemption.id) is not None:
+        raise InvalidState(f"Claim {redemption.id} already has its feedback.")
+    item = Feedback(
+        redemption_id=redemption.id,
+        group_id=principal.account_id,
+        rating=body.rating,
+        outcome=body.outcome,
+        outcome_kind=body.outcome_kind,
+        created_at=utcnow(),
+    )
+    repository.add_feedback(session, item)
+    return FeedbackOut(
+        redemption_id=item.redemption_id,
+        rating=item.rating,
+        outcome=item.outcome,
+        outcome_kind=item.outcome_kind,
+        created_at=item.created_at,
+    )
+
+
+def release_expired_holds(
+    session: Session, programme_id: str, now: datetime, actor: str | None
+) -> tuple[int, int]:
+    count = amount = 0
+    for redemption in repository.expired_holds(session, programme_id, now):
+        void(session, redemption, actor=actor, reason="hold expired", ledger_key=None, now=now)
+        count += 1
+        amount += redemption.amount
+    return count, amount

@@ -1,0 +1,1 @@
+"""Paying suppliers what their captured claims earned."""

@@ -1,0 +1,84 @@
+"""SQL of settlements."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, select, true, update
+from sqlalchemy.orm import Session
+
+from voucherledger.programmes.models import Programme, ProgrammeParty
+from voucherledger.redemptions.models import Redemption
+from voucherledger.settlements.models import Settlement
+
+
+def add(session: Session, settlement: Settlement) -> None:
+    session.add(settlement)
+    session.flush()
+
+
+def settle_captured(
+    session: Session, settlement_id: str, programme_id: str, supplier_id: str
+) -> list[tuple[str, int]]:
+    """Mark every captured, unsettled claim of the supplier in the programme as settled
+    by this settlement; returns (id, amount net of refunds) of each."""
+    rows = session.execute(
+        update(Redemption)
+        .where(
+            Redemption.programme_id == programme_id,
+            Redemption.supplier_id == supplier_id,
+            Redemption.status == "captured",
+            Redemption.settlement_id.is_(None),
+        )
+        .values(settlement_id=settlement_id)
+        .returning(Redemption.id, Redemption.amount - Redemption.refunded_amount)
+    ).all()
+    return sorted((redemption_id, int(net)) for redemption_id, net in rows)
+
+
+def redemption_ids(session: Session, settlement_ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {sid: [] for sid in settlement_ids}
+    if not settlement_ids:
+        return out
+    for redemption_id, settlement_id in session.execute(
+        select(Redemption.id, Redemption.settlement_id)
+        .where(Redemption.settlement_id.in_(settlement_ids))
+        .order_by(Redemption.id)
+    ):
+        if settlement_id is not None:
+            out[settlement_id].append(redemption_id)
+    return out
+
+
+def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
+    if kind == "supplier":
+        return Settlement.supplier_id == account_id
+    if kind == "funder":
+        return Settlement.programme_id.in_(
+            select(Programme.id).where(Programme.funder_id == account_id)
+        )
+    if kind == "auditor":
+        return Settlement.programme_id.in_(
+            select(ProgrammeParty.programme_id).where(
+                ProgrammeParty.account_id == account_id, ProgrammeParty.role == "auditor"
+            )
+        )
+    return ~true()
+
+
+def list_visible(
+    session: Session,
+    account_id: str,
+    kind: str,
+    *,
+    programme_id: str | None,
+    supplier_id: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Settlement]:
+    stmt = select(Settlement).where(visible_filter(account_id, kind)).order_by(Settlement.id)
+    if programme_id is not None:
+        stmt = stmt.where(Settlement.programme_id == programme_id)
+    if supplier_id is not None:
+        stmt = stmt.where(Settlement.supplier_id == supplier_id)
+    if after is not None:
+        stmt = stmt.where(Settlement.id > after)
+    return list(session.execute(stmt.limit(limit)).scalars())

@@ -99,6 +99,9 @@ class ProgrammeOut(Schema):
 class DepositCreate(InputSchema):
     amount: Amount
     reference: Reference
+    currency: Currency | None = Field(
+        default=None, description="Optional; when given it must be the programme's currency."
+    )
 
 
 class DepositOut(Schema):

@@ -192,6 +192,17 @@ def deposit(
         session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
     ).programme
     ensure_open(programme)
+    if body.currency is not None and body.currency != programme.currency:
+        raise ValidationFailed(
+            f"this programme holds {programme.currency}",
+            [
+                {
+                    "loc": ["body", "currency"],
+                    "msg": f"must be {programme.currency}",
+                    "type": "value_error",
+                }
+            ],
+        )
     reserve = body.amount * int(programme.rules["women_led_reserve_pct"]) // 100
     cur = programme.currency
     legs = [ledger.Leg(chart.funder(programme.funder_id, cur), -body.amount, cur)]

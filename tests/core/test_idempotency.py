@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tests.factories.accounts import account_body
 from tests.factories.app import admin_headers, client_for
+from tests.factories.server import running_server, waiting_on_locks
 from voucherledger.accounts.models import Account
-from voucherledger.app import create_app
 from voucherledger.core.idempotency import IdempotencyRecord
 from voucherledger.core.settings import Settings
 
@@ -206,45 +202,6 @@ def test_a_keyed_key_creation_does_not_store_the_plaintext_key(settings: Setting
 
 
 # --- real concurrency (PostgreSQL) -------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """The app served by uvicorn on a free local port, in a thread."""
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
-def waiting_on_locks(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name = 'voucherledger' AND wait_event_type = 'Lock'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_concurrent_retries_create_one_account(pg_only: str, settings: Settings) -> None:

@@ -5,6 +5,9 @@ legs. Statement-per-leg would be thousands of round trips, so the postings go
 in as arrays (``unnest``) and the balances change in one guarded ``UPDATE ...
 FROM unnest(...)``, after the rows were locked in sorted order by one ``SELECT
 ... ORDER BY code FOR UPDATE``. Same guarantees, a fixed number of statements.
+
+The ledger accounts such a batch opens (two per voucher) go in the same way:
+one ``INSERT ... SELECT FROM unnest(...)`` instead of a statement per row.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 _INSERT_TXN = (
     "INSERT INTO ledger_transactions "
@@ -25,6 +30,11 @@ _INSERT_POSTINGS = (
     "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(account_code, amount, currency)"
 )
 _QUEUE = "INSERT INTO ledger_seal_queue (transaction_id) VALUES (%s)"
+_INSERT_ACCOUNTS = (
+    "INSERT INTO ledger_accounts (code, currency, may_go_negative, balance, created_at) "
+    "SELECT u.code, u.currency, u.may_go_negative, 0, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::boolean[]) AS u(code, currency, may_go_negative)"
+)
 _LOCK = "SELECT code FROM ledger_accounts WHERE code = ANY(%s) ORDER BY code FOR UPDATE"
 _UPDATE = (
     "UPDATE ledger_accounts AS a SET balance = a.balance + u.change "
@@ -58,6 +68,23 @@ def insert_transaction(
     )
     cursor.execute(_QUEUE, (txn_id,))
     return True
+
+
+def insert_accounts(
+    connection: Connection, accounts: Sequence[tuple[str, str, bool]], stamp: datetime
+) -> None:
+    """Insert new ``(code, currency, may_go_negative)`` accounts with a zero balance, in
+    one statement; ``stamp`` is their naive UTC ``created_at``. A code already in use
+    fails the primary key, as a plain INSERT would."""
+    connection.exec_driver_sql(
+        _INSERT_ACCOUNTS,
+        (
+            stamp,
+            [account[0] for account in accounts],
+            [account[1] for account in accounts],
+            [account[2] for account in accounts],
+        ),
+    )
 
 
 def apply_changes(

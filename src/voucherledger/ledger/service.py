@@ -92,6 +92,10 @@ _SQLITE_INSERT_POSTING = (
     "INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, created_at) "
     "VALUES (?, ?, ?, ?, ?)"
 )
+_SQLITE_INSERT_ACCOUNT = (
+    "INSERT INTO ledger_accounts (code, currency, may_go_negative, balance, created_at) "
+    "VALUES (?, ?, ?, 0, ?)"
+)
 _SQLITE_QUEUE = "INSERT INTO ledger_seal_queue (transaction_id) VALUES (?)"
 
 
@@ -298,6 +302,18 @@ def open_accounts(
             raise errors.InvalidTransaction(f"currency {currency!r} is not ISO 4217")
     if new:
         now = utcnow()
+        connection = session.connection()
+        stamp = now.astimezone(UTC).replace(tzinfo=None)
+        if connection.dialect.name == "postgresql":
+            bulk.insert_accounts(connection, wanted, stamp)
+            return
+        if connection.dialect.name == "sqlite":
+            sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+            connection.exec_driver_sql(
+                _SQLITE_INSERT_ACCOUNT,
+                [(code, currency, negative, sqlite_stamp) for code, currency, negative in wanted],
+            )
+            return
         session.execute(
             insert(LedgerAccount),
             [

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StringConstraints, model_validator
+from pydantic import Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount, Currency
-from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.core.schemas import InputSchema, Schema, UTCDateTimeIn
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -46,7 +46,7 @@ class ProgrammeCreate(InputSchema):
     rules: ProgrammeRules = Field(default_factory=ProgrammeRules)
     manager_ids: Annotated[list[AccountId], Field(max_length=50)] = Field(default_factory=list)
     auditor_ids: Annotated[list[AccountId], Field(max_length=50)] = Field(default_factory=list)
-    ends_at: AwareDatetime | None = None
+    ends_at: UTCDateTimeIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ProgrammeCreate:

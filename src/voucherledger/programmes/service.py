@@ -84,7 +84,9 @@ def balances(session: Session, programme_id: str) -> Balances:
         held=total("held"),
         payable=total("payable"),
         settled=total("paid"),
-        returned_to_funder=total("funder", "close"),
+        # Deposits take from the funder; everything else on the funder's account
+        # (the close, and value coming back after it) is returned to it.
+        returned_to_funder=total("funder") - total("funder", "deposit"),
     )
 
 

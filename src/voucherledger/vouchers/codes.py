@@ -14,6 +14,7 @@ I and L -> 1).
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from voucherledger.core.ids import CROCKFORD
@@ -32,26 +33,28 @@ def _gf32_double(x: int) -> int:
     return x
 
 
-def _op(x: int, y: int) -> int:
-    return _gf32_double(x) ^ y
+# The quasigroup's row operation as a table: op(x, y) = _DOUBLE[x] ^ y.
+_DOUBLE = tuple(_gf32_double(x) for x in range(32))
+_ENCODE_B32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD)
 
 
-def _interim(values: list[int]) -> int:
+def _interim(chars: str) -> int:
     state = 0
-    for value in values:
-        state = _op(state, value)
+    for char in chars:
+        state = _DOUBLE[state] ^ _INDEX[char]
     return state
 
 
 def check_character(data: str) -> str:
-    state = _interim([_INDEX[c] for c in data])
     # The check c makes op(state, c) == 0, i.e. c = 2 * state.
-    return CROCKFORD[_gf32_double(state)]
+    return CROCKFORD[_DOUBLE[_interim(data)]]
 
 
 def generate() -> str:
-    value = secrets.randbits(5 * DATA_LENGTH)
-    data = "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in range(DATA_LENGTH))
+    # 10 random bytes are 80 bits, exactly 16 base32 characters (no padding).
+    data = (
+        base64.b32encode(secrets.token_bytes(5 * DATA_LENGTH // 8)).decode().translate(_ENCODE_B32)
+    )
     groups = "-".join(data[i : i + 4] for i in range(0, DATA_LENGTH, 4))
     return f"{PREFIX}-{groups}-{check_character(data)}"
 
@@ -59,12 +62,14 @@ def generate() -> str:
 def normalise(text: str) -> str | None:
     """The canonical form of a typed code, or None when it cannot be one of ours."""
     compact = "".join(text.split()).replace("-", "").upper()
-    if compact.startswith(PREFIX):
+    # Strip the prefix only where it is one: typed without it, a code whose data
+    # starts with "V1" may read "VL..." (L is an alias of 1).
+    if len(compact) == len(PREFIX) + DATA_LENGTH + 1 and compact.startswith(PREFIX):
         compact = compact[len(PREFIX) :]
     compact = compact.translate(_ALIASES)
     if len(compact) != DATA_LENGTH + 1 or any(c not in _INDEX for c in compact):
         return None
-    if _interim([_INDEX[c] for c in compact]) != 0:
+    if _interim(compact) != 0:
         return None
     data = compact[:DATA_LENGTH]
     groups = "-".join(data[i : i + 4] for i in range(0, DATA_LENGTH, 4))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.core.schemas import InputSchema, Schema, UTCDateTimeIn
 from voucherledger.reference import ServiceCategory
 
 VoucherStatus = Literal["active", "exhausted", "expired", "revoked"]
@@ -21,7 +21,7 @@ class VoucherCreate(InputSchema):
     service_categories: (
         Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)] | None
     ) = None
-    expires_at: AwareDatetime | None = None
+    expires_at: UTCDateTimeIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VoucherCreate:

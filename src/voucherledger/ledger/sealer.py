@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, insert, select
@@ -102,6 +103,24 @@ def postings_by_transaction(session: Session, ids: list[str]) -> dict[str, list[
     return out
 
 
+def record_of(
+    txn: JournalTransaction, sequence: int, postings: list[dict[str, object]]
+) -> dict[str, Any]:
+    """The chained record of a stored transaction at its place in the chain."""
+    return transaction_object(
+        sequence=sequence,
+        id=txn.id,
+        kind=txn.kind,
+        programme_id=txn.programme_id,
+        actor=txn.actor,
+        idempotency_key=txn.idempotency_key,
+        created_at=txn.created_at,
+        memo=txn.memo,
+        metadata=txn.meta,
+        postings=postings,
+    )
+
+
 def _take_lock(session: Session, wait: bool) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         session.connection()  # BEGIN IMMEDIATE: SQLite's write lock serialises sealers
@@ -140,18 +159,7 @@ def seal_batch(
     seal_rows = []
     for txn in queued:
         sequence += 1
-        obj = transaction_object(
-            sequence=sequence,
-            id=txn.id,
-            kind=txn.kind,
-            programme_id=txn.programme_id,
-            actor=txn.actor,
-            idempotency_key=txn.idempotency_key,
-            created_at=txn.created_at,
-            memo=txn.memo,
-            metadata=txn.meta,
-            postings=legs[txn.id],
-        )
+        obj = record_of(txn, sequence, legs[txn.id])
         current = chain_hash(current, canonical_json(obj))
         seal_rows.append(
             {

@@ -20,10 +20,9 @@ from voucherledger.ledger.canonical import (
     block_object,
     canonical_json,
     chain_hash,
-    transaction_object,
 )
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
-from voucherledger.ledger.sealer import postings_by_transaction
+from voucherledger.ledger.sealer import postings_by_transaction, record_of
 from voucherledger.ledger.signing import verify_signature
 
 
@@ -119,19 +118,7 @@ def verify_database(
                 break
             legs = postings_by_transaction(session, [row[2].id for row in rows])
             for sequence, stored_hash, txn in rows:
-                obj = transaction_object(
-                    sequence=sequence,
-                    id=txn.id,
-                    kind=txn.kind,
-                    programme_id=txn.programme_id,
-                    actor=txn.actor,
-                    idempotency_key=txn.idempotency_key,
-                    created_at=txn.created_at,
-                    memo=txn.memo,
-                    metadata=txn.meta,
-                    postings=legs[txn.id],
-                )
-                verifier.add_transaction(obj, stored_hash)
+                verifier.add_transaction(record_of(txn, sequence, legs[txn.id]), stored_hash)
                 block = blocks.pop(sequence, None)
                 if block is not None:
                     verifier.check_block(

@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("reserve_amount", sa.BigInteger(), nullable=False),
+        sa.Column("reserve_returned", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("service_categories", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
@@ -104,6 +105,10 @@ def upgrade() -> None:
         sa.CheckConstraint("amount > 0", name=op.f("ck_vouchers_amount_positive")),
         sa.CheckConstraint(
             "reserve_amount >= 0 AND reserve_amount <= amount", name=op.f("ck_vouchers_reserve")
+        ),
+        sa.CheckConstraint(
+            "reserve_returned >= 0 AND reserve_returned <= reserve_amount",
+            name=op.f("ck_vouchers_reserve_returned"),
         ),
         sa.ForeignKeyConstraint(
             ["group_id"], ["accounts.id"], name=op.f("fk_vouchers_group_id_accounts")

@@ -137,6 +137,5 @@ def vouchers_to_expire(session: Session, programme_id: str, now: datetime) -> li
                 Voucher.expires_at <= now,
             )
             .order_by(Voucher.id)
-            .with_for_update()
         ).scalars()
     )

@@ -145,7 +145,7 @@ def reject_redemption(
 @router.post(
     "/{redemption_id}/cancel",
     operation_id="cancel_redemption",
-    responses=problem_responses(Forbidden, NotFound, InvalidState, validation=False),
+    responses=problem_responses(Forbidden, NotFound, InvalidState),
 )
 def cancel_redemption(
     redemption_id: str, principal: Supplier, session: DB, request: Request

@@ -21,6 +21,7 @@ account first (the order settlements use), so the two cannot deadlock.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -55,8 +56,8 @@ from voucherledger.redemptions.schemas import (
     RedemptionOut,
 )
 from voucherledger.vouchers import codes
-from voucherledger.vouchers import repository as vouchers_repo
 from voucherledger.vouchers.models import Voucher
+from voucherledger.vouchers.service import budget_legs, lock_voucher
 
 MANAGERS = frozenset({"funder", "manager"})
 
@@ -167,28 +168,30 @@ def claim(
     if posted.balances.get(chart.voucher(voucher.id)) == 0 and voucher.status == "active":
         repository.set_voucher_status(session, voucher.id, "exhausted")
     hold_days = int(context.rules.get("hold_days", 14))
-    redemption = Redemption(
-        id=new_id("red"),
-        voucher_id=voucher.id,
-        programme_id=voucher.programme_id,
-        supplier_id=supplier_id,
-        group_id=voucher.group_id,
-        amount=body.amount,
-        refunded_amount=0,
-        currency=voucher.currency,
-        service_category=body.service_category,
-        description=body.description,
-        delivered_on=delivered_on,
-        evidence=[item.model_dump() for item in body.evidence],
-        status="pending" if confirm else "captured",
-        created_at=now,
-        hold_expires_at=now + timedelta(days=hold_days) if confirm else None,
-        decided_at=None if confirm else now,
-        void_reason=None,
-        settlement_id=None,
-    )
-    repository.add(session, redemption)
-    return redemption
+    # The claim row goes in by one Core INSERT (no unit of work on the hot path); the
+    # object handed back is built from the same values and is not in the session.
+    values: dict[str, Any] = {
+        "id": new_id("red"),
+        "voucher_id": voucher.id,
+        "programme_id": voucher.programme_id,
+        "supplier_id": supplier_id,
+        "group_id": voucher.group_id,
+        "amount": body.amount,
+        "refunded_amount": 0,
+        "currency": voucher.currency,
+        "service_category": body.service_category,
+        "description": body.description,
+        "delivered_on": delivered_on,
+        "evidence": [item.model_dump() for item in body.evidence],
+        "status": "pending" if confirm else "captured",
+        "created_at": now,
+        "hold_expires_at": now + timedelta(days=hold_days) if confirm else None,
+        "decided_at": None if confirm else now,
+        "void_reason": None,
+        "settlement_id": None,
+    }
+    repository.insert_claim(session, values)
+    return Redemption(**values)
 
 
 def _check_delivery(delivered_on: date, voucher: Voucher, now: datetime) -> None:
@@ -251,24 +254,19 @@ def list_visible(
     return RedemptionList(data=[to_out(r) for r in page], next_cursor=cursor)
 
 
-def _voucher(session: Session, voucher_id: str) -> Voucher:
-    voucher = vouchers_repo.get(session, voucher_id)
-    if voucher is None:
-        raise RuntimeError(f"claim on a missing voucher {voucher_id}")
-    return voucher
+def _return_legs(session: Session, voucher_id: str, amount: int, now: datetime) -> list[ledger.Leg]:
+    """The receiving legs for value coming back to a voucher: the voucher itself while
+    it is live (an exhausted one becomes active again); once it has ended, its
+    programme's budget — the reserve share first — or the funder if the programme is
+    closed (``vouchers.service.budget_legs``).
 
-
-def _home(voucher: Voucher, now: datetime) -> str:
-    """Where value coming back to this voucher goes: the voucher while it is live,
-    the programme's unissued budget once it has ended."""
+    Locks the voucher's ledger account, then its row: the order a claim takes them in."""
+    voucher = lock_voucher(session, voucher_id)
     if voucher.status in ("expired", "revoked") or voucher.expires_at <= now:
-        return chart.unissued(voucher.programme_id)
-    return chart.voucher(voucher.id)
-
-
-def _after_return(session: Session, voucher: Voucher, home: str) -> None:
-    if home == chart.voucher(voucher.id) and voucher.status == "exhausted":
+        return budget_legs(session, voucher, amount)
+    if voucher.status == "exhausted":
         repository.set_voucher_status(session, voucher.id, "active")
+    return [ledger.Leg(chart.voucher(voucher.id), amount, voucher.currency)]
 
 
 def _pending(redemption: Redemption, action: str) -> None:
@@ -318,14 +316,12 @@ def void(
     now: datetime,
 ) -> None:
     """Release a pending claim's hold (reject, cancel or timeout)."""
-    voucher = _voucher(session, redemption.voucher_id)
-    home = _home(voucher, now)
     ledger.post(
         session,
         kind="void",
         legs=[
             ledger.Leg(chart.held(redemption.voucher_id), -redemption.amount, redemption.currency),
-            ledger.Leg(home, redemption.amount, redemption.currency),
+            *_return_legs(session, redemption.voucher_id, redemption.amount, now),
         ],
         programme_id=redemption.programme_id,
         actor=actor,
@@ -334,7 +330,6 @@ def void(
         metadata={"redemption_id": redemption.id},
         now=now,
     )
-    _after_return(session, voucher, home)
     redemption.status = "voided"
     redemption.decided_at = now
     redemption.void_reason = reason
@@ -399,14 +394,12 @@ def refund(
     if amount > refundable:
         raise InsufficientFunds(f"Claim {redemption.id} has {refundable} left to refund.")
     now = utcnow()
-    voucher = _voucher(session, redemption.voucher_id)
-    home = _home(voucher, now)
     ledger.post(
         session,
         kind="refund",
         legs=[
             ledger.Leg(payable, -amount, redemption.currency),
-            ledger.Leg(home, amount, redemption.currency),
+            *_return_legs(session, redemption.voucher_id, amount, now),
         ],
         programme_id=redemption.programme_id,
         actor=principal.account_id,
@@ -415,7 +408,6 @@ def refund(
         metadata={"redemption_id": redemption.id},
         now=now,
     )
-    _after_return(session, voucher, home)
     redemption.refunded_amount += amount
     session.flush()
     return redemption

@@ -19,7 +19,9 @@ def settle_captured(
     session: Session, settlement_id: str, programme_id: str, supplier_id: str
 ) -> list[tuple[str, int]]:
     """Mark every captured, unsettled claim of the supplier in the programme as settled
-    by this settlement; returns (id, amount net of refunds) of each."""
+    by this settlement; returns (id, amount net of refunds) of each. A claim refunded
+    in full is paid nothing, so no settlement lists it (and it stays ``settled: false``
+    whether or not a settlement follows)."""
     rows = session.execute(
         update(Redemption)
         .where(
@@ -27,6 +29,7 @@ def settle_captured(
             Redemption.supplier_id == supplier_id,
             Redemption.status == "captured",
             Redemption.settlement_id.is_(None),
+            Redemption.refunded_amount < Redemption.amount,
         )
         .values(settlement_id=settlement_id)
         .returning(Redemption.id, Redemption.amount - Redemption.refunded_amount)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime
@@ -22,6 +22,10 @@ class Voucher(Base):
         ),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("reserve_amount >= 0 AND reserve_amount <= amount", name="reserve"),
+        CheckConstraint(
+            "reserve_returned >= 0 AND reserve_returned <= reserve_amount",
+            name="reserve_returned",
+        ),
         Index("ix_vouchers_programme_id_id", "programme_id", "id"),
         Index("ix_vouchers_group_id_programme_id", "group_id", "programme_id"),
         Index("ix_vouchers_status_expires_at", "status", "expires_at"),
@@ -35,6 +39,9 @@ class Voucher(Base):
     # Face value in minor units, and how much of it came from the women-led reserve.
     amount: Mapped[int] = mapped_column(BigInteger)
     reserve_amount: Mapped[int] = mapped_column(BigInteger)
+    # How much of ``reserve_amount`` has gone back to the reserve since (revoke, expiry,
+    # released holds and refunds after the voucher ended): the reserve share returns first.
+    reserve_returned: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     service_categories: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

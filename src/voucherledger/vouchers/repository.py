@@ -18,7 +18,7 @@ from voucherledger.vouchers.models import Voucher
 def get(session: Session, voucher_id: str, *, for_update: bool = False) -> Voucher | None:
     stmt = select(Voucher).where(Voucher.id == voucher_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.execute(stmt).scalar_one_or_none()
 
 

@@ -374,6 +374,37 @@ def closed_programme_funder(session: Session, programme_id: str) -> str | None:
     return programme.funder_id
 
 
+def lock_voucher(session: Session, voucher_id: str) -> Voucher:
+    """Lock a voucher for a change of its value: its ledger account first, then its
+    row — the order a claim takes them in (guarded update, then status), so the two
+    never wait on each other in a circle."""
+    ledger.balance(session, chart.voucher(voucher_id), for_update=True)
+    voucher = repository.get(session, voucher_id, for_update=True)
+    if voucher is None:
+        raise NotFound(f"No voucher {voucher_id}.")
+    return voucher
+
+
+def budget_legs(session: Session, voucher: Voucher, amount: int) -> list[ledger.Leg]:
+    """The receiving legs for ``amount`` going back from this voucher to its programme:
+    to the women-led reserve while the voucher has not yet returned all it drew from
+    it, the rest to the unissued budget — or all to the funder once the programme is
+    closed. The caller holds the voucher row locked; this records what went back to
+    the reserve on it."""
+    cur = voucher.currency
+    funder = closed_programme_funder(session, voucher.programme_id)
+    if funder is not None:
+        return [ledger.Leg(chart.funder(funder, cur), amount, cur)]
+    to_reserve = min(amount, voucher.reserve_amount - voucher.reserve_returned)
+    legs = []
+    if amount - to_reserve:
+        legs.append(ledger.Leg(chart.unissued(voucher.programme_id), amount - to_reserve, cur))
+    if to_reserve:
+        legs.append(ledger.Leg(chart.women_led_reserve(voucher.programme_id), to_reserve, cur))
+        voucher.reserve_returned += to_reserve
+    return legs
+
+
 def _return_to_budget(
     session: Session,
     voucher: Voucher,
@@ -390,16 +421,10 @@ def _return_to_budget(
     remaining = ledger.balance(session, chart.voucher(voucher.id), for_update=True)
     if remaining == 0:
         return None
-    cur = voucher.currency
-    legs = [ledger.Leg(chart.voucher(voucher.id), -remaining, cur)]
-    to_reserve = min(remaining, voucher.reserve_amount)
-    funder = closed_programme_funder(session, voucher.programme_id)
-    if funder is not None:
-        legs.append(ledger.Leg(chart.funder(funder, cur), remaining, cur))
-    elif remaining - to_reserve:
-        legs.append(ledger.Leg(chart.unissued(voucher.programme_id), remaining - to_reserve, cur))
-    if funder is None and to_reserve:
-        legs.append(ledger.Leg(chart.women_led_reserve(voucher.programme_id), to_reserve, cur))
+    legs = [
+        ledger.Leg(chart.voucher(voucher.id), -remaining, voucher.currency),
+        *budget_legs(session, voucher, remaining),
+    ]
     posted = ledger.post(
         session,
         kind=kind,
@@ -420,9 +445,9 @@ def revoke(
     reason: str,
     ledger_key: str | None,
 ) -> VoucherOut:
-    seen = _visible(session, principal, voucher_id, for_update=True)
+    seen = _visible(session, principal, voucher_id)
     programmes.access(session, principal, seen.voucher.programme_id, roles=ISSUERS)
-    voucher = seen.voucher
+    voucher = lock_voucher(session, voucher_id)
     if voucher.status in ("revoked", "expired"):
         raise InvalidState(f"Voucher {voucher.id} is already {voucher.status}.")
     voucher.ended_transaction_id = _return_to_budget(
@@ -445,7 +470,10 @@ def expire_due(
 ) -> tuple[int, int]:
     """Expire the programme's vouchers past ``expires_at``; returns (count, amount returned)."""
     count = returned = 0
-    for voucher in programmes_repo.vouchers_to_expire(session, programme.id, now):
+    for due in programmes_repo.vouchers_to_expire(session, programme.id, now):
+        voucher = lock_voucher(session, due.id)
+        if voucher.status not in ("active", "exhausted"):
+            continue  # revoked meanwhile
         remaining = ledger.balance(session, chart.voucher(voucher.id))
         voucher.ended_transaction_id = _return_to_budget(
             session, voucher, kind="expire", actor=actor, ledger_key=None, memo="voucher expired"

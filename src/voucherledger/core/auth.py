@@ -17,10 +17,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from voucherledger.core.db import raw_fetchone
 from voucherledger.core.errors import Forbidden, Unauthenticated
 from voucherledger.core.ids import new_id
 from voucherledger.core.session import request_session
@@ -63,23 +63,28 @@ def parse_key(plaintext: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
-def authenticate(session: Session, plaintext: str) -> Principal | None:
-    from voucherledger.accounts.models import Account, ApiKey
+_KEY_LOOKUP = (
+    "SELECT k.secret_hash, k.revoked_at, a.id, a.kind FROM api_keys k "
+    "JOIN accounts a ON a.id = k.account_id WHERE k.id = ?"
+)
 
+
+def authenticate(session: Session, plaintext: str) -> Principal | None:
+    """The key's account, or None. Runs on every request: one primary-key read,
+    straight to the driver."""
     parsed = parse_key(plaintext)
     if parsed is None:
         return None
     key_id, secret = parsed
-    row = session.execute(
-        select(ApiKey.secret_hash, ApiKey.revoked_at, Account.id, Account.kind)
-        .join(Account, Account.id == ApiKey.account_id)
-        .where(ApiKey.id == key_id)
-    ).one_or_none()
-    if row is None or row.revoked_at is not None:
+    row = raw_fetchone(session, _KEY_LOOKUP, (key_id,))
+    if row is None:
         return None
-    if not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
+    secret_hash, revoked_at, account_id, kind = row
+    if revoked_at is not None:
         return None
-    return Principal(account_id=row.id, kind=row.kind, key_id=key_id)
+    if not hmac.compare_digest(secret_hash, hash_secret(secret)):
+        return None
+    return Principal(account_id=account_id, kind=kind, key_id=key_id)
 
 
 async def current_principal(

@@ -2,52 +2,121 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, insert, select, true, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
-from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
+from voucherledger.core.db import (
+    dialect_of,
+    from_db_json,
+    from_db_time,
+    raw_execute,
+    raw_fetchone,
+    to_db_time,
+)
+from voucherledger.programmes.models import Programme, ProgrammeParty
 from voucherledger.redemptions.models import Feedback, Redemption
 from voucherledger.vouchers.models import Voucher
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimVoucher:
+    """What a claim needs of its voucher (read without building an ORM object)."""
+
+    id: str
+    programme_id: str
+    group_id: str
+    currency: str
+    service_categories: list[str]
+    status: str
+    expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimContext:
-    voucher: Voucher
+    voucher: ClaimVoucher
     rules: dict[str, Any]
     accreditation_status: str | None
     accredited_categories: list[str] | None
 
 
+_CLAIM_CONTEXT = (
+    "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "
+    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories "
+    "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
+    "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ? "
+    "WHERE v.code = ?"
+)
+
+
 def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext | None:
     """The voucher with this code, its programme's rules and the supplier's accreditation
-    there: one indexed read on the hot path."""
-    row = session.execute(
-        select(Voucher, Programme.rules, Accreditation.status, Accreditation.service_categories)
-        .join(Programme, Programme.id == Voucher.programme_id)
-        .outerjoin(
-            Accreditation,
-            (Accreditation.programme_id == Voucher.programme_id)
-            & (Accreditation.supplier_id == supplier_id),
-        )
-        .where(Voucher.code == code)
-    ).one_or_none()
+    there: one indexed read on the hot path, straight to the driver."""
+    row = raw_fetchone(session, _CLAIM_CONTEXT, (supplier_id, code))
     if row is None:
         return None
-    voucher, rules, status, categories = row
-    return ClaimContext(voucher, rules, status, categories)
+    voucher = ClaimVoucher(
+        id=row[0],
+        programme_id=row[1],
+        group_id=row[2],
+        currency=row[3],
+        service_categories=from_db_json(row[4]),
+        status=row[5],
+        expires_at=from_db_time(row[6]),
+        created_at=from_db_time(row[7]),
+    )
+    categories = from_db_json(row[10]) if row[10] is not None else None
+    return ClaimContext(voucher, from_db_json(row[8]), row[9], categories)
 
 
-_INSERT_CLAIM = insert(cast(Table, Redemption.__table__))
+_CLAIM_COLUMNS = (
+    "id",
+    "voucher_id",
+    "programme_id",
+    "supplier_id",
+    "group_id",
+    "amount",
+    "refunded_amount",
+    "currency",
+    "service_category",
+    "description",
+    "delivered_on",
+    "evidence",
+    "status",
+    "created_at",
+    "hold_expires_at",
+    "decided_at",
+    "void_reason",
+    "settlement_id",
+)
+_INSERT_CLAIM = (
+    f"INSERT INTO redemptions ({', '.join(_CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
+    f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)})"
+)
+_TIMES = frozenset({"created_at", "hold_expires_at", "decided_at"})
 
 
 def insert_claim(session: Session, values: dict[str, Any]) -> None:
-    """A new claim row (every column given) by a Core INSERT: the claim is the hot path,
-    and a unit-of-work flush of one new object costs more than the statement does."""
-    session.connection().execute(_INSERT_CLAIM, values)
+    """A new claim row (every column given), straight to the driver: the claim is the
+    hot path, and a unit-of-work flush of one new object costs more than the statement.
+    Values are bound as the ORM's column types bind them."""
+    dialect = dialect_of(session)
+    params: list[Any] = []
+    for column in _CLAIM_COLUMNS:
+        value = values[column]
+        if column in _TIMES:
+            value = to_db_time(dialect, value)
+        elif column == "evidence":
+            value = json.dumps(value)
+        elif column == "delivered_on" and value is not None and dialect == "sqlite":
+            value = value.isoformat()
+        params.append(value)
+    raw_execute(session, _INSERT_CLAIM, params)
 
 
 def add(session: Session, redemption: Redemption) -> None:

@@ -47,6 +47,7 @@ from voucherledger.programmes import service as programmes
 from voucherledger.redemptions import repository
 from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.redemptions.repository import ClaimVoucher
 from voucherledger.redemptions.schemas import (
     EvidenceOut,
     FeedbackCreate,
@@ -56,7 +57,6 @@ from voucherledger.redemptions.schemas import (
     RedemptionOut,
 )
 from voucherledger.vouchers import codes
-from voucherledger.vouchers.models import Voucher
 from voucherledger.vouchers.service import budget_legs, lock_voucher
 
 MANAGERS = frozenset({"funder", "manager"})
@@ -194,7 +194,7 @@ def claim(
     return Redemption(**values)
 
 
-def _check_delivery(delivered_on: date, voucher: Voucher, now: datetime) -> None:
+def _check_delivery(delivered_on: date, voucher: ClaimVoucher, now: datetime) -> None:
     if delivered_on > now.date():
         raise ValidationFailed(
             "delivered_on is in the future",

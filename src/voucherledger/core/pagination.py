@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from voucherledger.core.errors import ValidationFailed
 
@@ -68,3 +70,17 @@ def make_page(items: list[ItemT], limit: int) -> Page[ItemT]:
     if len(items) > limit:
         return Page(data=items[:limit], next_cursor=encode_cursor(items[limit - 1].id))
     return Page(data=items, next_cursor=None)
+
+
+def keyset(
+    session: Session,
+    stmt: Select[Any],
+    id_column: InstrumentedAttribute[str],
+    after: str | None,
+    limit: int,
+) -> list[Any]:
+    """One page of ``stmt`` in id (creation) order, after the cursor's id."""
+    stmt = stmt.order_by(id_column)
+    if after is not None:
+        stmt = stmt.where(id_column > after)
+    return list(session.execute(stmt.limit(limit)).scalars())

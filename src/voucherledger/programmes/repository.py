@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account
@@ -60,6 +61,18 @@ def list_for(
     if after is not None:
         stmt = stmt.where(Programme.id > after)
     return list(session.execute(stmt).scalars())
+
+
+def party_programme_ids(account_id: str, kind: str) -> Select[Any] | None:
+    """The ids of the programmes the caller is a party of: as their funder, or as a
+    manager or auditor the funder named. None for other kinds of account."""
+    if kind == "funder":
+        return select(Programme.id).where(Programme.funder_id == account_id)
+    if kind in ("manager", "auditor"):
+        return select(ProgrammeParty.programme_id).where(
+            ProgrammeParty.account_id == account_id, ProgrammeParty.role == kind
+        )
+    return None
 
 
 def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]:

@@ -18,7 +18,8 @@ from voucherledger.core.db import (
     raw_fetchone,
     to_db_time,
 )
-from voucherledger.programmes.models import Programme, ProgrammeParty
+from voucherledger.core.pagination import keyset
+from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Feedback, Redemption
 from voucherledger.vouchers.models import Voucher
 
@@ -136,21 +137,15 @@ def set_voucher_status(session: Session, voucher_id: str, status: str) -> None:
 
 
 def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
+    """Which rows a caller may list: suppliers and groups their own; parties their programmes'."""
     if kind == "supplier":
         return Redemption.supplier_id == account_id
     if kind == "group":
         return Redemption.group_id == account_id
-    if kind == "funder":
-        return Redemption.programme_id.in_(
-            select(Programme.id).where(Programme.funder_id == account_id)
-        )
-    if kind in ("manager", "auditor"):
-        return Redemption.programme_id.in_(
-            select(ProgrammeParty.programme_id).where(
-                ProgrammeParty.account_id == account_id, ProgrammeParty.role == kind
-            )
-        )
-    return ~true()
+    programmes = party_programme_ids(account_id, kind)
+    if programmes is None:
+        return ~true()
+    return Redemption.programme_id.in_(programmes)
 
 
 def list_visible(
@@ -162,13 +157,11 @@ def list_visible(
     after: str | None,
     limit: int,
 ) -> list[Redemption]:
-    stmt = select(Redemption).where(visible_filter(account_id, kind)).order_by(Redemption.id)
+    stmt = select(Redemption).where(visible_filter(account_id, kind))
     for column, value in filters.items():
         if value is not None:
             stmt = stmt.where(getattr(Redemption, column) == value)
-    if after is not None:
-        stmt = stmt.where(Redemption.id > after)
-    return list(session.execute(stmt.limit(limit)).scalars())
+    return keyset(session, stmt, Redemption.id, after, limit)
 
 
 def expired_holds(session: Session, programme_id: str, now: datetime) -> list[Redemption]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
-from voucherledger.programmes.models import Programme, ProgrammeParty
+from voucherledger.core.pagination import keyset
+from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Redemption
 from voucherledger.settlements.models import Settlement
 
@@ -52,19 +53,13 @@ def redemption_ids(session: Session, settlement_ids: list[str]) -> dict[str, lis
 
 
 def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
+    """Which rows a caller may list: a supplier its own; parties their programmes'."""
     if kind == "supplier":
         return Settlement.supplier_id == account_id
-    if kind == "funder":
-        return Settlement.programme_id.in_(
-            select(Programme.id).where(Programme.funder_id == account_id)
-        )
-    if kind == "auditor":
-        return Settlement.programme_id.in_(
-            select(ProgrammeParty.programme_id).where(
-                ProgrammeParty.account_id == account_id, ProgrammeParty.role == "auditor"
-            )
-        )
-    return ~true()
+    programmes = party_programme_ids(account_id, kind)
+    if programmes is None:
+        return ~true()
+    return Settlement.programme_id.in_(programmes)
 
 
 def list_visible(
@@ -77,11 +72,9 @@ def list_visible(
     after: str | None,
     limit: int,
 ) -> list[Settlement]:
-    stmt = select(Settlement).where(visible_filter(account_id, kind)).order_by(Settlement.id)
+    stmt = select(Settlement).where(visible_filter(account_id, kind))
     if programme_id is not None:
         stmt = stmt.where(Settlement.programme_id == programme_id)
     if supplier_id is not None:
         stmt = stmt.where(Settlement.supplier_id == supplier_id)
-    if after is not None:
-        stmt = stmt.where(Settlement.id > after)
-    return list(session.execute(stmt.limit(limit)).scalars())
+    return keyset(session, stmt, Settlement.id, after, limit)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from voucherledger.core.pagination import keyset
 from voucherledger.ledger.models import LedgerAccount
-from voucherledger.programmes.models import Programme, ProgrammeParty
+from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.vouchers.models import Voucher
 
 
@@ -134,20 +135,13 @@ def balances_of(session: Session, codes: Collection[str]) -> dict[str, int]:
 
 
 def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
-    """Which vouchers a caller may list: a group its own; parties their programmes'."""
+    """Which rows a caller may list: a group its own; parties their programmes'."""
     if kind == "group":
         return Voucher.group_id == account_id
-    if kind == "funder":
-        return Voucher.programme_id.in_(
-            select(Programme.id).where(Programme.funder_id == account_id)
-        )
-    if kind in ("manager", "auditor"):
-        return Voucher.programme_id.in_(
-            select(ProgrammeParty.programme_id).where(
-                ProgrammeParty.account_id == account_id, ProgrammeParty.role == kind
-            )
-        )
-    return ~true()
+    programmes = party_programme_ids(account_id, kind)
+    if programmes is None:
+        return ~true()
+    return Voucher.programme_id.in_(programmes)
 
 
 def list_visible(
@@ -161,13 +155,11 @@ def list_visible(
     after: str | None,
     limit: int,
 ) -> list[Voucher]:
-    stmt = select(Voucher).where(visible_filter(account_id, kind)).order_by(Voucher.id)
+    stmt = select(Voucher).where(visible_filter(account_id, kind))
     if programme_id is not None:
         stmt = stmt.where(Voucher.programme_id == programme_id)
     if group_id is not None:
         stmt = stmt.where(Voucher.group_id == group_id)
     if status is not None:
         stmt = stmt.where(Voucher.status == status)
-    if after is not None:
-        stmt = stmt.where(Voucher.id > after)
-    return list(session.execute(stmt.limit(limit)).scalars())
+    return keyset(session, stmt, Voucher.id, after, limit)

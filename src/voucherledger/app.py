@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from voucherledger import __version__
 from voucherledger.accounts.router import router as accounts_router
-from voucherledger.core.db import create_db_engine, create_session_factory
+from voucherledger.audit.router import router as audit_router
+from voucherledger.core.db import create_db_engine, create_session_factory, read_only
 from voucherledger.core.errors import install_error_handlers
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_only(engine)
     app.state.session_factory = session_factory
     app.state.signer = signer
     app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
@@ -72,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vouchers_router)
     app.include_router(redemptions_router)
     app.include_router(settlements_router)
+    app.include_router(audit_router)
     return app

@@ -193,11 +193,30 @@ def verify(
     file: Annotated[
         Path | None, typer.Argument(help="A jsonl export; omit to verify the database.")
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint (GET /v1/audit/checkpoint) the file must contain."),
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="The Ed25519 public key (hex) every signature must use.")
+    ] = None,
 ) -> None:
-    """Recompute the seal chain and every block signature; exit 1 at the first fault."""
+    """Recompute the seal chain and every signature; exit 1 at the first fault.
+
+    With FILE, from the export alone: no database, no server."""
     if file is not None:
-        _err("verifying an export file arrives with the audit exports")
-        raise typer.Exit(2)
+        import json
+
+        from voucherledger.ledger.verify import verify_lines
+
+        point = json.loads(checkpoint.read_text()) if checkpoint is not None else None
+        with file.open(encoding="utf-8") as handle:
+            outcome = verify_lines(handle, public_key=public_key, checkpoint=point)
+        if outcome.ok:
+            typer.echo(f"OK {outcome.transactions} transaction(s), head {outcome.head_hash}")
+            return
+        typer.echo(f"FAILED at line {outcome.line}: {outcome.error}")
+        raise typer.Exit(1)
     from voucherledger.core.db import create_db_engine, create_session_factory
     from voucherledger.core.settings import get_settings
     from voucherledger.ledger.verify import verify_database

@@ -303,14 +303,9 @@ def claim_programme(
 ) -> dict[str, Any]:
     """A funded programme with the cast's manager and auditor, and ``accredit_for``
     accredited for ``categories`` (default: every category the suppliers offer)."""
-    programme = funded_programme(
-        client,
-        cast.funder,
-        amount,
-        manager_ids=[cast.manager.id],
-        auditor_ids=[cast.auditor.id],
-        **overrides,
-    )
+    overrides.setdefault("manager_ids", [cast.manager.id])
+    overrides.setdefault("auditor_ids", [cast.auditor.id])
+    programme = funded_programme(client, cast.funder, amount, **overrides)
     for supplier in accredit_for:
         accredit(
             client, cast.manager, programme["id"], supplier.id, categories or SUPPLIER_CATEGORIES

@@ -1,6 +1,7 @@
 """The database session of a request.
 
-Created on first use and kept on ``request.state``; the route boundary
+Created on first use and kept on ``request.state``; a GET's session only reads (on
+SQLite it does not take the write lock); the route boundary
 (:class:`voucherledger.core.routing.CommittingRoute`) commits it before the
 response is sent, or rolls it back on error, and closes it.
 """
@@ -14,7 +15,10 @@ from sqlalchemy.orm import Session
 def request_session(request: Request) -> Session:
     session: Session | None = getattr(request.state, "db_session", None)
     if session is None:
-        session = request.app.state.session_factory()
+        if request.method in ("GET", "HEAD"):
+            session = request.app.state.session_factory(bind=request.app.state.read_engine)
+        else:
+            session = request.app.state.session_factory()
         request.state.db_session = session
     return session
 

@@ -56,6 +56,7 @@ class BlockInfo:
     height: int
     first_sequence: int
     last_sequence: int
+    prev_hash: str
     hash: str
     sealed_at: datetime
     signature: str
@@ -83,6 +84,7 @@ def latest_block(session: Session) -> BlockInfo | None:
         block.height,
         block.first_sequence,
         block.last_sequence,
+        block.prev_hash,
         block.hash,
         block.sealed_at,
         block.signature,
@@ -200,6 +202,7 @@ def seal_batch(
         height,
         head.last_sequence + 1,
         sequence,
+        head.hash,
         current,
         sealed_at,
         signature,

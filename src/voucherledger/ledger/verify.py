@@ -8,7 +8,8 @@ needs no database, so the offline ``voucherledger verify`` uses it as well.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,21 @@ class ChainVerifier:
         self.count += 1
         return new_hash
 
+    def add_redacted(self, sequence: Any, prev_hash: Any, stored_hash: Any) -> None:
+        """A chain position whose content the export withholds: it must follow on from
+        the previous hash; its own hash is taken as given and checked by what follows."""
+        if sequence != self.sequence + 1:
+            raise ChainBroken(
+                f"expected sequence {self.sequence + 1}, found {sequence}",
+                sequence=sequence if isinstance(sequence, int) else None,
+            )
+        if prev_hash != self.hash:
+            raise ChainBroken("does not follow on from the previous hash", sequence=sequence)
+        if not isinstance(stored_hash, str) or len(stored_hash) != 64:
+            raise ChainBroken("has no valid hash", sequence=sequence)
+        self.sequence = sequence
+        self.hash = stored_hash
+
     def check_block(self, block: Mapping[str, Any], signature: str, public_key: str) -> None:
         """Check a block whose last sequence has just been added."""
         height = block["height"]
@@ -160,3 +176,95 @@ def verify_database(
     except ChainBroken as exc:
         return VerifyResult(False, verifier.count, verifier.hash, exc)
     return VerifyResult(True, verifier.count, verifier.hash)
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    ok: bool
+    transactions: int
+    head_hash: str
+    line: int | None = None
+    error: str | None = None
+
+
+def verify_lines(
+    lines: Iterator[str],
+    *,
+    public_key: str | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+) -> FileResult:
+    """Verify a jsonl export (see ``ledger/export.py``) from its lines alone: every
+    transaction's hash, the chain through redacted positions, every block signature, and
+    the signed manifest that must close the file. Stops at the first fault and names
+    its line, sequence and transaction."""
+    from voucherledger.ledger.export import MANIFEST_FORMAT, chained_record, unsigned_manifest
+
+    key = public_key or (str(checkpoint["public_key"]) if checkpoint else None)
+    verifier = ChainVerifier(public_key=key)
+    number = 0
+    shown = 0
+    totals: dict[str, int] = {}
+    manifest: dict[str, Any] | None = None
+    seen_checkpoint = checkpoint is None
+    try:
+        for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
+            if not text.strip():
+                continue
+            if manifest is not None:
+                raise ChainBroken("content after the manifest")
+            try:
+                line = json.loads(text)
+            except ValueError:
+                raise ChainBroken("not a JSON line") from None
+            if not isinstance(line, dict):
+                raise ChainBroken("not a JSON object")
+            kind = line.get("type")
+            if kind == "transaction":
+                verifier.add_transaction(chained_record(line), line.get("hash"))
+                shown += 1
+                for leg in line.get("postings", []):
+                    amount = leg.get("amount")
+                    if isinstance(amount, int) and amount > 0:
+                        currency = str(leg.get("currency"))
+                        totals[currency] = totals.get(currency, 0) + amount
+            elif kind == "redacted":
+                verifier.add_redacted(line.get("sequence"), line.get("prev_hash"), line.get("hash"))
+            elif kind == "block":
+                block = {
+                    k: v for k, v in line.items() if k not in ("type", "signature", "public_key")
+                }
+                verifier.check_block(block, str(line.get("signature")), str(line.get("public_key")))
+                if checkpoint is not None and block.get("height") == checkpoint.get("height"):
+                    if block.get("hash") != checkpoint.get("hash"):
+                        raise ChainBroken("block differs from the checkpoint")
+                    seen_checkpoint = True
+            elif kind == "manifest":
+                manifest = line
+                signer_key = key or str(line.get("public_key"))
+                if not verify_signature(
+                    signer_key, canonical_json(unsigned_manifest(line)), str(line.get("signature"))
+                ):
+                    raise ChainBroken("the manifest's signature is invalid")
+                if line.get("format") != MANIFEST_FORMAT:
+                    raise ChainBroken("unknown export format")
+                if line.get("transactions") != shown:
+                    raise ChainBroken(
+                        f"the manifest lists {line.get('transactions')} transactions, "
+                        f"the file has {shown}"
+                    )
+                if line.get("credits_by_currency") != dict(sorted(totals.items())):
+                    raise ChainBroken("the manifest's totals differ from the file's")
+                if (
+                    line.get("last_sequence") != verifier.sequence
+                    or line.get("head_hash") != verifier.hash
+                ):
+                    raise ChainBroken("the manifest's head differs from the file's")
+            else:
+                raise ChainBroken(f"unknown line type {kind!r}")
+        if manifest is None:
+            raise ChainBroken("no manifest: the file is truncated")
+        if not seen_checkpoint:
+            raise ChainBroken("the checkpoint's block is not in the file")
+    except ChainBroken as exc:
+        return FileResult(False, shown, verifier.hash, number, str(exc))
+    return FileResult(True, shown, verifier.hash)

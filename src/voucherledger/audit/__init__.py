@@ -1,0 +1,1 @@
+"""Audit: journal queries, exports in open standards, offline verification, reports."""

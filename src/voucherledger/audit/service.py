@@ -1,0 +1,187 @@
+"""Who may read which part of the journal, and the reads themselves.
+
+Funders, managers and auditors read the journal of the programmes they are parties
+of; suppliers and groups read the balances of their own ledger accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voucherledger import ledger
+from voucherledger.audit.schemas import (
+    BalanceOut,
+    PostingOut,
+    TransactionList,
+    TransactionOut,
+    TrialBalanceLine,
+    TrialBalanceOut,
+)
+from voucherledger.core.auth import Principal
+from voucherledger.core.errors import Forbidden, NotFound
+from voucherledger.core.pagination import encode_cursor
+from voucherledger.ledger.models import JournalTransaction, LedgerAccount, Posting, Seal
+from voucherledger.programmes import repository as programmes_repo
+from voucherledger.programmes import service as programmes
+from voucherledger.vouchers import repository as vouchers_repo
+
+READERS = frozenset({"funder", "manager", "auditor"})
+
+
+def programme_scope(session: Session, principal: Principal, programme_id: str | None) -> list[str]:
+    """The programmes a journal read covers: the one asked for (404 unless a party),
+    or every programme the caller is a party of."""
+    if programme_id is not None:
+        programmes.access(session, principal, programme_id)
+        return [programme_id]
+    ids = programmes_repo.party_programme_ids(principal.account_id, principal.kind)
+    if ids is None:
+        raise Forbidden("Only a programme's funder, managers and auditors read its journal.")
+    return list(session.execute(ids).scalars())
+
+
+def _to_out(session: Session, txns: list[JournalTransaction]) -> list[TransactionOut]:
+    ids = [t.id for t in txns]
+    postings: dict[str, list[PostingOut]] = {i: [] for i in ids}
+    sequences: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for txn_id, account, amount, currency in session.execute(
+            select(Posting.transaction_id, Posting.account_code, Posting.amount, Posting.currency)
+            .where(Posting.transaction_id.in_(chunk))
+            .order_by(Posting.id)
+        ):
+            postings[txn_id].append(PostingOut(account=account, amount=amount, currency=currency))
+        for txn_id, sequence in session.execute(
+            select(Seal.transaction_id, Seal.sequence).where(Seal.transaction_id.in_(chunk))
+        ):
+            sequences[txn_id] = sequence
+    return [
+        TransactionOut(
+            id=t.id,
+            sequence=sequences.get(t.id),
+            kind=t.kind,
+            programme_id=t.programme_id,
+            actor=t.actor,
+            created_at=t.created_at,
+            memo=t.memo,
+            metadata=t.meta,
+            postings=postings[t.id],
+        )
+        for t in txns
+    ]
+
+
+def list_transactions(
+    session: Session,
+    principal: Principal,
+    *,
+    programme_id: str | None,
+    account: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+    limit: int,
+) -> TransactionList:
+    scope = programme_scope(session, principal, programme_id)
+    stmt = select(JournalTransaction).where(JournalTransaction.programme_id.in_(scope))
+    if account is not None:
+        stmt = stmt.where(
+            JournalTransaction.id.in_(
+                select(Posting.transaction_id).where(Posting.account_code == account)
+            )
+        )
+    if since is not None:
+        stmt = stmt.where(JournalTransaction.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(JournalTransaction.created_at <= until)
+    if after is not None:
+        stmt = stmt.where(JournalTransaction.id > after)
+    rows = list(session.execute(stmt.order_by(JournalTransaction.id).limit(limit + 1)).scalars())
+    page = rows[:limit]
+    cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    return TransactionList(data=_to_out(session, page), next_cursor=cursor)
+
+
+def get_transaction(session: Session, principal: Principal, txn_id: str) -> TransactionOut:
+    txn = session.get(JournalTransaction, txn_id)
+    if txn is None or txn.programme_id is None:
+        raise NotFound(f"No transaction {txn_id}.")
+    try:
+        programmes.access(session, principal, txn.programme_id)
+    except NotFound:
+        raise NotFound(f"No transaction {txn_id}.") from None
+    return _to_out(session, [txn])[0]
+
+
+def _may_read_account(session: Session, principal: Principal, account: str) -> bool:
+    """Parties read their programmes' accounts; suppliers, groups and funders their own."""
+    parts = account.split(":")
+    me = principal.account_id
+    if parts[0] == "funder":
+        return len(parts) == 3 and parts[1] == me and principal.kind == "funder"
+    if parts[0] == "supplier" and len(parts) >= 3:
+        if principal.kind == "supplier":
+            return parts[1] == me
+        return parts[2] == "payable" and len(parts) == 4 and _party(session, principal, parts[3])
+    if parts[0] == "programme" and len(parts) == 3:
+        return principal.kind in READERS and _party(session, principal, parts[1])
+    if parts[0] == "voucher" and len(parts) in (2, 3):
+        voucher = vouchers_repo.get(session, parts[1])
+        if voucher is None:
+            return False
+        if principal.kind == "group":
+            return voucher.group_id == me
+        return principal.kind in READERS and _party(session, principal, voucher.programme_id)
+    return False
+
+
+def _party(session: Session, principal: Principal, programme_id: str) -> bool:
+    try:
+        programmes.access(session, principal, programme_id)
+    except (NotFound, Forbidden):
+        return False
+    return True
+
+
+def balance(
+    session: Session, principal: Principal, account: str, as_of: datetime | None
+) -> BalanceOut:
+    row = session.get(LedgerAccount, account)
+    if row is None or not _may_read_account(session, principal, account):
+        raise NotFound(f"No ledger account {account}.")
+    value = (
+        ledger.balance(session, account)
+        if as_of is None
+        else ledger.balance_as_of(session, account, as_of)
+    )
+    return BalanceOut(account=account, currency=row.currency, balance=value, as_of=as_of)
+
+
+def trial_balance(
+    session: Session, principal: Principal, programme_id: str | None, as_of: datetime | None
+) -> TrialBalanceOut:
+    if programme_id is None:
+        if principal.kind not in ("admin", "auditor"):
+            raise Forbidden("The whole ledger's trial balance is for operators.")
+        if principal.kind == "auditor":
+            raise Forbidden("Name the programme: auditors read the programmes granted to them.")
+    else:
+        programmes.access(session, principal, programme_id)
+    result = ledger.trial_balance(session, programme_id=programme_id, as_of=as_of)
+    return TrialBalanceOut(
+        programme_id=programme_id,
+        as_of=as_of,
+        accounts=[
+            TrialBalanceLine(account=a.account, currency=a.currency, balance=a.balance)
+            for a in result.accounts
+        ],
+        totals=result.totals,
+    )
+
+
+def transaction_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(JournalTransaction)).scalar_one())

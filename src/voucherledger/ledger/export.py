@@ -1,0 +1,168 @@
+"""The chain as a JSON Lines file that anyone can verify offline (``voucherledger verify``).
+
+One line per chain position, in sequence order, from 1 to the head:
+
+- ``{"type": "transaction", <the chained record>, "prev_hash", "hash", "block_height"}``
+  for every transaction the export covers (the record's fields are exactly those of
+  docs/ledger-format.md, so dropping ``type``, ``prev_hash``, ``hash`` and
+  ``block_height`` gives back the object whose canonical bytes are chained);
+- ``{"type": "redacted", "sequence", "prev_hash", "hash"}`` for a position the export
+  does not cover (another programme's, or outside the period): its content stays
+  private, but the chain still runs through it, so nothing can be left out unseen;
+- ``{"type": "block", <the signed block object>, "signature", "public_key"}`` after the
+  last position of each seal block;
+- last, ``{"type": "manifest", ...}``: what the export covers, how many transactions,
+  the totals per currency, the head it ends at — signed with the same key as the
+  blocks, so a truncated or edited file cannot pass.
+
+It streams from the database in keyset chunks: memory stays flat whatever its size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voucherledger.core.db import utcnow
+from voucherledger.ledger.canonical import (
+    GENESIS_HASH,
+    block_object,
+    canonical_json,
+    format_timestamp,
+)
+from voucherledger.ledger.models import JournalTransaction, Seal, SealBlock
+from voucherledger.ledger.sealer import postings_by_transaction, record_of
+from voucherledger.ledger.signing import Signer
+
+MANIFEST_FORMAT = "voucherledger-export-v1"
+_NOT_CHAINED = ("type", "prev_hash", "hash", "block_height")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which transactions an export shows in full; the rest are redacted."""
+
+    programme_ids: frozenset[str] | None  # None: every programme (and none)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def covers(self, programme_id: str | None, created_at: datetime) -> bool:
+        if self.programme_ids is not None and programme_id not in self.programme_ids:
+            return False
+        if self.since is not None and created_at < self.since:
+            return False
+        return self.until is None or created_at <= self.until
+
+
+def chain_lines(
+    factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every line of the export as a dict, in order, manifest last."""
+    count = 0
+    totals: dict[str, int] = defaultdict(int)
+    prev_hash = GENESIS_HASH
+    last_sequence = 0
+    height = 0
+    with factory() as session:
+        blocks = {b.last_sequence: b for b in session.execute(select(SealBlock)).scalars()}
+        after = 0
+        while True:
+            rows = session.execute(
+                select(Seal.sequence, Seal.hash, Seal.block_height, JournalTransaction)
+                .join(JournalTransaction, JournalTransaction.id == Seal.transaction_id)
+                .where(Seal.sequence > after)
+                .order_by(Seal.sequence)
+                .limit(chunk)
+            ).all()
+            if not rows:
+                break
+            shown = [r[3].id for r in rows if scope.covers(r[3].programme_id, r[3].created_at)]
+            legs = postings_by_transaction(session, shown)
+            for sequence, seal_hash, block_height, txn in rows:
+                if txn.id in legs:
+                    record = record_of(txn, sequence, legs[txn.id])
+                    count += 1
+                    for leg in legs[txn.id]:
+                        amount = leg["amount"]
+                        if isinstance(amount, int) and amount > 0:
+                            totals[str(leg["currency"])] += amount
+                    yield {
+                        "type": "transaction",
+                        **record,
+                        "prev_hash": prev_hash,
+                        "hash": seal_hash,
+                        "block_height": block_height,
+                    }
+                else:
+                    yield {
+                        "type": "redacted",
+                        "sequence": sequence,
+                        "prev_hash": prev_hash,
+                        "hash": seal_hash,
+                    }
+                prev_hash = seal_hash
+                last_sequence = sequence
+                block = blocks.get(sequence)
+                if block is not None:
+                    height = block.height
+                    yield {
+                        "type": "block",
+                        **block_object(
+                            height=block.height,
+                            first_sequence=block.first_sequence,
+                            last_sequence=block.last_sequence,
+                            prev_hash=block.prev_hash,
+                            hash=block.hash,
+                            sealed_at=block.sealed_at,
+                        ),
+                        "signature": block.signature,
+                        "public_key": block.public_key,
+                    }
+            after = rows[-1][0]
+    manifest: dict[str, Any] = {
+        "type": "manifest",
+        "format": MANIFEST_FORMAT,
+        "programme_ids": sorted(scope.programme_ids) if scope.programme_ids is not None else None,
+        "since": format_timestamp(scope.since) if scope.since else None,
+        "until": format_timestamp(scope.until) if scope.until else None,
+        "transactions": count,
+        "credits_by_currency": dict(sorted(totals.items())),
+        "last_sequence": last_sequence,
+        "block_height": height,
+        "head_hash": prev_hash,
+        "exported_at": format_timestamp(utcnow()),
+        "public_key": signer.public_key_hex,
+    }
+    manifest["signature"] = signer.sign(canonical_json(_unsigned(manifest)))
+    yield manifest
+
+
+def _unsigned(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in manifest.items() if k != "signature"}
+
+
+def jsonl_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    buffer: list[bytes] = []
+    for line in lines:
+        buffer.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode())
+        if len(buffer) >= 500:
+            yield b"\n".join(buffer) + b"\n"
+            buffer = []
+    if buffer:
+        yield b"\n".join(buffer) + b"\n"
+
+
+def chained_record(line: dict[str, Any]) -> dict[str, Any]:
+    """The record whose canonical bytes are chained, from a transaction line."""
+    return {k: v for k, v in line.items() if k not in _NOT_CHAINED}
+
+
+def unsigned_manifest(line: dict[str, Any]) -> dict[str, Any]:
+    return _unsigned(line)

@@ -173,6 +173,46 @@ def seal() -> None:
 
 
 @app.command()
+def demo(
+    base_url: Annotated[
+        str, typer.Option(help="Where the API will be reached, for the curl commands.")
+    ] = "http://127.0.0.1:8000",
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even if the database already has accounts.")
+    ] = False,
+) -> None:
+    """Fill a fresh database with a small demo scheme; print a key per party and what to try."""
+    from voucherledger import demo as scheme
+    from voucherledger.core.db import create_db_engine, create_session_factory
+    from voucherledger.core.settings import get_settings
+    from voucherledger.ledger.sealer import seal_pending
+    from voucherledger.ledger.signing import load_signer
+    from voucherledger.migrate import current_revision, head_revision
+
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url, pool_size=1)
+    try:
+        if current_revision(engine) != head_revision():
+            _err("The database is not at the latest migration: run `voucherledger db upgrade`.")
+            raise typer.Exit(1)
+        factory = create_session_factory(engine)
+        try:
+            story = scheme.populate(factory, force=force)
+        except scheme.DatabaseNotEmpty as exc:
+            _err(
+                f"Not a fresh database: {exc} ({settings.database_url}). The demo fills an "
+                "empty one; use --force to add it anyway."
+            )
+            raise typer.Exit(1) from None
+        signer = load_signer(settings.signing_key, settings.signing_key_file)
+        sealed = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
+    finally:
+        engine.dispose()
+    _err(f"demo scheme written to {settings.database_url}; sealed {sealed} transaction(s)")
+    sys.stdout.write(scheme.render(story, base_url))
+
+
+@app.command()
 def openapi(
     check: Annotated[
         bool, typer.Option("--check", help="Only compare; exit 1 if the file is stale.")

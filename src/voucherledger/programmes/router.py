@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
@@ -20,7 +20,7 @@ from voucherledger.core.errors import (
 from voucherledger.core.pagination import Page, PageParams, page_params
 from voucherledger.core.routing import CommittingRoute, ledger_key
 from voucherledger.core.session import get_session
-from voucherledger.programmes import service
+from voucherledger.programmes import report, service
 from voucherledger.programmes.schemas import (
     AccreditationCreate,
     AccreditationOut,
@@ -28,6 +28,8 @@ from voucherledger.programmes.schemas import (
     DepositOut,
     ProgrammeCreate,
     ProgrammeOut,
+    ProgrammeReport,
+    ReportFormat,
     SupplierListing,
     SweepOut,
 )
@@ -133,6 +135,38 @@ def close_programme(
     return service.to_out(
         session, service.close(session, principal, programme_id, ledger_key(request))
     )
+
+
+@router.get(
+    "/{programme_id}/report",
+    operation_id="get_programme_report",
+    response_model=ProgrammeReport,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The report; with `format=csv`, one row per line under a header: "
+            + ",".join(report.CSV_COLUMNS),
+        },
+        **problem_responses(Forbidden, NotFound),
+    },
+)
+def get_programme_report(
+    programme_id: str,
+    principal: Party,
+    session: DB,
+    report_format: Annotated[ReportFormat, Query(alias="format")] = "json",
+) -> ProgrammeReport | Response:
+    """Issuance, claims, settlement, returns and feedback, in total and by women-led,
+    group type, origin country, service category and supplier."""
+    programme = service.access(session, principal, programme_id).programme
+    built = report.build(session, programme)
+    if report_format == "csv":
+        return Response(
+            report.to_csv(built),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="report-{programme.id}.csv"'},
+        )
+    return built
 
 
 @router.post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StringConstraints, model_validator
 
@@ -150,3 +150,92 @@ class SweepOut(Schema):
     returned_amount: int
     released_holds: int
     released_amount: int
+
+
+# --- the programme report ---------------------------------------------------------
+
+ReportDimension = Literal[
+    "total", "women_led", "group_type", "origin_country", "service_category", "supplier"
+]
+ReportFormat = Literal["json", "csv"]
+
+
+class ReportLine(Schema):
+    """The figures of one slice of a programme, in minor units of its currency.
+
+    Issuance (``vouchers_issued``, ``amount_issued``), ``returned`` and
+    ``redemption_rate`` belong to a voucher's group, so they are given on the
+    ``total``, ``women_led``, ``group_type`` and ``origin_country`` lines and are null
+    on ``service_category`` and ``supplier`` lines: a voucher may be spent on any of
+    its categories, with any supplier, so its face value is not split between them.
+    Claims count under the category claimed and the supplier claiming.
+    """
+
+    dimension: ReportDimension
+    key: str = Field(
+        description="The slice: `all` (total), `women_led` or `other`, a group type, an "
+        "origin country, a service category, or a supplier id."
+    )
+    label: str | None = Field(description="The supplier's name on supplier lines; else null.")
+    vouchers_issued: int | None = Field(description="Vouchers issued (any status now).")
+    amount_issued: int | None = Field(description="Their face value.")
+    claims: int = Field(description="Claims not voided (pending or captured).")
+    claimed: int = Field(description="Amount of the claims not voided.")
+    captured: int = Field(description="Amount of captured claims, net of refunds.")
+    settled: int = Field(description="Net amount of captured claims paid by a settlement.")
+    returned: int | None = Field(
+        description="Value that went back from the vouchers to the programme's budget (or "
+        "its funder, once closed): at revocation and expiry, and from holds released or "
+        "claims refunded after the voucher ended. Read from the journal."
+    )
+    redemption_rate: str | None = Field(
+        description="captured / amount_issued as a decimal with 4 places (half up); null "
+        "when nothing was issued.",
+        examples=["0.4125"],
+    )
+    feedback_count: int = Field(description="Feedback given on the line's claims.")
+    average_rating: str | None = Field(
+        description="Mean rating (1-5) with 2 places (half up); null without feedback.",
+        examples=["4.50"],
+    )
+    outcomes_product: int = Field(description="Feedback reporting a product outcome.")
+    outcomes_process: int = Field(description="Feedback reporting a process outcome.")
+
+
+class ReportBreakdowns(Schema):
+    """Each dimension's lines, sorted by key; every line's figures sum to the total's
+    (``women_led`` always has both lines, ``service_category`` every category of the
+    programme, ``supplier`` every accredited supplier)."""
+
+    women_led: list[ReportLine]
+    group_type: list[ReportLine]
+    origin_country: list[ReportLine]
+    service_category: list[ReportLine]
+    supplier: list[ReportLine]
+
+
+class WomenLedShare(Schema):
+    """Issuance to women-led groups, next to the share the programme ring-fences."""
+
+    amount_issued: int = Field(description="Face value of vouchers issued to women-led groups.")
+    share_of_issuance: str | None = Field(
+        description="amount_issued / the programme's total amount issued, 4 places (half "
+        "up); null when nothing was issued.",
+        examples=["0.3500"],
+    )
+    reserve_pct: int = Field(description="The programme's `women_led_reserve_pct` rule.")
+    issued_from_reserve: int = Field(
+        description="Of amount_issued, how much was drawn from the women-led reserve."
+    )
+    reserve_balance: int = Field(description="What the women-led reserve holds now (ledger).")
+
+
+class ProgrammeReport(Schema):
+    programme_id: str
+    name: str
+    currency: str
+    status: str
+    generated_at: datetime
+    totals: ReportLine
+    women_led: WomenLedShare
+    breakdowns: ReportBreakdowns

@@ -1,0 +1,555 @@
+"""``voucherledger demo``: a small, realistic voucher scheme in a fresh database.
+
+Everything goes through the service functions the API's routes call, as the party
+who would make the request, so the demo's journal is what the same story told over
+HTTP would have written. It all happens in one database transaction: the demo is
+written completely or not at all.
+
+The story: a development agency funds a capacity-voucher programme run by a
+diaspora umbrella body, with an auditor named on it. A dozen diaspora and migrant
+groups of different kinds and origins (some led by women) get vouchers, one at a
+time and in a batch; four suppliers are accredited; suppliers claim, groups confirm
+or reject, a supplier cancels a mistaken claim and refunds part of another; the
+agency pays one supplier; groups say what the training changed; one voucher is
+revoked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from voucherledger import chart
+from voucherledger.accounts import service as accounts
+from voucherledger.accounts.models import Account
+from voucherledger.accounts.schemas import AccountCreate, KeyCreated
+from voucherledger.core.auth import Principal
+from voucherledger.core.db import transaction, utcnow
+from voucherledger.programmes import service as programmes
+from voucherledger.programmes.schemas import AccreditationCreate, DepositCreate, ProgrammeCreate
+from voucherledger.redemptions import service as redemptions
+from voucherledger.redemptions.limiter import FailureLimiter
+from voucherledger.redemptions.models import Redemption
+from voucherledger.redemptions.schemas import FeedbackCreate, RedemptionCreate
+from voucherledger.settlements import service as settlements
+from voucherledger.settlements.schemas import SettlementCreate
+from voucherledger.vouchers import service as vouchers
+from voucherledger.vouchers.schemas import VoucherCreate, VoucherOut
+
+CURRENCY = "EUR"
+
+# name, group_type, origin, residence, women_led
+GROUPS: list[tuple[str, str, str, str, bool]] = [
+    ("Kumasi Hometown Association", "hometown_association", "GH", "NL", True),
+    ("Somali Women's Development Circle", "womens_group", "SO", "NL", True),
+    ("Eritrean Community Saturday School", "supplementary_school", "ER", "NL", False),
+    ("Surinamese Professionals Network", "professional_association", "SR", "NL", False),
+    ("Rif Youth Forum Rotterdam", "youth_group", "MA", "NL", False),
+    ("Ghanaian Nurses Alumni Association", "alumni_association", "GH", "BE", True),
+    ("Anatolia Diaspora Investment Club", "investment_group", "TR", "DE", False),
+    ("Morabeza Cape Verdean Arts Collective", "arts_cultural_group", "CV", "NL", True),
+    ("Afghan Refugee Welfare Association", "welfare_refugee_group", "AF", "NL", False),
+    ("Bayanihan Filipino Migrant Fellowship", "ethnic_association", "PH", "NL", True),
+    ("Colombia Solidaria Development NGO", "development_ngo", "CO", "BE", False),
+    ("Naija Women in Tech Online", "virtual_organisation", "NG", "DE", True),
+]
+
+# name, country, service categories offered
+SUPPLIERS: list[tuple[str, str, list[str]]] = [
+    ("Civic Skills Academy", "NL", ["leadership", "governance", "management"]),
+    (
+        "Community Finance Trust",
+        "NL",
+        ["financial_management", "financial_literacy", "fundraising"],
+    ),
+    ("Bridge Enterprise Lab", "BE", ["enterprise_development", "export_markets", "marketing"]),
+    ("Open Door Digital", "NL", ["digital_skills", "monitoring_evaluation"]),
+]
+
+PROGRAMME_CATEGORIES = [
+    "leadership",
+    "governance",
+    "management",
+    "fundraising",
+    "financial_management",
+    "financial_literacy",
+    "enterprise_development",
+    "marketing",
+    "digital_skills",
+    "monitoring_evaluation",
+]
+
+
+class DatabaseNotEmpty(Exception):
+    """The database already holds accounts: the demo would mix with real data."""
+
+    def __init__(self, accounts: int) -> None:
+        super().__init__(f"the database already has {accounts} account(s)")
+        self.accounts = accounts
+
+
+@dataclass(frozen=True, slots=True)
+class PartyKey:
+    """A party of the demo, with the key printed for it and what to try with it."""
+
+    role: str
+    name: str
+    account_id: str
+    key: str
+    commands: list[str]
+
+    @property
+    def variable(self) -> str:
+        return f"{self.role.upper()}_KEY"
+
+
+@dataclass(slots=True)
+class Demo:
+    programme_id: str
+    programme_name: str
+    accounts: int = 0
+    vouchers: int = 0
+    claims: Counter[str] = field(default_factory=Counter)
+    parties: list[PartyKey] = field(default_factory=list)
+
+
+def account_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Account)).scalar_one())
+
+
+def _principal(account: Account, key: KeyCreated | None = None) -> Principal:
+    # Principal.key_id names the key a request came with; the services never read
+    # it. Parties the demo prints no key for act without one.
+    return Principal(account_id=account.id, kind=account.kind, key_id=key.id if key else "key_demo")
+
+
+def _account(session: Session, body: dict[str, Any]) -> Account:
+    return accounts.create(session, AccountCreate.model_validate(body))
+
+
+class _Story:
+    """The scheme, told step by step inside one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.limiter = FailureLimiter()
+
+    def issue(
+        self, issuer: Principal, programme_id: str, items: list[dict[str, Any]], *, batch: bool
+    ) -> list[VoucherOut]:
+        return vouchers.issue(
+            self.session,
+            issuer,
+            programme_id,
+            [VoucherCreate.model_validate(item) for item in items],
+            ledger_key=None,
+            batch=batch,
+        )
+
+    def claim(
+        self,
+        supplier: Principal,
+        voucher: VoucherOut,
+        amount: int,
+        category: str,
+        description: str,
+        evidence: list[dict[str, str]],
+    ) -> Redemption:
+        body = RedemptionCreate.model_validate(
+            {
+                "voucher_code": voucher.code,
+                "amount": amount,
+                "service_category": category,
+                "description": description,
+                "evidence": evidence,
+            }
+        )
+        return redemptions.claim(
+            self.session, supplier, body, limiter=self.limiter, ledger_key=None
+        )
+
+    def feedback(
+        self, group: Principal, claim: Redemption, rating: int, outcome: str, kind: str
+    ) -> None:
+        redemptions.feedback(
+            self.session,
+            group,
+            claim.id,
+            FeedbackCreate.model_validate(
+                {"rating": rating, "outcome": outcome, "outcome_kind": kind}
+            ),
+        )
+
+
+def populate(factory: sessionmaker[Session], *, force: bool = False) -> Demo:
+    """Write the demo scheme; raises :class:`DatabaseNotEmpty` (writing nothing) if
+    the database has accounts already, unless ``force``."""
+    with transaction(factory) as session:
+        existing = account_count(session)
+        if existing and not force:
+            raise DatabaseNotEmpty(existing)
+        demo = _tell(session)
+        demo.accounts = account_count(session) - existing
+        return demo
+
+
+def _tell(session: Session) -> Demo:
+    story = _Story(session)
+    year = utcnow().year
+
+    # --- the parties ---------------------------------------------------------------
+    admin_key = accounts.create_admin(session, "Scheme operator")
+    funder = _account(
+        session,
+        {"kind": "funder", "name": "Agency for Diaspora Development Cooperation", "country": "NL"},
+    )
+    manager = _account(
+        session, {"kind": "manager", "name": "Diaspora Forum Netherlands", "country": "NL"}
+    )
+    auditor = _account(
+        session, {"kind": "auditor", "name": "Public Funds Audit Office", "country": "NL"}
+    )
+    groups = [
+        _account(
+            session,
+            {
+                "kind": "group",
+                "name": name,
+                "group": {
+                    "group_type": group_type,
+                    "origin_country": origin,
+                    "residence_country": residence,
+                    "women_led": women_led,
+                },
+            },
+        )
+        for name, group_type, origin, residence, women_led in GROUPS
+    ]
+    suppliers = [
+        _account(
+            session,
+            {
+                "kind": "supplier",
+                "name": name,
+                "country": country,
+                "supplier": {"service_categories": categories},
+            },
+        )
+        for name, country, categories in SUPPLIERS
+    ]
+    keys = {
+        "funder": accounts.create_key(session, funder.id),
+        "manager": accounts.create_key(session, manager.id),
+        "auditor": accounts.create_key(session, auditor.id),
+        "group": accounts.create_key(session, groups[0].id),
+        "supplier": accounts.create_key(session, suppliers[0].id),
+    }
+    as_funder = _principal(funder, keys["funder"])
+    as_manager = _principal(manager, keys["manager"])
+    as_group = [_principal(g, keys["group"] if i == 0 else None) for i, g in enumerate(groups)]
+    as_supplier = [
+        _principal(s, keys["supplier"] if i == 0 else None) for i, s in enumerate(suppliers)
+    ]
+    civic, finance, bridge, digital = as_supplier
+
+    # --- the programme, its money and its suppliers -----------------------------------
+    name = f"Diaspora Capacity Vouchers {year}"
+    programme = programmes.create(
+        session,
+        as_funder,
+        ProgrammeCreate.model_validate(
+            {
+                "name": name,
+                "currency": CURRENCY,
+                "service_categories": PROGRAMME_CATEGORIES,
+                "rules": {
+                    "women_led_reserve_pct": 30,
+                    "max_voucher_amount": 250_000,
+                    "max_total_per_group": 400_000,
+                    "voucher_validity_days": 365,
+                    "hold_days": 14,
+                },
+                "manager_ids": [manager.id],
+                "auditor_ids": [auditor.id],
+            }
+        ),
+    )
+    prg = programme.id
+    demo = Demo(programme_id=prg, programme_name=name)
+    for amount, reference in [
+        (3_000_000, f"SEPA transfer {year}-01, first tranche"),
+        (2_000_000, f"SEPA transfer {year}-04, second tranche"),
+    ]:
+        programmes.deposit(
+            session,
+            as_funder,
+            prg,
+            DepositCreate.model_validate({"amount": amount, "reference": reference}),
+            None,
+        )
+    # The funder accredits two suppliers; its umbrella body the other two.
+    for accreditor, supplier, categories in [
+        (as_funder, suppliers[0], ["leadership", "governance", "management"]),
+        (as_funder, suppliers[1], ["financial_management", "financial_literacy", "fundraising"]),
+        (as_manager, suppliers[2], ["enterprise_development", "marketing"]),
+        (as_manager, suppliers[3], ["digital_skills", "monitoring_evaluation"]),
+    ]:
+        programmes.accredit(
+            session,
+            accreditor,
+            prg,
+            AccreditationCreate.model_validate(
+                {"supplier_id": supplier.id, "service_categories": categories}
+            ),
+        )
+
+    # --- vouchers: two single ones, then a batch for the other ten groups ---------------
+    singles = [
+        *story.issue(as_funder, prg, [{"group_id": groups[0].id, "amount": 150_000}], batch=False),
+        *story.issue(
+            as_manager,
+            prg,
+            [
+                {
+                    "group_id": groups[1].id,
+                    "amount": 200_000,
+                    "service_categories": ["financial_management", "fundraising", "leadership"],
+                }
+            ],
+            batch=False,
+        ),
+    ]
+    batch_amounts = [120_000, 180_000, 100_000, 150_000, 250_000, 90_000, 120_000, 80_000]
+    batch_amounts += [160_000, 200_000]
+    batch = story.issue(
+        as_manager,
+        prg,
+        [
+            {"group_id": group.id, "amount": amount}
+            for group, amount in zip(groups[2:], batch_amounts, strict=True)
+        ],
+        batch=True,
+    )
+    voucher = [*singles, *batch]  # voucher[i] belongs to groups[i]
+    demo.vouchers = len(voucher)
+
+    # --- claims in every state ------------------------------------------------------------
+    # Captured: claimed by the supplier, confirmed by the group.
+    board = story.claim(
+        civic,
+        voucher[0],
+        60_000,
+        "leadership",
+        "Two-day board leadership course for the association's new committee",
+        [{"kind": "attendance", "reference": "signed attendance list, 9 participants"}],
+    )
+    redemptions.confirm(session, as_group[0], board.id, None)
+    books = story.claim(
+        finance,
+        voucher[1],
+        80_000,
+        "financial_management",
+        "Bookkeeping and annual accounts coaching, four sessions",
+        [{"kind": "invoice", "reference": "CFT-INV-0412"}],
+    )
+    redemptions.confirm(session, as_group[1], books.id, None)
+    # One of the four sessions did not take place: the supplier refunds part of it.
+    redemptions.refund(
+        session, finance, books.id, 20_000, "fourth coaching session not delivered", None
+    )
+    export = story.claim(
+        bridge,
+        voucher[6],
+        120_000,
+        "enterprise_development",
+        "Business plan clinic for members starting trade with Turkey",
+        [{"kind": "certificate", "reference": "BEL completion certificates batch 7"}],
+    )
+    redemptions.confirm(session, as_group[6], export.id, None)
+    governance = story.claim(
+        civic,
+        voucher[3],
+        45_000,
+        "governance",
+        "Statutes and governance review workshop",
+        [{"kind": "invoice", "reference": "CSA-2031"}],
+    )
+    redemptions.confirm(session, as_group[3], governance.id, None)
+    # Voided by rejection: the group says the service was not delivered.
+    rejected = story.claim(
+        digital,
+        voucher[4],
+        50_000,
+        "digital_skills",
+        "Website and social media workshop",
+        [{"kind": "invoice", "reference": "ODD-118"}],
+    )
+    redemptions.reject(
+        session, as_group[4], rejected.id, "the workshop was cancelled and never rescheduled", None
+    )
+    # Voided by cancellation: the supplier claimed against the wrong voucher.
+    cancelled = story.claim(
+        bridge,
+        voucher[7],
+        40_000,
+        "marketing",
+        "Marketing plan for the cultural festival",
+        [{"kind": "other", "reference": "entered against the wrong voucher"}],
+    )
+    redemptions.cancel(session, bridge, cancelled.id, None)
+    # Pending: waiting for the groups to confirm.
+    story.claim(
+        civic,
+        voucher[5],
+        70_000,
+        "leadership",
+        "Mentoring programme for the alumni association's new chair",
+        [{"kind": "attendance", "reference": "mentoring log, sessions 1-3"}],
+    )
+    story.claim(
+        digital,
+        voucher[10],
+        60_000,
+        "monitoring_evaluation",
+        "Setting up outcome tracking for the NGO's projects",
+        [{"kind": "invoice", "reference": "ODD-121"}],
+    )
+
+    # --- feedback: ratings, and outcomes of both kinds ----------------------------------
+    story.feedback(
+        as_group[0], board, 5, "The committee now meets monthly and keeps minutes", "process"
+    )
+    story.feedback(
+        as_group[1], books, 4, "First audited annual accounts filed with the registry", "product"
+    )
+    story.feedback(
+        as_group[6], export, 3, "A business plan, though too generic for our sector", "product"
+    )
+    story.feedback(
+        as_group[3], governance, 4, "Updated statutes adopted by the general assembly", "process"
+    )
+
+    # --- the agency pays Civic Skills Academy; a voucher is revoked ---------------------
+    settlements.settle(
+        session,
+        as_funder,
+        prg,
+        SettlementCreate.model_validate(
+            {"supplier_id": suppliers[0].id, "payout_reference": f"SEPA payout {year}-Q2 CSA"}
+        ),
+        None,
+    )
+    vouchers.revoke(
+        session,
+        as_manager,
+        voucher[8].id,
+        "the association merged into another group of the programme",
+        None,
+    )
+
+    demo.claims = Counter(
+        r.status
+        for r in session.execute(select(Redemption).where(Redemption.programme_id == prg)).scalars()
+    )
+
+    # --- the keys, and what to try with each ------------------------------------------
+    g0, s0 = groups[0], suppliers[0]
+    paid = chart.paid(s0.id, CURRENCY)
+    demo.parties = [
+        PartyKey(
+            "admin",
+            "Scheme operator",
+            admin_key.account_id,
+            _plain(admin_key),
+            [
+                "/v1/me",
+                "/v1/accounts?kind=group",
+                "/v1/ledger/trial-balance",
+            ],
+        ),
+        PartyKey(
+            "funder",
+            funder.name,
+            funder.id,
+            _plain(keys["funder"]),
+            [
+                f"/v1/programmes/{prg} | jq .balances",
+                f"/v1/programmes/{prg}/suppliers",
+                f"/v1/settlements?programme_id={prg}",
+            ],
+        ),
+        PartyKey(
+            "manager",
+            manager.name,
+            manager.id,
+            _plain(keys["manager"]),
+            [
+                f"/v1/redemptions?programme_id={prg}&status=pending",
+                f"/v1/vouchers?programme_id={prg}&status=revoked",
+                f"/v1/programmes/{prg}/report",
+            ],
+        ),
+        PartyKey(
+            "auditor",
+            auditor.name,
+            auditor.id,
+            _plain(keys["auditor"]),
+            [
+                f"/v1/ledger/trial-balance?programme_id={prg}",
+                f"/v1/ledger/transactions?programme_id={prg}&limit=5",
+                "/v1/audit/export?format=jsonl -o demo-export.jsonl"
+                " && .venv/bin/voucherledger verify demo-export.jsonl",
+            ],
+        ),
+        PartyKey(
+            "group",
+            g0.name,
+            g0.id,
+            _plain(keys["group"]),
+            ["/v1/vouchers", "/v1/redemptions", f"/v1/programmes/{prg}/suppliers"],
+        ),
+        PartyKey(
+            "supplier",
+            s0.name,
+            s0.id,
+            _plain(keys["supplier"]),
+            [
+                "/v1/redemptions?status=pending",
+                "/v1/settlements",
+                f"/v1/ledger/accounts/{paid}/balance",
+            ],
+        ),
+    ]
+    return demo
+
+
+def _plain(key: KeyCreated) -> str:
+    if key.key is None:  # only an idempotent replay has no key; the demo makes none
+        raise RuntimeError(f"key {key.id} was created without its secret")
+    return key.key
+
+
+def render(demo: Demo, base_url: str) -> str:
+    """What the demo prints: a shell script of comments, key assignments and curls.
+
+    Each command is a path, optionally followed by the rest of a shell pipeline."""
+    base = base_url.rstrip("/")
+    claims = ", ".join(f"{count} {status}" for status, count in sorted(demo.claims.items()))
+    lines = [
+        f"# voucherledger demo: programme {demo.programme_id} ({demo.programme_name})",
+        f"# {demo.accounts} accounts, {demo.vouchers} vouchers, claims: {claims}.",
+        f"# Start the API (make run) and try these against {base}.",
+        "# Each key is shown only now.",
+    ]
+    for party in demo.parties:
+        lines += ["", f"# {party.role}: {party.name} ({party.account_id})"]
+        lines.append(f"{party.variable}={party.key}")
+        for command in party.commands:
+            path, _, rest = command.partition(" ")
+            curl = f'curl -s -H "Authorization: Bearer ${party.variable}" "{base}{path}"'
+            lines.append(f"{curl} {rest}" if rest else curl)
+    return "\n".join(lines) + "\n"

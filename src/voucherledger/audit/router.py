@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from voucherledger.audit import service
+from voucherledger.audit.giving360 import giving360_export
+from voucherledger.audit.iati import iati_export
 from voucherledger.audit.schemas import (
     BalanceOut,
     CheckpointOut,
@@ -23,12 +25,13 @@ from voucherledger.audit.schemas import (
     TransactionOut,
     TrialBalanceOut,
 )
+from voucherledger.audit.standards import ExportTally
 from voucherledger.core.auth import Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, problem_responses
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.session import get_session
-from voucherledger.ledger.canonical import BLOCK_FORMAT
+from voucherledger.ledger.canonical import BLOCK_FORMAT, canonical_json
 from voucherledger.ledger.export import Scope, chain_lines, jsonl_bytes
 from voucherledger.ledger.sealer import latest_block, seal_pending
 
@@ -194,7 +197,12 @@ def _csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"application/x-ndjson": {}, "text/csv": {}},
+            "content": {
+                "application/x-ndjson": {},
+                "text/csv": {},
+                "application/xml": {},
+                "application/json": {},
+            },
             "description": "The export, streamed; a signed manifest ends it",
         },
         **problem_responses(Forbidden, NotFound),
@@ -203,7 +211,7 @@ def _csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
 async def export_journal(
     principal: Exporter,
     request: Request,
-    format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
+    format: Annotated[Literal["jsonl", "csv", "iati", "360giving"], Query()] = "jsonl",
     programme_id: ProgrammeFilter = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
@@ -220,10 +228,22 @@ async def export_journal(
 
     programme_ids = await run_in_threadpool(scope)
     await run_in_threadpool(_seal_all, request)
+    stamp = datetime.now().strftime("%Y%m%d")  # noqa: DTZ005 - a file name only
+    if format in ("iati", "360giving"):
+        body = await run_in_threadpool(
+            _standard_export, request, format, programme_ids, since, until
+        )
+        kind, suffix = (
+            ("application/xml", "xml") if format == "iati" else ("application/json", "json")
+        )
+        return StreamingResponse(
+            body,
+            media_type=kind,
+            headers={"Content-Disposition": f'attachment; filename="{format}-{stamp}.{suffix}"'},
+        )
     lines = chain_lines(
         factory, Scope(frozenset(programme_ids), since, until), request.app.state.signer
     )
-    stamp = datetime.now().strftime("%Y%m%d")  # noqa: DTZ005 - a file name only
     if format == "csv":
         return StreamingResponse(
             _csv_bytes(lines),
@@ -235,3 +255,81 @@ async def export_journal(
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="journal-{stamp}.jsonl"'},
     )
+
+
+def _standard_export(
+    request: Request,
+    export_format: str,
+    programme_ids: list[str],
+    since: datetime | None,
+    until: datetime | None,
+) -> Iterator[bytes]:
+    """Start an IATI or 360Giving writer (its errors surface here, before any byte is
+    sent) and return its chunks followed by the signed manifest: an XML comment after
+    the IATI document's root element, a ``voucherledger_manifest`` member closing the
+    360Giving package."""
+    state = request.app.state
+    settings = state.settings
+    if not programme_ids:
+        raise NotFound("No programme to export.")
+    session = state.session_factory(bind=state.read_engine)
+    tally = ExportTally(format=export_format)
+    try:
+        if export_format == "iati":
+            chunks = iati_export(
+                session,
+                programme_ids,
+                reporting_org_ref=settings.iati_reporting_org_ref,
+                reporting_org_name=settings.iati_reporting_org_name,
+                reporting_org_type=settings.iati_reporting_org_type,
+                since=since,
+                until=until,
+                tally=tally,
+            )
+        else:
+            chunks = giving360_export(
+                session,
+                programme_ids,
+                prefix=settings.giving360_prefix,
+                since=since,
+                until=until,
+                tally=tally,
+            )
+    except BaseException:
+        session.close()
+        raise
+
+    def manifest() -> dict[str, Any]:
+        block = latest_block(session)
+        document: dict[str, Any] = {
+            **tally.as_dict(),
+            "programme_ids": programme_ids,
+            "block_height": block.height if block else 0,
+            "last_sequence": block.last_sequence if block else 0,
+            "head_hash": block.hash if block else None,
+            "public_key": state.signer.public_key_hex,
+        }
+        document["signature"] = state.signer.sign(canonical_json(document))
+        return document
+
+    def stream() -> Iterator[bytes]:
+        try:
+            if export_format == "iati":
+                yield from chunks
+                text = json.dumps(manifest(), separators=(",", ":")).replace("--", "- -")
+                yield f"<!-- voucherledger-manifest {text} -->\n".encode()
+                return
+            pending = b""
+            for chunk in chunks:
+                if pending:
+                    yield pending
+                pending = chunk
+            closing = pending.rstrip()
+            if not closing.endswith(b"}"):
+                raise RuntimeError("a 360Giving package must end with '}'")
+            member = json.dumps(manifest(), separators=(",", ":")).encode()
+            yield closing[:-1] + b',"voucherledger_manifest":' + member + b"}\n"
+        finally:
+            session.close()
+
+    return stream()

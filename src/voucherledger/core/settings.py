@@ -33,6 +33,29 @@ class Settings(BaseSettings):
     seal_batch_size: int = Field(default=5000, gt=0, le=100_000)
     sealer_enabled: bool = Field(default=True, description="Run the sealer inside the server.")
     pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process.")
+    iati_reporting_org_ref: str = Field(
+        default="XX-VOUCHERLEDGER",
+        description="IATI organisation identifier of the publisher of IATI exports "
+        "({registration agency}-{id}, e.g. GB-CHC-1234567); activity identifiers are "
+        "{this}-{programme id}. The default is a placeholder for development.",
+    )
+    iati_reporting_org_name: str = Field(
+        default="voucherledger (development)",
+        description="Name of the publisher of IATI exports (reporting-org narrative).",
+    )
+    iati_reporting_org_type: str = Field(
+        default="90",
+        pattern=r"^[0-9]{2}$",
+        description="IATI OrganisationType code of the publisher (e.g. 21 international "
+        "NGO, 60 foundation, 90 other).",
+    )
+    giving360_prefix: str = Field(
+        default="voucherledger",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The publisher's 360Giving prefix, without '360G-': grants are "
+        "360G-{prefix}-{voucher id}, parties 360G-{prefix}-{account id}.",
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -1,0 +1,93 @@
+"""GET /v1/audit/export?format=iati|360giving: valid against the official schemas over
+HTTP, closed by a manifest signed with the ledger's block key."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from lxml import etree
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.factories.exports import (
+    GIVING360_GRANT_SCHEMA,
+    GIVING360_PACKAGE_SCHEMA,
+    IATI_SCHEMA,
+    Story,
+    load_json,
+    tell_story,
+)
+from tests.factories.programmes import client_on
+from voucherledger.ledger.canonical import canonical_json
+from voucherledger.ledger.signing import verify_signature
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def story(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Story]:
+    tmp_path: Path = tmp_path_factory.mktemp("standards-http")
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        with client_on(str(request.param), request, tmp_path) as client:
+            yield tell_story(client, monkeypatch)
+    finally:
+        monkeypatch.undo()
+
+
+def _signed(manifest: dict[str, Any]) -> bool:
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    return verify_signature(manifest["public_key"], canonical_json(unsigned), manifest["signature"])
+
+
+def test_iati_over_http_validates_and_carries_a_signed_manifest(story: Story) -> None:
+    response = story.client.get(
+        "/v1/audit/export", headers=story.funder.headers, params={"format": "iati"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    schema = etree.XMLSchema(etree.parse(str(IATI_SCHEMA)))
+    document = etree.fromstring(response.content)
+    schema.assertValid(document)
+    assert len(document.findall("iati-activity")) == 2
+    found = re.search(rb"<!-- voucherledger-manifest (.*) -->", response.content)
+    assert found is not None
+    manifest = json.loads(found.group(1))
+    assert _signed(manifest)
+    assert manifest["rows"] == len(document.findall(".//transaction"))
+    assert manifest["head_hash"] is not None
+
+
+def test_360giving_over_http_validates_and_carries_a_signed_manifest(story: Story) -> None:
+    response = story.client.get(
+        "/v1/audit/export", headers=story.funder.headers, params={"format": "360giving"}
+    )
+    assert response.status_code == 200, response.text
+    package = response.json()
+    manifest = package.pop("voucherledger_manifest")
+    grant = Resource(contents=load_json(GIVING360_GRANT_SCHEMA), specification=DRAFT202012)
+    schema = load_json(GIVING360_PACKAGE_SCHEMA)
+    referenced = schema["properties"]["grants"]["items"]["$ref"]
+    registry: Registry[Any] = Registry().with_resources(
+        [(referenced, grant), (grant.id() or referenced, grant)]
+    )
+    Draft202012Validator(schema, registry=registry, format_checker=FormatChecker()).validate(
+        package
+    )
+    assert len(package["grants"]) == len(story.vouchers)
+    assert manifest["rows"] == len(package["grants"])
+    assert _signed(manifest)
+
+
+def test_an_auditor_without_programmes_gets_nothing(story: Story) -> None:
+    refused = story.client.get(
+        "/v1/audit/export", headers=story.manager.headers, params={"format": "iati"}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"

@@ -39,10 +39,16 @@ def parse_timestamp(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+# Exactly the encoder ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False, allow_nan=False)`` builds on every call, built once (it keeps no
+# state between calls, so threads may share it).
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(obj: Any) -> bytes:
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL_ENCODER.encode(obj).encode("utf-8")
 
 
 def check_canonical_value(value: Any, path: str = "metadata") -> None:

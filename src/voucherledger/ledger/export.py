@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
@@ -36,13 +36,13 @@ from voucherledger.ledger.canonical import (
     block_object,
     canonical_json,
     format_timestamp,
+    transaction_object,
 )
-from voucherledger.ledger.models import JournalTransaction, Seal, SealBlock
-from voucherledger.ledger.sealer import postings_by_transaction, record_of
+from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock
 from voucherledger.ledger.signing import Signer
 
 MANIFEST_FORMAT = "voucherledger-export-v1"
-_NOT_CHAINED = ("type", "prev_hash", "hash", "block_height")
+NOT_CHAINED = ("type", "prev_hash", "hash", "block_height")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +62,53 @@ class Scope:
 
 
 def chain_lines(
-    factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int = 2000
+    factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int = 5000
 ) -> Iterator[dict[str, Any]]:
-    """Every line of the export as a dict, in order, manifest last."""
+    """Every line of the export as a dict, in order, manifest last.
+
+    Each chunk is two queries of plain columns (no ORM objects): the chunk's seals
+    with their transactions, then the postings of the chunk's sequence range (only
+    of the scope's programmes). The records are built by the sealer's own
+    :func:`transaction_object`, so they are exactly what was chained."""
     count = 0
     totals: dict[str, int] = defaultdict(int)
     prev_hash = GENESIS_HASH
     last_sequence = 0
     height = 0
     with factory() as session:
-        blocks = {b.last_sequence: b for b in session.execute(select(SealBlock)).scalars()}
+        # Core execution: plain rows, none of the ORM's per-row loading machinery.
+        connection = session.connection()
+        blocks = {
+            row.last_sequence: row
+            for row in connection.execute(
+                select(
+                    SealBlock.height,
+                    SealBlock.first_sequence,
+                    SealBlock.last_sequence,
+                    SealBlock.prev_hash,
+                    SealBlock.hash,
+                    SealBlock.sealed_at,
+                    SealBlock.signature,
+                    SealBlock.public_key,
+                )
+            )
+        }
         after = 0
         while True:
-            rows = session.execute(
-                select(Seal.sequence, Seal.hash, Seal.block_height, JournalTransaction)
+            rows = connection.execute(
+                select(
+                    Seal.sequence,
+                    Seal.hash,
+                    Seal.block_height,
+                    JournalTransaction.id,
+                    JournalTransaction.kind,
+                    JournalTransaction.programme_id,
+                    JournalTransaction.actor,
+                    JournalTransaction.idempotency_key,
+                    JournalTransaction.created_at,
+                    JournalTransaction.memo,
+                    JournalTransaction.meta,
+                )
                 .join(JournalTransaction, JournalTransaction.id == Seal.transaction_id)
                 .where(Seal.sequence > after)
                 .order_by(Seal.sequence)
@@ -83,13 +116,36 @@ def chain_lines(
             ).all()
             if not rows:
                 break
-            shown = [r[3].id for r in rows if scope.covers(r[3].programme_id, r[3].created_at)]
-            legs = postings_by_transaction(session, shown)
-            for sequence, seal_hash, block_height, txn in rows:
-                if txn.id in legs:
-                    record = record_of(txn, sequence, legs[txn.id])
+            legs = _postings_between(connection, after, rows[-1][0], scope)
+            for (
+                sequence,
+                seal_hash,
+                block_height,
+                txn_id,
+                kind,
+                programme_id,
+                actor,
+                idempotency_key,
+                created_at,
+                memo,
+                meta,
+            ) in rows:
+                if scope.covers(programme_id, created_at):
+                    postings = legs.get(sequence, [])
+                    record = transaction_object(
+                        sequence=sequence,
+                        id=txn_id,
+                        kind=kind,
+                        programme_id=programme_id,
+                        actor=actor,
+                        idempotency_key=idempotency_key,
+                        created_at=created_at,
+                        memo=memo,
+                        metadata=meta,
+                        postings=postings,
+                    )
                     count += 1
-                    for leg in legs[txn.id]:
+                    for leg in postings:
                         amount = leg["amount"]
                         if isinstance(amount, int) and amount > 0:
                             totals[str(leg["currency"])] += amount
@@ -144,24 +200,57 @@ def chain_lines(
     yield manifest
 
 
+def _postings_between(
+    connection: Connection, after: int, last: int, scope: Scope
+) -> dict[int, list[dict[str, object]]]:
+    """The postings of the sequences in (after, last], by sequence: of every transaction
+    there, or only of the scope's programmes (a superset of what the chunk shows)."""
+    stmt = (
+        select(Seal.sequence, Posting.account_code, Posting.amount, Posting.currency)
+        .join(Posting, Posting.transaction_id == Seal.transaction_id)
+        .where(Seal.sequence > after, Seal.sequence <= last)
+    )
+    if scope.programme_ids is not None:
+        stmt = stmt.join(JournalTransaction, JournalTransaction.id == Seal.transaction_id).where(
+            JournalTransaction.programme_id.in_(sorted(scope.programme_ids))
+        )
+    out: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for sequence, account, amount, currency in connection.execute(stmt):
+        out[sequence].append({"account": account, "amount": amount, "currency": currency})
+    return out
+
+
 def _unsigned(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k != "signature"}
 
 
-def jsonl_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer: list[bytes] = []
+# What ``json.dumps(line, separators=(",", ":"), ensure_ascii=False)`` builds on every
+# call, made once.
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> Iterator[bytes]:
+    """The lines as JSON Lines, in pieces of about ``flush_at`` characters."""
+    encode = _LINE_ENCODER.encode
+    buffer: list[str] = []
+    size = 0
     for line in lines:
-        buffer.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode())
-        if len(buffer) >= 500:
-            yield b"\n".join(buffer) + b"\n"
+        text = encode(line)
+        buffer.append(text)
+        size += len(text)
+        if size >= flush_at:
+            buffer.append("")
+            yield "\n".join(buffer).encode()
             buffer = []
+            size = 0
     if buffer:
-        yield b"\n".join(buffer) + b"\n"
+        buffer.append("")
+        yield "\n".join(buffer).encode()
 
 
 def chained_record(line: dict[str, Any]) -> dict[str, Any]:
     """The record whose canonical bytes are chained, from a transaction line."""
-    return {k: v for k, v in line.items() if k not in _NOT_CHAINED}
+    return {k: v for k, v in line.items() if k not in NOT_CHAINED}
 
 
 def unsigned_manifest(line: dict[str, Any]) -> dict[str, Any]:

@@ -197,7 +197,9 @@ def verify_lines(
     transaction's hash, the chain through redacted positions, every block signature, and
     the signed manifest that must close the file. Stops at the first fault and names
     its line, sequence and transaction."""
-    from voucherledger.ledger.export import MANIFEST_FORMAT, chained_record, unsigned_manifest
+    from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
+
+    loads = json.loads
 
     key = public_key or (str(checkpoint["public_key"]) if checkpoint else None)
     verifier = ChainVerifier(public_key=key)
@@ -208,19 +210,23 @@ def verify_lines(
     seen_checkpoint = checkpoint is None
     try:
         for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
-            if not text.strip():
+            if not text or text.isspace():
                 continue
             if manifest is not None:
                 raise ChainBroken("content after the manifest")
             try:
-                line = json.loads(text)
+                line = loads(text)
             except ValueError:
                 raise ChainBroken("not a JSON line") from None
             if not isinstance(line, dict):
                 raise ChainBroken("not a JSON object")
             kind = line.get("type")
             if kind == "transaction":
-                verifier.add_transaction(chained_record(line), line.get("hash"))
+                stored_hash = line.get("hash")
+                # The line without the export's own fields is the chained record.
+                for name in NOT_CHAINED:
+                    line.pop(name, None)
+                verifier.add_transaction(line, stored_hash)
                 shown += 1
                 for leg in line.get("postings", []):
                     amount = leg.get("amount")

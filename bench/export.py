@@ -61,7 +61,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -77,6 +76,16 @@ from typing import Any
 
 import httpx
 import psycopg
+from serverproc import (
+    cpu_seconds,
+    free_port,
+    proc_status,
+    profile_format,
+    py_spy,
+    reset_peak,
+    start_server,
+    stop_server,
+)
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
@@ -664,95 +673,6 @@ def check_consistency(url: str, n: int) -> str:
     return f"consistent; verify_database OK {verified.count:,} in {seconds:.1f} s"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "VOUCHERLEDGER_DATABASE_URL": url,
-        "VOUCHERLEDGER_SIGNING_KEY": SIGNING_KEY,
-        "VOUCHERLEDGER_SEALER_ENABLED": "true",
-        "VOUCHERLEDGER_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(SRC),
-    }
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "voucherledger.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=workdir,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError("the server did not start")
-        time.sleep(0.1)
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-def py_spy() -> str:
-    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if found is None:
-        raise SystemExit("profiling needs py-spy (pip install py-spy)")
-    return found
-
-
-def profile_format(path: str) -> str:
-    """py-spy's output format from the file name: .txt collapsed stacks, .json speedscope."""
-    return {".txt": "raw", ".json": "speedscope"}.get(Path(path).suffix, "flamegraph")
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of a process, in kB."""
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reset_peak(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
 # --- the measurements ---------------------------------------------------------------------
 
 
@@ -924,7 +844,7 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
             )
             print(f"  {backend} {n:,}: {status}", flush=True)
             port = free_port()
-            server = start_server(database.url, port, tmp)
+            server = start_server(database.url, port, tmp, src=SRC, signing_key=SIGNING_KEY)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
                 result.reads[n] = balance_reads(http, parties, args.reads)
                 print(

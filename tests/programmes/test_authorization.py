@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers, client_for
+from tests.factories.authz import table_mismatches
 from tests.factories.programmes import (
-    PROBLEM_JSON,
     accredit,
     funded_programme,
     issue,
@@ -326,31 +326,9 @@ def routes_of_this_issue(client: TestClient) -> set[str]:
 
 
 def test_authorisation_table(settings: Settings) -> None:
-    mismatches: list[str] = []
     with client_for(settings) as client:
         covered = {e.split("?")[0].replace("{unknown}", "{id}") for e in CASES}
         assert routes_of_this_issue(client) == covered
         world = build_world(client)
-        for endpoint, case in CASES.items():
-            assert set(case.expected) == set(CALLERS), endpoint
-            for caller in CALLERS:
-                target = case.setup(world)
-                before = snapshot(client)
-                want = case.expected[caller] or case.success
-                response = case.call(world, world.headers(caller), target)
-                got: tuple[int, Any] = (response.status_code, None)
-                if response.status_code >= 400:
-                    if response.headers["content-type"] != PROBLEM_JSON:
-                        mismatches.append(f"{endpoint} as {caller}: not problem+json")
-                        continue
-                    got = (response.status_code, response.json()["code"])
-                    if snapshot(client) != before:
-                        mismatches.append(f"{endpoint} as {caller}: refused but wrote")
-                if got != (want, CODES.get(want)):
-                    mismatches.append(
-                        f"{endpoint} as {caller}: want {want} {CODES.get(want)}, got {got}"
-                        + (f" {response.text[:200]}" if response.status_code >= 400 else "")
-                    )
-                elif want < 400 and case.check and not case.check(world, caller, response):
-                    mismatches.append(f"{endpoint} as {caller}: wrong body {response.text[:300]}")
+        mismatches = table_mismatches(client, world, CASES, CALLERS, CODES, snapshot)
     assert mismatches == [], "\n".join(mismatches)

@@ -31,7 +31,7 @@ from tests.factories.redemptions import claim, decide, moved_clock, refund, sett
 from voucherledger.ledger.models import JournalTransaction
 
 # The read-only reference data beside the clone (../shared/data), as CI lays it out.
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1] / "data"  # copies of shared/data
 IATI_SCHEMA = SHARED_DATA / "iati-2.03" / "iati-activities-schema.xsd"
 GIVING360_PACKAGE_SCHEMA = SHARED_DATA / "360giving" / "360-giving-package-schema.json"
 GIVING360_GRANT_SCHEMA = SHARED_DATA / "360giving" / "360-giving-schema.json"

@@ -261,7 +261,7 @@ def _return_legs(session: Session, voucher_id: str, amount: int, now: datetime) 
     closed (``vouchers.service.budget_legs``).
 
     Locks the voucher's ledger account, then its row: the order a claim takes them in."""
-    voucher = lock_voucher(session, voucher_id)
+    voucher, _balance = lock_voucher(session, voucher_id)
     if voucher.status in ("expired", "revoked") or voucher.expires_at <= now:
         return budget_legs(session, voucher, amount)
     if voucher.status == "exhausted":

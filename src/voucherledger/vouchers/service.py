@@ -374,15 +374,15 @@ def closed_programme_funder(session: Session, programme_id: str) -> str | None:
     return programme.funder_id
 
 
-def lock_voucher(session: Session, voucher_id: str) -> Voucher:
+def lock_voucher(session: Session, voucher_id: str) -> tuple[Voucher, int]:
     """Lock a voucher for a change of its value: its ledger account first, then its
     row — the order a claim takes them in (guarded update, then status), so the two
-    never wait on each other in a circle."""
-    ledger.balance(session, chart.voucher(voucher_id), for_update=True)
+    never wait on each other in a circle. Returns the row and its spendable balance."""
+    balance = ledger.balance(session, chart.voucher(voucher_id), for_update=True)
     voucher = repository.get(session, voucher_id, for_update=True)
     if voucher is None:
         raise NotFound(f"No voucher {voucher_id}.")
-    return voucher
+    return voucher, balance
 
 
 def budget_legs(session: Session, voucher: Voucher, amount: int) -> list[ledger.Leg]:
@@ -408,6 +408,7 @@ def budget_legs(session: Session, voucher: Voucher, amount: int) -> list[ledger.
 def _return_to_budget(
     session: Session,
     voucher: Voucher,
+    remaining: int,
     *,
     kind: str,
     actor: str | None,
@@ -417,8 +418,8 @@ def _return_to_budget(
     """Move the voucher's remaining (unheld) value back to its programme's budget:
     to the women-led reserve up to what the voucher drew from it, the rest to the
     unissued budget — or, once the programme is closed, straight back to the funder.
-    Returns the journal transaction id, or None if nothing was left."""
-    remaining = ledger.balance(session, chart.voucher(voucher.id), for_update=True)
+    Returns the journal transaction id, or None if nothing was left. The caller holds
+    the voucher locked (``lock_voucher``) and passes its balance."""
     if remaining == 0:
         return None
     legs = [
@@ -447,12 +448,13 @@ def revoke(
 ) -> VoucherOut:
     seen = _visible(session, principal, voucher_id)
     programmes.access(session, principal, seen.voucher.programme_id, roles=ISSUERS)
-    voucher = lock_voucher(session, voucher_id)
+    voucher, remaining = lock_voucher(session, voucher_id)
     if voucher.status in ("revoked", "expired"):
         raise InvalidState(f"Voucher {voucher.id} is already {voucher.status}.")
     voucher.ended_transaction_id = _return_to_budget(
         session,
         voucher,
+        remaining,
         kind="revoke",
         actor=principal.account_id,
         ledger_key=ledger_key,
@@ -471,12 +473,17 @@ def expire_due(
     """Expire the programme's vouchers past ``expires_at``; returns (count, amount returned)."""
     count = returned = 0
     for due in programmes_repo.vouchers_to_expire(session, programme.id, now):
-        voucher = lock_voucher(session, due.id)
+        voucher, remaining = lock_voucher(session, due.id)
         if voucher.status not in ("active", "exhausted"):
             continue  # revoked meanwhile
-        remaining = ledger.balance(session, chart.voucher(voucher.id))
         voucher.ended_transaction_id = _return_to_budget(
-            session, voucher, kind="expire", actor=actor, ledger_key=None, memo="voucher expired"
+            session,
+            voucher,
+            remaining,
+            kind="expire",
+            actor=actor,
+            ledger_key=None,
+            memo="voucher expired",
         )
         voucher.status = "expired"
         count += 1

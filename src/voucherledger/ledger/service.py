@@ -25,13 +25,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from voucherledger.core.db import utcnow
+from voucherledger.core.db import to_db_time, utcnow
 from voucherledger.core.ids import new_id
 from voucherledger.ledger import bulk, errors
 from voucherledger.ledger.canonical import MAX_SAFE_INTEGER, check_canonical_value
@@ -168,9 +168,9 @@ def post(
     txn_id = new_id("txn")
     created_at = now or utcnow()
     meta_json = json.dumps(dict(metadata or {}), sort_keys=True, separators=(",", ":"))
-    stamp = created_at.astimezone(UTC).replace(tzinfo=None)
     connection = session.connection()
     dialect = connection.dialect.name
+    stamp = to_db_time(dialect, created_at)
     cursor = connection.connection.cursor()
     try:
         if dialect == "postgresql" and len(legs) not in _PG_INSERT_BY_LEGS:
@@ -217,16 +217,15 @@ def post(
             inserted = row is not None and row[0] == 1
             update_sql = _PG_UPDATE_BALANCE
         elif dialect == "sqlite":
-            sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
             cursor.execute(
                 _SQLITE_INSERT_TXN,
-                (txn_id, kind, programme_id, actor, idempotency_key, sqlite_stamp, memo, meta_json),
+                (txn_id, kind, programme_id, actor, idempotency_key, stamp, memo, meta_json),
             )
             inserted = cursor.fetchone() is not None
             if inserted:
                 cursor.executemany(
                     _SQLITE_INSERT_POSTING,
-                    [(txn_id, leg.account, leg.amount, leg.currency, sqlite_stamp) for leg in legs],
+                    [(txn_id, leg.account, leg.amount, leg.currency, stamp) for leg in legs],
                 )
                 cursor.execute(_SQLITE_QUEUE, (txn_id,))
             update_sql = _UPDATE_BALANCE
@@ -303,15 +302,14 @@ def open_accounts(
     if new:
         now = utcnow()
         connection = session.connection()
-        stamp = now.astimezone(UTC).replace(tzinfo=None)
+        stamp = to_db_time(connection.dialect.name, now)
         if connection.dialect.name == "postgresql":
             bulk.insert_accounts(connection, wanted, stamp)
             return
         if connection.dialect.name == "sqlite":
-            sqlite_stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
             connection.exec_driver_sql(
                 _SQLITE_INSERT_ACCOUNT,
-                [(code, currency, negative, sqlite_stamp) for code, currency, negative in wanted],
+                [(code, currency, negative, stamp) for code, currency, negative in wanted],
             )
             return
         session.execute(

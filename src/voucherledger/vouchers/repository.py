@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from voucherledger.core.db import to_db_time
 from voucherledger.core.pagination import keyset
 from voucherledger.ledger.models import LedgerAccount
 from voucherledger.programmes.repository import party_programme_ids
@@ -65,22 +65,13 @@ _SQLITE_INSERT = (
 _TIMESTAMPS = frozenset({"expires_at", "created_at", "revoked_at"})
 
 
-def _pg_value(column: str, value: Any) -> Any:
-    """A value as the ORM would bind it: UTC timestamps naive, JSON as ``json.dumps``."""
-    if value is None:
-        return None
+def _db_value(dialect: str, column: str, value: Any) -> Any:
+    """A value as the ORM would bind it: timestamps as ``UTCDateTime`` stores them,
+    JSON as ``json.dumps``."""
     if column in _TIMESTAMPS:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    if column == "service_categories":
+        return to_db_time(dialect, value)
+    if column == "service_categories" and value is not None:
         return json.dumps(value)
-    return value
-
-
-def _sqlite_value(column: str, value: Any) -> Any:
-    """As the ORM stores it on SQLite: timestamps as naive UTC text with microseconds."""
-    value = _pg_value(column, value)
-    if value is not None and column in _TIMESTAMPS:
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
 
 
@@ -95,12 +86,12 @@ def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             _PG_INSERT,
-            tuple([_pg_value(c, row[c]) for row in rows] for c in _PG_COLUMNS),
+            tuple([_db_value("postgresql", c, row[c]) for row in rows] for c in _PG_COLUMNS),
         )
         return
     connection.exec_driver_sql(
         _SQLITE_INSERT,
-        [tuple(_sqlite_value(c, row[c]) for c in _PG_COLUMNS) for row in rows],
+        [tuple(_db_value("sqlite", c, row[c]) for c in _PG_COLUMNS) for row in rows],
     )
 
 

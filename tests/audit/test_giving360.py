@@ -8,22 +8,17 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from jsonschema import Draft202012Validator
 
 from tests.factories.exports import (
-    GIVING360_GRANT_SCHEMA,
-    GIVING360_PACKAGE_SCHEMA,
     Story,
-    load_json,
-    tell_story,
+    giving360_validator,
+    story_on,
 )
-from tests.factories.programmes import client_on, session_factory
+from tests.factories.programmes import session_factory
 from voucherledger.audit import giving360
 from voucherledger.audit.giving360 import Major, dumps, giving360_export
 from voucherledger.audit.standards import ExportTally
@@ -34,30 +29,17 @@ BULK = 30
 
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
-    """The package schema, with the grant schema it references by URL served locally
-    under that URL (and its own ``$id``), so validation needs no network. The files
-    name their dialect ``http://json-schema.org/draft/2020-12/schema`` (not https),
-    which ``referencing`` does not recognise: the dialect is given explicitly."""
-    package = load_json(GIVING360_PACKAGE_SCHEMA)
-    grant = Resource(contents=load_json(GIVING360_GRANT_SCHEMA), specification=DRAFT202012)
-    referenced = package["properties"]["grants"]["items"]["$ref"]
-    registry: Registry[Any] = Registry().with_resources(
-        [(referenced, grant), (grant.id() or referenced, grant)]
-    )
-    return Draft202012Validator(package, registry=registry, format_checker=FormatChecker())
+    return giving360_validator()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def story(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Story]:
-    tmp_path: Path = tmp_path_factory.mktemp("giving360")
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        with client_on(str(request.param), request, tmp_path) as client:
-            yield tell_story(client, monkeypatch, bulk=BULK)
-    finally:
-        monkeypatch.undo()
+    with story_on(
+        str(request.param), request, tmp_path_factory.mktemp("giving360"), bulk=BULK
+    ) as told:
+        yield told
 
 
 def export(

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from lxml import etree
 from sqlalchemy import text
 
-from tests.factories.exports import IATI_SCHEMA, MAIN_CATEGORIES, Story, tell_story
-from tests.factories.programmes import client_on, session_factory
+from tests.factories.exports import IATI_SCHEMA, MAIN_CATEGORIES, Story, story_on
+from tests.factories.programmes import session_factory
 from voucherledger.audit import iati
 from voucherledger.audit.iati import SECTORS, iati_export, sector_shares
 from voucherledger.audit.standards import ExportTally
@@ -33,13 +32,8 @@ def schema() -> etree.XMLSchema:
 def story(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Story]:
-    tmp_path: Path = tmp_path_factory.mktemp("iati")
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        with client_on(str(request.param), request, tmp_path) as client:
-            yield tell_story(client, monkeypatch, bulk=BULK)
-    finally:
-        monkeypatch.undo()
+    with story_on(str(request.param), request, tmp_path_factory.mktemp("iati"), bulk=BULK) as told:
+        yield told
 
 
 def export(

@@ -6,24 +6,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
 from lxml import etree
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from tests.factories.exports import (
-    GIVING360_GRANT_SCHEMA,
-    GIVING360_PACKAGE_SCHEMA,
     IATI_SCHEMA,
     Story,
-    load_json,
-    tell_story,
+    giving360_validator,
+    story_on,
 )
-from tests.factories.programmes import client_on
 from voucherledger.ledger.canonical import canonical_json
 from voucherledger.ledger.signing import verify_signature
 
@@ -32,13 +25,8 @@ from voucherledger.ledger.signing import verify_signature
 def story(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Story]:
-    tmp_path: Path = tmp_path_factory.mktemp("standards-http")
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        with client_on(str(request.param), request, tmp_path) as client:
-            yield tell_story(client, monkeypatch)
-    finally:
-        monkeypatch.undo()
+    with story_on(str(request.param), request, tmp_path_factory.mktemp("standards-http")) as told:
+        yield told
 
 
 def _signed(manifest: dict[str, Any]) -> bool:
@@ -71,15 +59,7 @@ def test_360giving_over_http_validates_and_carries_a_signed_manifest(story: Stor
     assert response.status_code == 200, response.text
     package = response.json()
     manifest = package.pop("voucherledger_manifest")
-    grant = Resource(contents=load_json(GIVING360_GRANT_SCHEMA), specification=DRAFT202012)
-    schema = load_json(GIVING360_PACKAGE_SCHEMA)
-    referenced = schema["properties"]["grants"]["items"]["$ref"]
-    registry: Registry[Any] = Registry().with_resources(
-        [(referenced, grant), (grant.id() or referenced, grant)]
-    )
-    Draft202012Validator(schema, registry=registry, format_checker=FormatChecker()).validate(
-        package
-    )
+    giving360_validator().validate(package)
     assert len(package["grants"]) == len(story.vouchers)
     assert manifest["rows"] == len(package["grants"])
     assert _signed(manifest)

@@ -5,6 +5,8 @@ against it; and the official schemas those exports must validate against."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +15,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select
 
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers
 from tests.factories.programmes import (
     accredit,
+    client_on,
     deposit,
     funded_programme,
     get_programme,
@@ -256,3 +262,30 @@ def tell_story(client: TestClient, monkeypatch: pytest.MonkeyPatch, *, bulk: int
     with session_factory(client)() as session:
         story.closed_at = session.get_one(JournalTransaction, close_id).created_at
     return story
+
+
+@contextmanager
+def story_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, *, bulk: int = 0
+) -> Iterator[Story]:
+    """The story told on a fresh database of ``backend``, for module-scoped fixtures."""
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        with client_on(backend, request, tmp_path) as client:
+            yield tell_story(client, monkeypatch, bulk=bulk)
+    finally:
+        monkeypatch.undo()
+
+
+def giving360_validator() -> Draft202012Validator:
+    """The package schema, with the grant schema it references by URL served locally
+    under that URL (and its own ``$id``), so validation needs no network. The files
+    name their dialect ``http://json-schema.org/draft/2020-12/schema`` (not https),
+    which ``referencing`` does not recognise: the dialect is given explicitly."""
+    package = load_json(GIVING360_PACKAGE_SCHEMA)
+    grant = Resource(contents=load_json(GIVING360_GRANT_SCHEMA), specification=DRAFT202012)
+    referenced = package["properties"]["grants"]["items"]["$ref"]
+    registry: Registry[Any] = Registry().with_resources(
+        [(referenced, grant), (grant.id() or referenced, grant)]
+    )
+    return Draft202012Validator(package, registry=registry, format_checker=FormatChecker())

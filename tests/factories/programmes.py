@@ -3,7 +3,7 @@ read-outs the programme and voucher tests check them with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,15 +216,16 @@ class Snapshot:
     rows: dict[str, list[tuple[Any, ...]]]
 
 
-def snapshot(client: TestClient) -> Snapshot:
-    """Everything a refused request must leave as it was."""
+def snapshot(client: TestClient, queries: Mapping[str, str] | None = None) -> Snapshot:
+    """Everything a refused request must leave as it was: the journal's row counts,
+    every balance, and the rows ``queries`` read (by default the programme tables)."""
     with session_factory(client)() as session:
         return Snapshot(
             journal=journal_counts(session),
             accounts=account_balances(session),
             rows={
                 table: [tuple(row) for row in session.execute(text(sql))]
-                for table, sql in _ROW_QUERIES.items()
+                for table, sql in (queries or _ROW_QUERIES).items()
             },
         )
 

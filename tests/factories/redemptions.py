@@ -16,8 +16,13 @@ from sqlalchemy import text
 
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers
-from tests.factories.ledger import account_balances, journal_counts
-from tests.factories.programmes import accredit, funded_programme, session_factory
+from tests.factories.programmes import (
+    Snapshot,
+    accredit,
+    funded_programme,
+    session_factory,
+    snapshot,
+)
 from voucherledger import chart, ledger
 from voucherledger.vouchers import codes
 
@@ -224,26 +229,14 @@ _CLAIM_ROWS = {
 }
 
 
-@dataclass(frozen=True)
-class ClaimSnapshot:
-    journal: dict[str, int]
-    accounts: dict[str, int]
-    rows: dict[str, list[tuple[Any, ...]]]
+ClaimSnapshot = Snapshot
 
 
-def claim_snapshot(client: TestClient) -> ClaimSnapshot:
+def claim_snapshot(client: TestClient) -> Snapshot:
     """Everything a refused claim, decision, refund, settlement or feedback must leave
     as it was: the journal's row counts, every balance, and the rows of claims,
     feedback, settlements, vouchers, accreditations and idempotency keys."""
-    with session_factory(client)() as session:
-        return ClaimSnapshot(
-            journal=journal_counts(session),
-            accounts=account_balances(session),
-            rows={
-                table: [tuple(row) for row in session.execute(text(sql))]
-                for table, sql in _CLAIM_ROWS.items()
-            },
-        )
+    return snapshot(client, _CLAIM_ROWS)
 
 
 def claim_count(client: TestClient) -> int:

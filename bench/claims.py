@@ -104,7 +104,7 @@ def build_template(args: argparse.Namespace) -> World:
     from voucherledger.app import create_app
     from voucherledger.core.db import transaction
     from voucherledger.core.settings import Settings
-    from voucherledger.migrate import upgrade
+    from voucherledger.ops.migrate import upgrade
 
     name = f"vl_bench_claims_{os.getpid()}_template"
     admin_execute(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name}")

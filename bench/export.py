@@ -115,7 +115,7 @@ from voucherledger.ledger.canonical import (  # noqa: E402
 from voucherledger.ledger.models import LedgerAccount, Posting  # noqa: E402
 from voucherledger.ledger.signing import Signer  # noqa: E402
 from voucherledger.ledger.verify import verify_database  # noqa: E402
-from voucherledger.migrate import upgrade  # noqa: E402
+from voucherledger.ops.migrate import upgrade  # noqa: E402
 from voucherledger.programmes import service as programmes  # noqa: E402
 from voucherledger.programmes.schemas import ProgrammeCreate  # noqa: E402
 

@@ -57,7 +57,7 @@ from voucherledger.core.db import (  # noqa: E402
 from voucherledger.ledger.sealer import BackgroundSealer, seal_pending  # noqa: E402
 from voucherledger.ledger.signing import Signer  # noqa: E402
 from voucherledger.ledger.verify import verify_database  # noqa: E402
-from voucherledger.migrate import upgrade  # noqa: E402
+from voucherledger.ops.migrate import upgrade  # noqa: E402
 
 SIGNER_SEED = bytes.fromhex("42" * 32)
 FUNDER = "funder:bench"

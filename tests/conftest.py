@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voucherledger.core.db import create_db_engine, create_session_factory
 from voucherledger.core.settings import Settings
-from voucherledger.migrate import upgrade
+from voucherledger.ops.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get(
     "VOUCHERLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -15,7 +15,7 @@ from tests.factories.app import bearer, client_for
 from tests.factories.ledger import open_chart, transfer
 from voucherledger.core.db import create_db_engine
 from voucherledger.core.settings import Settings
-from voucherledger.migrate import current_revision, head_revision
+from voucherledger.ops.migrate import current_revision, head_revision
 
 CLI = Path(sys.executable).parent / "voucherledger"
 

@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import _admin_execute, _counter, _pg_state, _pg_url, _prefix
 from voucherledger.core.db import create_db_engine
-from voucherledger.migrate import alembic_config, head_revision
 from voucherledger.models import metadata
+from voucherledger.ops.migrate import alembic_config, head_revision
 
 
 @pytest.fixture

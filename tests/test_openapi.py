@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from voucherledger.openapi import OPENAPI_FILE, main, render
+from voucherledger.ops.openapi import main, render
+
+OPENAPI_FILE = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"

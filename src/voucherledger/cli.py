@@ -1,12 +1,24 @@
-"""The ``voucherledger`` command. Every command reads the same settings as the server."""
+"""The ``voucherledger`` command. Every command reads the same settings as the server.
+
+A command that needs the database first checks that it can reach it and that its
+schema is at the migrations' head, and otherwise says so in one line and exits 1:
+no traceback, and no empty SQLite file left behind by the attempt.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from voucherledger.core.settings import Settings
 
 app = typer.Typer(
     help="voucherledger: run and operate the service.", no_args_is_help=True, add_completion=False
@@ -21,15 +33,109 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def main() -> None:
+    """The console script: the Typer app, with database faults reported in one line."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        app(prog_name="voucherledger")
+    except SQLAlchemyError as exc:
+        _err(f"voucherledger: database error: {_one_line(exc)}")
+        sys.exit(1)
+    except ValidationError as exc:
+        _err(f"voucherledger: invalid setting: {_one_line(exc)}")
+        sys.exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:300]
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from voucherledger.core.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        _err(f"Invalid setting: {_one_line(exc)}")
+        raise typer.Exit(2) from None
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is shown as given
+        return url
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _engine(url: str) -> Engine:
+    from voucherledger.core.db import create_db_engine
+
+    try:
+        return create_db_engine(url, pool_size=1)
+    except Exception as exc:  # a malformed or unsupported URL
+        _err(f"Cannot use the database URL {_shown(url)}: {_one_line(exc)}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """An engine on the configured database, which must be reachable and migrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from voucherledger.ops.migrate import current_revision, head_revision
+
+    url = settings.database_url
+    path = _sqlite_file(url)
+    if path is not None and not path.is_file():
+        _err(
+            f"No database at {path}: run `voucherledger db upgrade` first "
+            "(VOUCHERLEDGER_DATABASE_URL chooses another)."
+        )
+        raise typer.Exit(1)
+    engine = _engine(url)
+    try:
+        try:
+            current = current_revision(engine)
+        except SQLAlchemyError as exc:
+            _err(f"Cannot reach the database {_shown(url)}: {_one_line(exc)}")
+            raise typer.Exit(1) from None
+        head = head_revision()
+        if current != head:
+            state = "not migrated" if current is None else f"at migration {current}, not {head}"
+            _err(f"The database {_shown(url)} is {state}: run `voucherledger db upgrade`.")
+            raise typer.Exit(1)
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @app.callback()
 def _configure() -> None:
     # Log lines go to stderr, as in the server: stdout carries only a command's
     # result (`keys create-admin` prints nothing but the key). Unconfigured,
     # structlog prints to stdout.
     from voucherledger.core.observability import configure_logging
-    from voucherledger.core.settings import get_settings
 
-    settings = get_settings()
+    settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
 
 
@@ -43,21 +149,14 @@ def serve(
     import uvicorn
 
     from voucherledger.accounts.repository import any_admin_key
-    from voucherledger.core.db import create_db_engine, create_session_factory
-    from voucherledger.core.settings import get_settings
-    from voucherledger.migrate import current_revision, head_revision
+    from voucherledger.core.db import create_session_factory
 
-    settings = get_settings()
-    engine = create_db_engine(settings.database_url, pool_size=1)
-    if current_revision(engine) != head_revision():
-        _err("The database is not at the latest migration: run `voucherledger db upgrade`.")
-        raise typer.Exit(1)
-    with create_session_factory(engine)() as session:
+    settings = _settings()
+    with _database(settings) as engine, create_session_factory(engine)() as session:
         has_admin = any_admin_key(session)
-    engine.dispose()
     _err(
         f"voucherledger API on http://{host}:{port} (docs at /docs), "
-        f"database {settings.database_url}"
+        f"database {_shown(settings.database_url)}"
     )
     if not has_admin:
         _err(
@@ -78,13 +177,23 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply the migrations (to the latest by default)."""
-    from voucherledger.core.settings import get_settings
-    from voucherledger.migrate import upgrade
+    """Apply the migrations (to the latest by default); creates a missing SQLite file."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    url = get_settings().database_url
-    upgrade(url, revision)
-    _err(f"database at {revision}: {url}")
+    from voucherledger.ops.migrate import upgrade
+
+    url = _settings().database_url
+    _engine(url).dispose()  # refuses a malformed or unsupported URL in one line
+    path = _sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        _err(f"Cannot create the database {path}: the folder {path.parent} does not exist.")
+        raise typer.Exit(1)
+    try:
+        upgrade(url, revision)
+    except SQLAlchemyError as exc:
+        _err(f"Cannot migrate the database {_shown(url)}: {_one_line(exc)}")
+        raise typer.Exit(1) from None
+    _err(f"database at {revision}: {_shown(url)}")
 
 
 @keys_app.command("create-admin")
@@ -93,13 +202,11 @@ def create_admin(
 ) -> None:
     """Create an admin account and print its API key (only the key, on stdout)."""
     from voucherledger.accounts.service import create_admin as make_admin
-    from voucherledger.core.db import create_db_engine, create_session_factory, transaction
-    from voucherledger.core.settings import get_settings
+    from voucherledger.core.db import create_session_factory, transaction
 
-    engine = create_db_engine(get_settings().database_url, pool_size=1)
-    with transaction(create_session_factory(engine)) as session:
-        created = make_admin(session, name)
-    engine.dispose()
+    with _database(_settings()) as engine:
+        with transaction(create_session_factory(engine)) as session:
+            created = make_admin(session, name)
     _err(f"admin account {created.account_id}, key {created.id}; the key is shown only now")
     sys.stdout.write(f"{created.key}\n")
 
@@ -110,37 +217,24 @@ def sweep(
         str | None, typer.Option(help="Only this programme (default: every programme).")
     ] = None,
 ) -> None:
-    """Expire vouchers past their expiry, returning their value to the budget (for cron)."""
-    from sqlalchemy import select
+    """Expire vouchers past their expiry and release timed-out holds (for cron)."""
+    from voucherledger.core.db import create_session_factory
+    from voucherledger.programmes import repository as programmes_repo
+    from voucherledger.sweep.service import sweep_all
 
-    from voucherledger.core.db import create_db_engine, create_session_factory, transaction, utcnow
-    from voucherledger.core.settings import get_settings
-    from voucherledger.programmes.models import Programme
-    from voucherledger.vouchers.service import sweep_programme
-
-    engine = create_db_engine(get_settings().database_url, pool_size=1)
-    factory = create_session_factory(engine)
-    with factory() as session:
-        stmt = select(Programme.id).order_by(Programme.id)
-        if programme is not None:
-            stmt = stmt.where(Programme.id == programme)
-        ids = list(session.execute(stmt).scalars())
-    if programme is not None and not ids:
-        _err(f"no programme {programme}")
-        engine.dispose()
-        raise typer.Exit(1)
-    total = returned = holds = held = 0
-    for programme_id in ids:
-        with transaction(factory) as session:
-            locked = session.get(Programme, programme_id, with_for_update=True)
-            if locked is None:
-                continue
-            result = sweep_programme(session, locked, utcnow(), actor=None)
-        total += result.expired_vouchers
-        returned += result.returned_amount
-        holds += result.released_holds
-        held += result.released_amount
-    engine.dispose()
+    with _database(_settings()) as engine:
+        factory = create_session_factory(engine)
+        with factory() as session:
+            ids = programmes_repo.ids(session, only=programme)
+        if programme is not None and not ids:
+            _err(f"no programme {programme}")
+            raise typer.Exit(1)
+        total = returned = holds = held = 0
+        for _programme_id, result in sweep_all(factory, ids):
+            total += result.expired_vouchers
+            returned += result.returned_amount
+            holds += result.released_holds
+            held += result.released_amount
     typer.echo(
         f"expired {total} voucher(s) in {len(ids)} programme(s); "
         f"{returned} minor units back to budgets; released {holds} timed-out hold(s) "
@@ -151,19 +245,17 @@ def sweep(
 @app.command()
 def seal() -> None:
     """Seal all pending journal transactions now."""
-    from voucherledger.core.db import create_db_engine, create_session_factory
-    from voucherledger.core.settings import get_settings
+    from voucherledger.core.db import create_session_factory
     from voucherledger.ledger.sealer import latest_block, seal_pending
     from voucherledger.ledger.signing import load_signer
 
-    settings = get_settings()
-    engine = create_db_engine(settings.database_url, pool_size=1)
-    factory = create_session_factory(engine)
-    signer = load_signer(settings.signing_key, settings.signing_key_file)
-    count = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
-    with factory() as session:
-        block = latest_block(session)
-    engine.dispose()
+    settings = _settings()
+    with _database(settings) as engine:
+        factory = create_session_factory(engine)
+        signer = load_signer(settings.signing_key, settings.signing_key_file)
+        count = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
+        with factory() as session:
+            block = latest_block(session)
     head = (
         f"height {block.height}, sequence {block.last_sequence}, hash {block.hash}"
         if block
@@ -182,33 +274,25 @@ def demo(
     ] = False,
 ) -> None:
     """Fill a fresh database with a small demo scheme; print a key per party and what to try."""
-    from voucherledger import demo as scheme
-    from voucherledger.core.db import create_db_engine, create_session_factory
-    from voucherledger.core.settings import get_settings
+    from voucherledger.core.db import create_session_factory
     from voucherledger.ledger.sealer import seal_pending
     from voucherledger.ledger.signing import load_signer
-    from voucherledger.migrate import current_revision, head_revision
+    from voucherledger.ops import demo as scheme
 
-    settings = get_settings()
-    engine = create_db_engine(settings.database_url, pool_size=1)
-    try:
-        if current_revision(engine) != head_revision():
-            _err("The database is not at the latest migration: run `voucherledger db upgrade`.")
-            raise typer.Exit(1)
+    settings = _settings()
+    with _database(settings) as engine:
         factory = create_session_factory(engine)
         try:
             story = scheme.populate(factory, force=force)
         except scheme.DatabaseNotEmpty as exc:
             _err(
-                f"Not a fresh database: {exc} ({settings.database_url}). The demo fills an "
-                "empty one; use --force to add it anyway."
+                f"Not a fresh database: {exc} ({_shown(settings.database_url)}). The demo "
+                "fills an empty one; use --force to add it anyway."
             )
             raise typer.Exit(1) from None
         signer = load_signer(settings.signing_key, settings.signing_key_file)
         sealed = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
-    finally:
-        engine.dispose()
-    _err(f"demo scheme written to {settings.database_url}; sealed {sealed} transaction(s)")
+    _err(f"demo scheme written to {_shown(settings.database_url)}; sealed {sealed} transaction(s)")
     sys.stdout.write(scheme.render(story, base_url))
 
 
@@ -219,7 +303,7 @@ def openapi(
     ] = False,
 ) -> None:
     """Write openapi/openapi.json from the app (with --check, fail if it differs)."""
-    from voucherledger.openapi import OPENAPI_FILE, main
+    from voucherledger.ops.openapi import OPENAPI_FILE, main
 
     code = main(check=check)
     if code:
@@ -249,7 +333,15 @@ def verify(
 
         from voucherledger.ledger.verify import verify_lines
 
-        point = json.loads(checkpoint.read_text()) if checkpoint is not None else None
+        for given in (file, checkpoint):
+            if given is not None and not given.is_file():
+                _err(f"No such file: {given}")
+                raise typer.Exit(2)
+        try:
+            point = json.loads(checkpoint.read_text()) if checkpoint is not None else None
+        except ValueError as exc:
+            _err(f"The checkpoint {checkpoint} is not JSON: {_one_line(exc)}")
+            raise typer.Exit(2) from None
         with file.open(encoding="utf-8") as handle:
             outcome = verify_lines(handle, public_key=public_key, checkpoint=point)
         if outcome.ok:
@@ -257,14 +349,11 @@ def verify(
             return
         typer.echo(f"FAILED at line {outcome.line}: {outcome.error}")
         raise typer.Exit(1)
-    from voucherledger.core.db import create_db_engine, create_session_factory
-    from voucherledger.core.settings import get_settings
+    from voucherledger.core.db import create_session_factory
     from voucherledger.ledger.verify import verify_database
 
-    engine = create_db_engine(get_settings().database_url, pool_size=1)
-    with create_session_factory(engine)() as session:
+    with _database(_settings()) as engine, create_session_factory(engine)() as session:
         result = verify_database(session)
-    engine.dispose()
     if result.ok:
         typer.echo(f"OK {result.count} sealed transaction(s), head {result.head_hash}")
         return

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from voucherledger.core.observability import metrics_response
-from voucherledger.migrate import current_revision, head_revision
+from voucherledger.ops.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.factories.app import client_for
 from voucherledger.core.settings import Settings
-from voucherledger.migrate import downgrade, head_revision
+from voucherledger.ops.migrate import downgrade, head_revision
 
 
 def test_healthz_is_200_without_a_key(settings: Settings) -> None:

@@ -17,9 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from voucherledger.migrate import ROOT
-
-OPENAPI_FILE = ROOT / "openapi" / "openapi.json"
+# The committed contract, relative to a checkout's root (where `make openapi` runs).
+OPENAPI_FILE = Path("openapi") / "openapi.json"
 
 
 def render(app: FastAPI | None = None) -> str:

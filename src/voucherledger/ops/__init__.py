@@ -1,0 +1,1 @@
+"""Operating the service: the schema migrations runner, the demo scheme, the OpenAPI export."""

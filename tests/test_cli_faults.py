@@ -1,0 +1,110 @@
+"""Every command that needs the database, run against one it cannot use: a missing
+SQLite file, an empty (unmigrated) one, an unreachable PostgreSQL and a URL of an
+unsupported database. Each says so in one line on stderr and exits non-zero, with no
+traceback and no stray database file left behind."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.factories.server import free_port
+from tests.test_cli import run_cli
+
+# A Python start-up per case: slow, but the point is the console script as run.
+pytestmark = pytest.mark.slow
+
+COMMANDS = {
+    "serve": ("serve", "--port", "0"),
+    "create-admin": ("keys", "create-admin"),
+    "sweep": ("sweep",),
+    "seal": ("seal",),
+    "demo": ("demo",),
+    "verify": ("verify",),
+}
+
+
+def _closed_port_url() -> str:
+    return f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
+
+
+def _assert_one_line_failure(stderr: str, expected: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert expected in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_missing_sqlite_file_is_named_and_not_created(command: str, tmp_path: Path) -> None:
+    path = tmp_path / "voucherledger.db"
+    result = run_cli(
+        *COMMANDS[command], database_url=f"sqlite:///{path}", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(
+        result.stderr, f"No database at {path}: run `voucherledger db upgrade`"
+    )
+    assert result.stdout == ""
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # no database, no WAL, no signing key
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_an_unmigrated_database_is_refused(command: str, tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    result = run_cli(
+        *COMMANDS[command], database_url=f"sqlite:///{path}", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, "is not migrated: run `voucherledger db upgrade`")
+    with sqlite3.connect(path) as db:  # nothing was created in it
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("command", [*sorted(COMMANDS), "db-upgrade"])
+def test_an_unreachable_postgresql_is_named_without_its_password(
+    command: str, tmp_path: Path
+) -> None:
+    url = _closed_port_url().replace("nobody@", "nobody:s3cret@")
+    args = ("db", "upgrade") if command == "db-upgrade" else COMMANDS[command]
+    result = run_cli(*args, database_url=url, key_file=tmp_path / "k", check=False)
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, "Cannot ")
+    assert "127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [*sorted(COMMANDS), "db-upgrade"])
+def test_an_unsupported_database_url_is_refused(command: str, tmp_path: Path) -> None:
+    args = ("db", "upgrade") if command == "db-upgrade" else COMMANDS[command]
+    result = run_cli(
+        *args, database_url="mysql://root@127.0.0.1/x", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 2
+    _assert_one_line_failure(result.stderr, "unsupported database 'mysql'")
+
+
+def test_db_upgrade_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "folder" / "x.db"
+    result = run_cli(
+        "db", "upgrade", database_url=f"sqlite:///{path}", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, "does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+def test_verify_of_a_missing_export_file_says_so(tmp_path: Path) -> None:
+    result = run_cli(
+        "verify",
+        str(tmp_path / "nothing.jsonl"),
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        key_file=tmp_path / "k",
+        check=False,
+    )
+    assert result.returncode == 2
+    _assert_one_line_failure(result.stderr, "No such file")

@@ -30,13 +30,14 @@ test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (requ
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## format and fix what ruff can
-	$(BIN)/ruff format src tests bench migrations
-	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 migrate: $(STAMP) ## apply the migrations to VOUCHERLEDGER_DATABASE_URL
 	$(BIN)/voucherledger db upgrade

@@ -11,16 +11,19 @@ from voucherledger import __version__
 from voucherledger.accounts.router import router as accounts_router
 from voucherledger.audit.router import router as audit_router
 from voucherledger.core.db import create_db_engine, create_session_factory, read_only
-from voucherledger.core.errors import install_error_handlers
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
 from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
+from voucherledger.problems import install_error_handlers
 from voucherledger.programmes.router import router as programmes_router
 from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.router import router as redemptions_router
+from voucherledger.reporting.router import router as reporting_router
 from voucherledger.settlements.router import router as settlements_router
+from voucherledger.sweep.router import router as sweep_router
+from voucherledger.vouchers.router import issuance as issuance_router
 from voucherledger.vouchers.router import router as vouchers_router
 
 DESCRIPTION = """\
@@ -71,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(programmes_router)
+    app.include_router(reporting_router)
+    app.include_router(sweep_router)
+    app.include_router(issuance_router)
     app.include_router(vouchers_router)
     app.include_router(redemptions_router)
     app.include_router(settlements_router)

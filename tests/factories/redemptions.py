@@ -27,7 +27,11 @@ from voucherledger import chart, ledger
 from voucherledger.vouchers import codes
 
 # The modules whose ``utcnow`` decides holds, their timeouts and expiry.
-CLOCKED_MODULES = ("voucherledger.redemptions.service", "voucherledger.vouchers.service")
+CLOCKED_MODULES = (
+    "voucherledger.redemptions.service",
+    "voucherledger.vouchers.service",
+    "voucherledger.sweep.service",
+)
 
 
 # --- a clock the test moves ----------------------------------------------------------

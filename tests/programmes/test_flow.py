@@ -347,7 +347,7 @@ def test_a_programme_from_funding_to_closing(
 
         later = datetime.now(UTC) + timedelta(days=2)
         with monkeypatch.context() as patched:
-            patched.setattr("voucherledger.vouchers.service.utcnow", lambda: later)
+            patched.setattr("voucherledger.sweep.service.utcnow", lambda: later)
             swept = client.post(f"/v1/programmes/{pid}/sweep", headers=c.funder.headers)
             assert swept.status_code == 200, swept.text
             assert swept.json() == {

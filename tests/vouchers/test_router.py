@@ -87,7 +87,7 @@ def world(
             vouchers[index].update(status="revoked", balance=0)
         with pytest.MonkeyPatch.context() as patched:
             later = datetime.now(UTC) + timedelta(days=1)
-            patched.setattr("voucherledger.vouchers.service.utcnow", lambda: later)
+            patched.setattr("voucherledger.sweep.service.utcnow", lambda: later)
             for programme_id in (main, side):
                 swept = client.post(f"/v1/programmes/{programme_id}/sweep", headers=funder.headers)
                 assert swept.json()["expired_vouchers"] == 1, swept.text

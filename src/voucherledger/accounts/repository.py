@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account, ApiKey
+from voucherledger.core.pagination import keyset
 
 
 def get(session: Session, account_id: str) -> Account | None:
@@ -18,10 +19,7 @@ def get(session: Session, account_id: str) -> Account | None:
 def list_by_kinds(
     session: Session, kinds: Collection[str], *, after: str | None, limit: int
 ) -> list[Account]:
-    stmt = select(Account).where(Account.kind.in_(kinds)).order_by(Account.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(Account.id > after)
-    return list(session.execute(stmt).scalars())
+    return keyset(session, select(Account).where(Account.kind.in_(kinds)), Account.id, after, limit)
 
 
 def add(session: Session, account: Account) -> None:
@@ -54,3 +52,14 @@ def revoke_key(session: Session, key_id: str, at: datetime) -> None:
     session.execute(
         update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
     )
+
+
+def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]:
+    found: dict[str, Account] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        for account in session.execute(
+            select(Account).where(Account.id.in_(wanted[start : start + 500]))
+        ).scalars():
+            found[account.id] = account
+    return found

@@ -13,8 +13,6 @@ from annotated_types import Gt, Le
 from pydantic import AfterValidator, StringConstraints
 from pydantic.types import Strict
 
-from voucherledger.ledger.canonical import MAX_SAFE_INTEGER
-
 # ISO 4217 currencies whose minor unit is not 2 digits.
 _EXPONENT_EXCEPTIONS = {
     **dict.fromkeys(
@@ -85,6 +83,10 @@ def _check_currency(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_check_currency)]
+
+# The largest integer every JSON reader (IEEE-754 doubles) keeps exact: no amount,
+# balance or total may exceed it, so exports and the canonical form stay exact.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 # A positive amount of minor units: floats, strings, zero and negatives are 422.
 Amount = Annotated[int, Strict(), Gt(0), Le(MAX_SAFE_INTEGER)]

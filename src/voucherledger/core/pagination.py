@@ -2,12 +2,17 @@
 
 Lists are ordered by id, which sorts by creation time; the cursor is the last
 id of the previous page, base64url-encoded so clients treat it as opaque.
+
+Every list works the same way: :func:`page_params` reads the query, the repository
+fetches ``limit + 1`` rows with :func:`keyset`, and the service cuts them with
+:func:`split_page` (or :func:`make_page` when the items are the response's).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Query
@@ -65,11 +70,17 @@ def page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
-def make_page(items: list[ItemT], limit: int) -> Page[ItemT]:
-    """``items`` was fetched with ``limit + 1`` rows; the extra one says there is more."""
-    if len(items) > limit:
-        return Page(data=items[:limit], next_cursor=encode_cursor(items[limit - 1].id))
-    return Page(data=items, next_cursor=None)
+def split_page(rows: Sequence[ItemT], limit: int) -> tuple[list[ItemT], str | None]:
+    """``rows`` was fetched with ``limit + 1``: the page, and the next page's cursor
+    (None on the last page); the extra row only says there is more."""
+    page = list(rows[:limit])
+    return page, encode_cursor(page[-1].id) if len(rows) > limit else None
+
+
+def make_page(items: Sequence[ItemT], limit: int) -> Page[ItemT]:
+    """:func:`split_page` as a :class:`Page` of the items themselves."""
+    data, cursor = split_page(items, limit)
+    return Page(data=data, next_cursor=cursor)
 
 
 def keyset(

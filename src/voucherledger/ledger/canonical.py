@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from voucherledger.core.money import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER
+
 GENESIS_HASH = "0" * 64
 BLOCK_FORMAT = "voucherledger-seal-block-v1"
-MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def format_timestamp(value: datetime) -> str:

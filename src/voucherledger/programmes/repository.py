@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account
+from voucherledger.core.pagination import keyset
 from voucherledger.ledger.models import JournalTransaction, Posting
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
-from voucherledger.vouchers.models import Voucher
 
 
 def get(session: Session, programme_id: str, *, for_update: bool = False) -> Programme | None:
@@ -49,7 +47,7 @@ def party_role(session: Session, programme_id: str, account_id: str) -> str | No
 def list_for(
     session: Session, account_id: str, kind: str, *, after: str | None, limit: int
 ) -> list[Programme]:
-    stmt = select(Programme).order_by(Programme.id).limit(limit)
+    stmt = select(Programme)
     if kind == "funder":
         stmt = stmt.where(Programme.funder_id == account_id)
     else:
@@ -58,9 +56,7 @@ def list_for(
                 select(ProgrammeParty.programme_id).where(ProgrammeParty.account_id == account_id)
             )
         )
-    if after is not None:
-        stmt = stmt.where(Programme.id > after)
-    return list(session.execute(stmt).scalars())
+    return keyset(session, stmt, Programme.id, after, limit)
 
 
 def party_programme_ids(account_id: str, kind: str) -> Select[Any] | None:
@@ -73,17 +69,6 @@ def party_programme_ids(account_id: str, kind: str) -> Select[Any] | None:
             ProgrammeParty.account_id == account_id, ProgrammeParty.role == kind
         )
     return None
-
-
-def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]:
-    found: dict[str, Account] = {}
-    wanted = list(ids)
-    for start in range(0, len(wanted), 500):
-        for account in session.execute(
-            select(Account).where(Account.id.in_(wanted[start : start + 500]))
-        ).scalars():
-            found[account.id] = account
-    return found
 
 
 def get_accreditation(
@@ -105,17 +90,6 @@ def suppliers(session: Session, programme_id: str) -> list[tuple[Accreditation, 
         .order_by(Accreditation.created_at, Accreditation.supplier_id)
     ).all()
     return [(accreditation, name) for accreditation, name in rows]
-
-
-def group_holds_voucher(session: Session, programme_id: str, group_id: str) -> bool:
-    return (
-        session.execute(
-            select(Voucher.id)
-            .where(Voucher.programme_id == programme_id, Voucher.group_id == group_id)
-            .limit(1)
-        ).first()
-        is not None
-    )
 
 
 def ledger_sums(session: Session, programme_id: str) -> dict[tuple[str, str], int]:
@@ -140,15 +114,9 @@ def ledger_sums(session: Session, programme_id: str) -> dict[tuple[str, str], in
     return {(kind, cls): int(total) for kind, cls, total in rows}
 
 
-def vouchers_to_expire(session: Session, programme_id: str, now: datetime) -> list[Voucher]:
-    return list(
-        session.execute(
-            select(Voucher)
-            .where(
-                Voucher.programme_id == programme_id,
-                or_(Voucher.status == "active", Voucher.status == "exhausted"),
-                Voucher.expires_at <= now,
-            )
-            .order_by(Voucher.id)
-        ).scalars()
-    )
+def ids(session: Session, *, only: str | None = None) -> list[str]:
+    """Every programme's id in order (or ``[only]`` if it exists)."""
+    stmt = select(Programme.id).order_by(Programme.id)
+    if only is not None:
+        stmt = stmt.where(Programme.id == only)
+    return list(session.execute(stmt).scalars())

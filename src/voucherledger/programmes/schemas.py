@@ -143,15 +143,6 @@ class SupplierListing(Schema):
     average_rating: float | None
 
 
-class SweepOut(Schema):
-    """What a sweep did: vouchers expired (and value returned), holds released."""
-
-    expired_vouchers: int
-    returned_amount: int
-    released_holds: int
-    released_amount: int
-
-
 # --- the programme report ---------------------------------------------------------
 
 ReportDimension = Literal[

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
+from voucherledger.accounts import repository as accounts_repo
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -33,7 +34,6 @@ from voucherledger.programmes.schemas import (
     ProgrammeCreate,
     ProgrammeOut,
     RulesOut,
-    SupplierListing,
 )
 
 
@@ -125,7 +125,7 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
             "an account cannot be both manager and auditor",
             [{"loc": ["body", "auditor_ids"], "msg": "also a manager", "type": "value_error"}],
         )
-    found = repository.accounts_by_id(session, wanted)
+    found = accounts_repo.accounts_by_id(session, wanted)
     bad = [
         {
             "loc": ["body", f"{role}_ids"],
@@ -174,7 +174,7 @@ def list_visible(
     rows = repository.list_for(
         session, principal.account_id, principal.kind, after=after, limit=limit + 1
     )
-    return make_page([to_out(session, p) for p in rows[: limit + 1]], limit)
+    return make_page([to_out(session, p) for p in rows], limit)
 
 
 def ensure_open(programme: Programme) -> None:
@@ -269,7 +269,7 @@ def accredit(
     programme = access(
         session, principal, programme_id, roles=frozenset({"funder", "manager"})
     ).programme
-    supplier = repository.accounts_by_id(session, [body.supplier_id]).get(body.supplier_id)
+    supplier = accounts_repo.accounts_by_id(session, [body.supplier_id]).get(body.supplier_id)
     if supplier is None or supplier.kind != "supplier":
         raise ValidationFailed(
             "supplier_id is not a supplier account",
@@ -332,34 +332,3 @@ def accreditation_out(accreditation: Accreditation) -> AccreditationOut:
         created_at=accreditation.created_at,
         updated_at=accreditation.updated_at,
     )
-
-
-def supplier_list(
-    session: Session, principal: Principal, programme_id: str
-) -> list[SupplierListing]:
-    """Parties, and groups holding the programme's vouchers, see its suppliers."""
-    if principal.kind == "group":
-        if repository.get(session, programme_id) is None or not repository.group_holds_voucher(
-            session, programme_id, principal.account_id
-        ):
-            raise NotFound(f"No programme {programme_id}.")
-    else:
-        access(session, principal, programme_id)
-    from voucherledger.redemptions.repository import supplier_stats
-
-    stats = supplier_stats(session, programme_id)
-    listing = []
-    for acc, name in repository.suppliers(session, programme_id):
-        claims, feedback_count, rating = stats.get(acc.supplier_id, (0, 0, None))
-        listing.append(
-            SupplierListing(
-                supplier_id=acc.supplier_id,
-                name=name,
-                service_categories=list(acc.service_categories),
-                status=acc.status,
-                claim_count=claims,
-                feedback_count=feedback_count,
-                average_rating=round(rating, 2) if rating is not None else None,
-            )
-        )
-    return listing

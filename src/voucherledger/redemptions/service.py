@@ -42,7 +42,7 @@ from voucherledger.core.errors import (
     VoucherRevoked,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import encode_cursor
+from voucherledger.core.pagination import split_page
 from voucherledger.programmes import service as programmes
 from voucherledger.redemptions import repository
 from voucherledger.redemptions.limiter import FailureLimiter
@@ -249,8 +249,7 @@ def list_visible(
     rows = repository.list_visible(
         session, principal.account_id, principal.kind, filters=filters, after=after, limit=limit + 1
     )
-    page = rows[:limit]
-    cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    page, cursor = split_page(rows, limit)
     return RedemptionList(data=[to_out(r) for r in page], next_cursor=cursor)
 
 

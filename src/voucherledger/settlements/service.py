@@ -16,7 +16,7 @@ from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import NothingToSettle, ValidationFailed
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import encode_cursor
+from voucherledger.core.pagination import split_page
 from voucherledger.programmes import service as programmes
 from voucherledger.settlements import repository
 from voucherledger.settlements.models import Settlement
@@ -116,7 +116,6 @@ def list_visible(
         after=after,
         limit=limit + 1,
     )
-    page = rows[:limit]
+    page, cursor = split_page(rows, limit)
     ids = repository.redemption_ids(session, [s.id for s in page])
-    cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return SettlementList(data=[to_out(s, ids[s.id]) for s in page], next_cursor=cursor)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import to_db_time
@@ -154,3 +155,28 @@ def list_visible(
     if status is not None:
         stmt = stmt.where(Voucher.status == status)
     return keyset(session, stmt, Voucher.id, after, limit)
+
+
+def group_holds_voucher(session: Session, programme_id: str, group_id: str) -> bool:
+    return (
+        session.execute(
+            select(Voucher.id)
+            .where(Voucher.programme_id == programme_id, Voucher.group_id == group_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def vouchers_to_expire(session: Session, programme_id: str, now: datetime) -> list[Voucher]:
+    return list(
+        session.execute(
+            select(Voucher)
+            .where(
+                Voucher.programme_id == programme_id,
+                or_(Voucher.status == "active", Voucher.status == "exhausted"),
+                Voucher.expires_at <= now,
+            )
+            .order_by(Voucher.id)
+        ).scalars()
+    )

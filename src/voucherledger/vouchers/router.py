@@ -1,4 +1,5 @@
-"""``/v1/vouchers``: list, read, QR image, revoke."""
+"""``/v1/vouchers``: list, read, QR image, revoke; and issuance under
+``/v1/programmes/{id}/vouchers``."""
 
 from __future__ import annotations
 
@@ -8,14 +9,32 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.core.auth import Principal, require_roles
-from voucherledger.core.errors import Forbidden, InvalidState, NotFound, problem_responses
+from voucherledger.core.errors import (
+    Forbidden,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    ProgrammeClosed,
+    ValidationFailed,
+    problem_responses,
+)
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.vouchers import service
-from voucherledger.vouchers.schemas import RevokeBody, VoucherList, VoucherOut, VoucherStatus
+from voucherledger.vouchers.schemas import (
+    BatchOut,
+    RevokeBody,
+    VoucherBatch,
+    VoucherCreate,
+    VoucherList,
+    VoucherOut,
+    VoucherStatus,
+)
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=CommittingRoute)
+# Issuance is documented with the programme it draws on.
+issuance = APIRouter(prefix="/v1/programmes", tags=["programmes"], route_class=CommittingRoute)
 
 DB = Annotated[Session, Depends(get_session)]
 Reader = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor", "group"))]
@@ -75,3 +94,49 @@ def revoke_voucher(
 ) -> VoucherOut:
     """Revoke: the voucher's remaining, unheld value returns to the programme's budget."""
     return service.revoke(session, principal, voucher_id, body.reason, ledger_key(request))
+
+
+@issuance.post(
+    "/{programme_id}/vouchers",
+    status_code=201,
+    operation_id="issue_voucher",
+    responses=problem_responses(
+        Forbidden, NotFound, ProgrammeClosed, InsufficientFunds, ValidationFailed
+    ),
+)
+def issue_voucher(
+    programme_id: str,
+    body: VoucherCreate,
+    principal: Issuer,
+    session: DB,
+    request: Request,
+) -> VoucherOut:
+    """Issue one voucher to a group."""
+    return service.issue(
+        session, principal, programme_id, [body], ledger_key=ledger_key(request), batch=False
+    )[0]
+
+
+@issuance.post(
+    "/{programme_id}/vouchers/batch",
+    status_code=201,
+    operation_id="issue_voucher_batch",
+    responses=problem_responses(
+        Forbidden, NotFound, ProgrammeClosed, InsufficientFunds, ValidationFailed
+    ),
+)
+def issue_voucher_batch(
+    programme_id: str, body: VoucherBatch, principal: Issuer, session: DB, request: Request
+) -> BatchOut:
+    """Issue up to 10,000 vouchers, all or nothing: one bad item refuses the batch and
+    ``errors`` lists ``{index, code, detail}`` of every bad item."""
+    return BatchOut(
+        data=service.issue(
+            session,
+            principal,
+            programme_id,
+            body.vouchers,
+            ledger_key=ledger_key(request),
+            batch=True,
+        )
+    )

@@ -18,6 +18,7 @@ import segno
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
+from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts.models import Account
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
@@ -34,10 +35,10 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
+from voucherledger.core.pagination import split_page
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
-from voucherledger.programmes.schemas import SweepOut
 from voucherledger.vouchers import codes, repository
 from voucherledger.vouchers.models import Voucher
 from voucherledger.vouchers.schemas import (
@@ -168,7 +169,7 @@ def issue(
     if programme.ends_at is not None and programme.ends_at <= now:
         raise ProgrammeClosed(f"Programme {programme.id} ended at {programme.ends_at}.")
     group_ids = {item.group_id for item in items}
-    groups = programmes_repo.accounts_by_id(session, group_ids)
+    groups = accounts_repo.accounts_by_id(session, group_ids)
     issued = repository.group_totals(session, programme.id, group_ids)
     left = ledger.balances(
         session, [chart.unissued(programme.id), chart.women_led_reserve(programme.id)]
@@ -327,7 +328,7 @@ def list_visible(
         after=after,
         limit=limit + 1,
     )
-    page = rows[:limit]
+    page, cursor = split_page(rows, limit)
     balances = repository.balances_of(
         session, [code for v in page for code in (chart.voucher(v.id), chart.held(v.id))]
     )
@@ -343,11 +344,6 @@ def list_visible(
         )
         for v in page
     ]
-    cursor = None
-    if len(rows) > limit:
-        from voucherledger.core.pagination import encode_cursor
-
-        cursor = encode_cursor(page[-1].id)
     return VoucherList(data=data, next_cursor=cursor)
 
 
@@ -472,7 +468,7 @@ def expire_due(
 ) -> tuple[int, int]:
     """Expire the programme's vouchers past ``expires_at``; returns (count, amount returned)."""
     count = returned = 0
-    for due in programmes_repo.vouchers_to_expire(session, programme.id, now):
+    for due in repository.vouchers_to_expire(session, programme.id, now):
         voucher, remaining = lock_voucher(session, due.id)
         if voucher.status not in ("active", "exhausted"):
             continue  # revoked meanwhile
@@ -490,27 +486,3 @@ def expire_due(
         returned += remaining
     session.flush()
     return count, returned
-
-
-def sweep_programme(
-    session: Session, programme: Programme, now: datetime, actor: str | None
-) -> SweepOut:
-    """Release timed-out holds (value back to the voucher, or the budget if it has
-    ended), then expire vouchers past ``expires_at`` (value back to the budget)."""
-    from voucherledger.redemptions.service import release_expired_holds
-
-    holds, held = release_expired_holds(session, programme.id, now, actor)
-    count, returned = expire_due(session, programme, now, actor)
-    return SweepOut(
-        expired_vouchers=count,
-        returned_amount=returned,
-        released_holds=holds,
-        released_amount=held,
-    )
-
-
-def sweep(session: Session, principal: Principal, programme_id: str) -> SweepOut:
-    programme = programmes.access(
-        session, principal, programme_id, roles=ISSUERS, for_update=True
-    ).programme
-    return sweep_programme(session, programme, utcnow(), principal.account_id)

@@ -1,0 +1,1 @@
+"""Reporting above the domains: the programme report and the programme's supplier list."""

@@ -1,7 +1,7 @@
 """The vocabularies of the product: group types, service categories, countries.
 
-Group types and service categories are those of ``design/product.md``; countries
-are ISO 3166-1 alpha-2 codes (from pycountry).
+Group types and service categories are those of ``docs/design.md`` (groups and
+service categories); countries are ISO 3166-1 alpha-2 codes (from pycountry).
 """
 
 from __future__ import annotations

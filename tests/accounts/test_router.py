@@ -1,4 +1,4 @@
-"""The account and key endpoints of ``design/api.md``, over HTTP."""
+"""The account and key endpoints of ``openapi/openapi.json``, over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The append-only double-entry ledger. No HTTP here; see ``design/ledger.md``.
+"""The append-only double-entry ledger. No HTTP here; see ``docs/design.md``.
 
 Model: a ledger account has a code, a currency and whether it may go negative
 (only external sources may). A journal transaction is two or more postings

@@ -1,4 +1,4 @@
-"""Refusals of the ledger. Each names the guarantee of ``design/ledger.md`` it protects."""
+"""Refusals of the ledger. Each names the guarantee of ``docs/design.md`` it protects."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -10,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voucherledger.core.db import Base, UTCDateTime
 
 ACCOUNT_KINDS = ("admin", "funder", "manager", "group", "supplier", "auditor")
+
+
+AccountKind = Literal["admin", "funder", "manager", "group", "supplier", "auditor"]
 
 
 class Account(Base):
@@ -36,7 +40,7 @@ class Account(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[AccountKind] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(2))
     group_type: Mapped[str | None] = mapped_column(String(40))

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts import service
-from voucherledger.accounts.schemas import AccountCreate, AccountKind, AccountOut, KeyCreated
+from voucherledger.accounts.models import AccountKind
+from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, problem_responses
 from voucherledger.core.idempotency import redact_secrets

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, StrictBool, StringConstraints, model_validator
 
+from voucherledger.accounts.models import AccountKind
 from voucherledger.core.schemas import InputSchema, Schema
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
-AccountKind = Literal["admin", "funder", "manager", "group", "supplier", "auditor"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 

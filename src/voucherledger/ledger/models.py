@@ -8,7 +8,7 @@ is the sum of its postings' amounts.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -28,7 +28,8 @@ from voucherledger.core.db import Base, UTCDateTime
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
-TRANSACTION_KINDS = (
+# What a journal transaction records; the CHECK on ledger_transactions.kind lists them.
+TransactionKind = Literal[
     "deposit",  # external money into a programme's budget
     "issue",  # budget into a voucher
     "hold",  # voucher value held by a pending claim
@@ -40,7 +41,8 @@ TRANSACTION_KINDS = (
     "settle",  # a supplier's payable paid out
     "close",  # a closed programme's unissued budget back to the funder
     "transfer",  # a plain movement between accounts (tests, corrections)
-)
+]
+TRANSACTION_KINDS: tuple[TransactionKind, ...] = get_args(TransactionKind)
 
 
 class LedgerAccount(Base):
@@ -80,7 +82,7 @@ class JournalTransaction(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TransactionKind] = mapped_column(String(16))
     programme_id: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[str | None] = mapped_column(String(200))
     idempotency_key: Mapped[str | None] = mapped_column(String(600), unique=True)

@@ -7,12 +7,16 @@ Money is not stored here: a programme's budget lives in its ledger accounts
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime
+
+ProgrammeStatus = Literal["open", "closed"]
+AccreditationStatus = Literal["active", "suspended"]
+PartyRole = Literal["manager", "auditor"]
 
 
 class Programme(Base):
@@ -29,7 +33,7 @@ class Programme(Base):
     service_categories: Mapped[list[str]] = mapped_column(JSON)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[ProgrammeStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -45,7 +49,7 @@ class ProgrammeParty(Base):
 
     programme_id: Mapped[str] = mapped_column(ForeignKey("programmes.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(10))
+    role: Mapped[PartyRole] = mapped_column(String(10))
 
 
 class Accreditation(Base):
@@ -57,6 +61,6 @@ class Accreditation(Base):
     programme_id: Mapped[str] = mapped_column(ForeignKey("programmes.id"), primary_key=True)
     supplier_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     service_categories: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[AccreditationStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ evidence, and where the claim is in its life (pending -> captured | voided).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voucherledger.core.db import Base, UTCDateTime
 
 REDEMPTION_STATUSES = ("pending", "captured", "voided")
+
+
+# pending: value held until the group confirms; captured: the supplier's payable;
+# voided: released (rejected, cancelled or timed out). A refund keeps it captured.
+RedemptionStatus = Literal["pending", "captured", "voided"]
+OutcomeKind = Literal["product", "process"]
 
 
 class Redemption(Base):
@@ -57,7 +63,7 @@ class Redemption(Base):
     description: Mapped[str] = mapped_column(Text)
     delivered_on: Mapped[date | None] = mapped_column(Date)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[RedemptionStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -78,5 +84,5 @@ class Feedback(Base):
     group_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     rating: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(Text)
-    outcome_kind: Mapped[str] = mapped_column(String(10))
+    outcome_kind: Mapped[OutcomeKind] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -27,6 +27,7 @@ from voucherledger.core.routing import CommittingRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.redemptions import service
 from voucherledger.redemptions.limiter import FailureLimiter
+from voucherledger.redemptions.models import RedemptionStatus
 from voucherledger.redemptions.schemas import (
     FeedbackCreate,
     FeedbackOut,
@@ -34,7 +35,6 @@ from voucherledger.redemptions.schemas import (
     RedemptionCreate,
     RedemptionList,
     RedemptionOut,
-    RedemptionStatus,
     RefundCreate,
 )
 

@@ -9,11 +9,11 @@ from pydantic import Field, StrictInt, StringConstraints
 
 from voucherledger.core.money import Amount
 from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.redemptions.models import OutcomeKind, RedemptionStatus
 from voucherledger.reference import ServiceCategory
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-RedemptionStatus = Literal["pending", "captured", "voided"]
 
 
 class Evidence(InputSchema):
@@ -75,7 +75,7 @@ class RefundCreate(InputSchema):
 class FeedbackCreate(InputSchema):
     rating: Annotated[StrictInt, Field(ge=1, le=5)]
     outcome: Text
-    outcome_kind: Literal["product", "process"]
+    outcome_kind: OutcomeKind
 
 
 class FeedbackOut(Schema):

@@ -5,6 +5,7 @@ does not: whose it is, its code, its categories, its status and expiry."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,6 +13,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voucherledger.core.db import Base, UTCDateTime
 
 VOUCHER_STATUSES = ("active", "exhausted", "expired", "revoked")
+
+
+# active: spendable; exhausted: nothing left, may come back to life by a void or refund;
+# expired and revoked are final.
+VoucherStatus = Literal["active", "exhausted", "expired", "revoked"]
 
 
 class Voucher(Base):
@@ -43,7 +49,7 @@ class Voucher(Base):
     # released holds and refunds after the voucher ended): the reserve share returns first.
     reserve_returned: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     service_categories: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[VoucherStatus] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     issue_transaction_id: Mapped[str] = mapped_column(String(40))

@@ -22,6 +22,7 @@ from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.vouchers import service
+from voucherledger.vouchers.models import VoucherStatus
 from voucherledger.vouchers.schemas import (
     BatchOut,
     RevokeBody,
@@ -29,7 +30,6 @@ from voucherledger.vouchers.schemas import (
     VoucherCreate,
     VoucherList,
     VoucherOut,
-    VoucherStatus,
 )
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=CommittingRoute)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
 from voucherledger.core.schemas import InputSchema, Schema, UTCDateTimeIn
 from voucherledger.reference import ServiceCategory
+from voucherledger.vouchers.models import VoucherStatus
 
-VoucherStatus = Literal["active", "exhausted", "expired", "revoked"]
 MAX_BATCH = 10_000
 
 

@@ -31,19 +31,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
-from voucherledger.accounts.models import Account
 from voucherledger.core.db import utcnow
-from voucherledger.ledger.models import JournalTransaction, Posting
-from voucherledger.programmes.models import Accreditation, Programme
+from voucherledger.programmes.models import Programme
 from voucherledger.programmes.schemas import (
     ProgrammeReport,
     ReportBreakdowns,
@@ -51,15 +47,13 @@ from voucherledger.programmes.schemas import (
     ReportLine,
     WomenLedShare,
 )
-from voucherledger.redemptions.models import Feedback, Redemption
-from voucherledger.vouchers.models import Voucher
+from voucherledger.reporting import repository
+from voucherledger.reporting.repository import AggregateRow
 
 # Dimensions of the voucher's group: they carry issuance and returned value.
 GROUP_DIMENSIONS: tuple[ReportDimension, ...] = ("women_led", "group_type", "origin_country")
 # Dimensions of the claim only: issuance is not split between them.
 CLAIM_DIMENSIONS: tuple[ReportDimension, ...] = ("service_category", "supplier")
-# Transactions that can move a voucher's value back to the budget or the funder.
-RETURN_KINDS = ("revoke", "expire", "void", "refund")
 
 CSV_COLUMNS = (
     "dimension",
@@ -80,7 +74,6 @@ CSV_COLUMNS = (
 )
 
 _Slice = tuple[ReportDimension, str]  # (dimension, key)
-_Row = Row[*tuple[Any, ...]]
 
 
 @dataclass(slots=True)
@@ -111,7 +104,7 @@ def _group_slices(women_led: bool, group_type: str, origin_country: str) -> list
     ]
 
 
-def _claim_slices(row: _Row) -> list[_Slice]:
+def _claim_slices(row: AggregateRow) -> list[_Slice]:
     women_led, group_type, origin_country, category, supplier_id = row[:5]
     return [
         *_group_slices(women_led, group_type, origin_country),
@@ -126,106 +119,6 @@ def ratio(numerator: int, denominator: int, places: int) -> str | None:
         return None
     exponent = Decimal(1).scaleb(-places)
     return str((Decimal(numerator) / Decimal(denominator)).quantize(exponent, ROUND_HALF_UP))
-
-
-# --- the aggregates ------------------------------------------------------------------
-
-_GROUP_COLUMNS = (Account.women_led, Account.group_type, Account.origin_country)
-
-
-def _issuance(session: Session, programme_id: str) -> Sequence[_Row]:
-    """(women_led, group_type, origin_country, count, amount, from reserve)."""
-    return session.execute(
-        select(
-            *_GROUP_COLUMNS,
-            func.count(Voucher.id),
-            func.sum(Voucher.amount),
-            func.sum(Voucher.reserve_amount),
-        )
-        .join(Account, Account.id == Voucher.group_id)
-        .where(Voucher.programme_id == programme_id)
-        .group_by(*_GROUP_COLUMNS)
-    ).all()
-
-
-def _claims(session: Session, programme_id: str) -> Sequence[_Row]:
-    """(group columns, category, supplier, claims, claimed, captured, settled)."""
-    live = Redemption.status != "voided"
-    captured = Redemption.status == "captured"
-    net = Redemption.amount - Redemption.refunded_amount
-    keys = (*_GROUP_COLUMNS, Redemption.service_category, Redemption.supplier_id)
-    return session.execute(
-        select(
-            *keys,
-            func.sum(case((live, 1), else_=0)),
-            func.sum(case((live, Redemption.amount), else_=0)),
-            func.sum(case((captured, net), else_=0)),
-            func.sum(case((and_(captured, Redemption.settlement_id.is_not(None)), net), else_=0)),
-        )
-        .join(Account, Account.id == Redemption.group_id)
-        .where(Redemption.programme_id == programme_id)
-        .group_by(*keys)
-    ).all()
-
-
-def _feedback(session: Session, programme_id: str) -> Sequence[_Row]:
-    """(group columns, category, supplier, count, rating sum, product, process)."""
-    keys = (*_GROUP_COLUMNS, Redemption.service_category, Redemption.supplier_id)
-    return session.execute(
-        select(
-            *keys,
-            func.count(Feedback.redemption_id),
-            func.sum(Feedback.rating),
-            func.sum(case((Feedback.outcome_kind == "product", 1), else_=0)),
-            func.sum(case((Feedback.outcome_kind == "process", 1), else_=0)),
-        )
-        .join(Redemption, Redemption.id == Feedback.redemption_id)
-        .join(Account, Account.id == Redemption.group_id)
-        .where(Redemption.programme_id == programme_id)
-        .group_by(*keys)
-    ).all()
-
-
-def _returned(session: Session, programme: Programme) -> Sequence[_Row]:
-    """(group columns, value returned): the journal's postings into the budget or the
-    funder in the programme's revoke, expire, void and refund transactions, each
-    traced to its voucher through the transaction's metadata."""
-    claim = aliased(Redemption)
-    meta = JournalTransaction.meta
-    voucher_id = func.coalesce(meta["voucher_id"].as_string(), claim.voucher_id)
-    receivers = (
-        chart.unissued(programme.id),
-        chart.women_led_reserve(programme.id),
-        chart.funder(programme.funder_id, programme.currency),
-    )
-    return session.execute(
-        select(*_GROUP_COLUMNS, func.sum(Posting.amount))
-        .select_from(Posting)
-        .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
-        .outerjoin(claim, claim.id == meta["redemption_id"].as_string())
-        .join(Voucher, Voucher.id == voucher_id)
-        .join(Account, Account.id == Voucher.group_id)
-        .where(
-            JournalTransaction.programme_id == programme.id,
-            JournalTransaction.kind.in_(RETURN_KINDS),
-            Posting.account_code.in_(receivers),
-            Posting.amount > 0,
-        )
-        .group_by(*_GROUP_COLUMNS)
-    ).all()
-
-
-def _suppliers(session: Session, programme_id: str) -> dict[str, str]:
-    """Names of the programme's accredited suppliers and of any supplier that claimed."""
-    claimed = select(Redemption.supplier_id).where(Redemption.programme_id == programme_id)
-    accredited = select(Accreditation.supplier_id).where(Accreditation.programme_id == programme_id)
-    return dict(
-        session.execute(
-            select(Account.id, Account.name).where(
-                Account.id.in_(claimed) | Account.id.in_(accredited)
-            )
-        ).all()
-    )
 
 
 # --- the report ----------------------------------------------------------------------
@@ -255,7 +148,7 @@ def _line(slice_: _Slice, figures: _Figures, label: str | None) -> ReportLine:
 
 def build(session: Session, programme: Programme) -> ProgrammeReport:
     """The report of a programme the caller may read (see ``service.access``)."""
-    suppliers = _suppliers(session, programme.id)
+    suppliers = repository.suppliers(session, programme.id)
     # Slices shown even when empty: the total, both sides of women-led, every
     # category the programme funds, every supplier it accredited.
     shown: list[_Slice] = [
@@ -272,7 +165,9 @@ def build(session: Session, programme: Programme) -> ProgrammeReport:
             lines.setdefault(slice_, _Figures()).add(**amounts)
 
     women_led_amount = from_reserve = 0
-    for women_led, group_type, origin, count, amount, reserve in _issuance(session, programme.id):
+    for women_led, group_type, origin, count, amount, reserve in repository.issuance(
+        session, programme.id
+    ):
         add(
             _group_slices(women_led, group_type, origin),
             vouchers_issued=int(count),
@@ -281,7 +176,7 @@ def build(session: Session, programme: Programme) -> ProgrammeReport:
         if women_led:
             women_led_amount += int(amount)
             from_reserve += int(reserve)
-    for row in _claims(session, programme.id):
+    for row in repository.claims(session, programme.id):
         add(
             _claim_slices(row),
             claims=int(row[5]),
@@ -289,7 +184,7 @@ def build(session: Session, programme: Programme) -> ProgrammeReport:
             captured=int(row[7]),
             settled=int(row[8]),
         )
-    for row in _feedback(session, programme.id):
+    for row in repository.feedback(session, programme.id):
         add(
             _claim_slices(row),
             feedback_count=int(row[5]),
@@ -297,7 +192,7 @@ def build(session: Session, programme: Programme) -> ProgrammeReport:
             outcomes_product=int(row[7]),
             outcomes_process=int(row[8]),
         )
-    for women_led, group_type, origin, amount in _returned(session, programme):
+    for women_led, group_type, origin, amount in repository.returned(session, programme):
         add(_group_slices(women_led, group_type, origin), returned=int(amount))
 
     def breakdown(dimension: ReportDimension) -> list[ReportLine]:

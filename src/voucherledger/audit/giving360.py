@@ -45,15 +45,13 @@ from datetime import datetime
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account
+from voucherledger.audit import repository
 from voucherledger.audit.standards import ExportTally, load_programmes, rfc3339
 from voucherledger.core.money import to_major
 from voucherledger.programmes.models import Programme
-from voucherledger.redemptions.models import Redemption
-from voucherledger.settlements.models import Settlement
 from voucherledger.vouchers.models import Voucher
 
 _CHUNK_VOUCHERS = 500
@@ -113,9 +111,7 @@ def giving360_export(
     programmes = load_programmes(session, programme_ids)
     funders = {
         account.id: _Funder(account.id, account.name)
-        for account in session.execute(
-            select(Account).where(Account.id.in_({p.funder_id for p in programmes}))
-        ).scalars()
+        for account in repository.list_accounts(session, {p.funder_id for p in programmes})
     }
     if tally is not None:
         tally.since, tally.until = since, until
@@ -162,64 +158,21 @@ class _Disbursement:
     amount: int
 
 
-def _voucher_chunk(
-    session: Session,
-    programme_id: str,
-    after: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> list[tuple[Voucher, Account]]:
-    group = aliased(Account)
-    stmt = (
-        select(Voucher, group)
-        .join(group, group.id == Voucher.group_id)
-        .where(Voucher.programme_id == programme_id)
-        .order_by(Voucher.id)
-        .limit(_CHUNK_VOUCHERS)
-    )
-    if after is not None:
-        stmt = stmt.where(Voucher.id > after)
-    if since is not None:
-        stmt = stmt.where(Voucher.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(Voucher.created_at < until)
-    return [(voucher, account) for voucher, account in session.execute(stmt)]
-
-
 def _disbursements(
     session: Session, voucher_ids: list[str], until: datetime | None
 ) -> dict[str, list[_Disbursement]]:
     """Per voucher, each settlement that paid claims on it, with the claims' net total."""
-    supplier = aliased(Account)
-    net = func.sum(Redemption.amount - Redemption.refunded_amount)
-    stmt = (
-        select(
-            Redemption.voucher_id,
-            Settlement.id,
-            Settlement.created_at,
-            Settlement.supplier_id,
-            supplier.name,
-            net,
-        )
-        .join(Settlement, Settlement.id == Redemption.settlement_id)
-        .join(supplier, supplier.id == Settlement.supplier_id)
-        .where(Redemption.voucher_id.in_(voucher_ids))
-        .group_by(
-            Redemption.voucher_id,
-            Settlement.id,
-            Settlement.created_at,
-            Settlement.supplier_id,
-            supplier.name,
-        )
-        .order_by(Redemption.voucher_id, Settlement.created_at, Settlement.id)
-    )
-    if until is not None:
-        stmt = stmt.where(Settlement.created_at < until)
     out: dict[str, list[_Disbursement]] = {}
-    for voucher_id, sid, at, supplier_id, name, amount in session.execute(stmt):
-        if amount:
-            out.setdefault(voucher_id, []).append(
-                _Disbursement(sid, at, supplier_id, name, int(amount))
+    for paid in repository.settled_claims(session, voucher_ids, until=until):
+        if paid.net_amount:
+            out.setdefault(paid.voucher_id, []).append(
+                _Disbursement(
+                    paid.settlement_id,
+                    paid.settled_at,
+                    paid.supplier_id,
+                    paid.supplier_name,
+                    paid.net_amount,
+                )
             )
     return out
 
@@ -237,7 +190,9 @@ def _grants(
     grant_programme = {"code": programme.id, "title": programme.name}
     after: str | None = None
     while True:
-        chunk = _voucher_chunk(session, programme.id, after, since, until)
+        chunk = repository.vouchers_with_groups(
+            session, programme.id, after=after, since=since, until=until, limit=_CHUNK_VOUCHERS
+        )
         if not chunk:
             return
         after = chunk[-1][0].id

@@ -58,16 +58,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlalchemy import Select, and_, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from voucherledger.accounts.models import Account
+from voucherledger.audit import repository
 from voucherledger.audit.standards import ExportTally, load_programmes
 from voucherledger.core.money import to_major
-from voucherledger.ledger.models import JournalTransaction, Posting
-from voucherledger.programmes.models import Programme, ProgrammeParty
-from voucherledger.settlements.models import Settlement
-from voucherledger.vouchers.models import Voucher
+from voucherledger.programmes.models import Programme
 
 IATI_VERSION = "2.03"
 
@@ -169,18 +165,10 @@ def iati_export(
 
 
 def _parties(session: Session, programme: Programme) -> _Parties:
-    funder = session.execute(
-        select(Account.name).where(Account.id == programme.funder_id)
-    ).scalar_one()
-    managers = list(
-        session.execute(
-            select(Account.name)
-            .join(ProgrammeParty, ProgrammeParty.account_id == Account.id)
-            .where(ProgrammeParty.programme_id == programme.id, ProgrammeParty.role == "manager")
-            .order_by(Account.id)
-        ).scalars()
+    return _Parties(
+        repository.account_name(session, programme.funder_id),
+        repository.manager_names(session, programme.id),
     )
-    return _Parties(funder, managers)
 
 
 class _Writer:
@@ -290,57 +278,6 @@ def _activity_head(
     return "\n".join(lines) + "\n"
 
 
-def _postings_query(
-    programme_id: str, since: datetime | None, until: datetime | None
-) -> Select[str, str, datetime, str, int, str, str, str, str]:
-    """Every posting of the programme's reported transactions in journal order, with the
-    group of an issued voucher and the supplier of a settlement beside it (both null on
-    other rows: outer joins, which the column types do not show)."""
-    txn, posting = JournalTransaction, Posting
-    voucher, group = aliased(Voucher), aliased(Account)
-    settlement, supplier = aliased(Settlement), aliased(Account)
-    stmt = (
-        select(
-            txn.id,
-            txn.kind,
-            txn.created_at,
-            posting.account_code,
-            posting.amount,
-            posting.currency,
-            voucher.id,
-            group.name,
-            supplier.name,
-        )
-        .select_from(txn)
-        .join(posting, posting.transaction_id == txn.id)
-        .outerjoin(
-            voucher,
-            and_(
-                txn.kind == "issue",
-                posting.amount > 0,
-                voucher.id == func.substr(posting.account_code, len("voucher:") + 1),
-            ),
-        )
-        .outerjoin(group, group.id == voucher.group_id)
-        .outerjoin(
-            settlement,
-            and_(
-                txn.kind == "settle",
-                settlement.programme_id == programme_id,
-                settlement.transaction_id == txn.id,
-            ),
-        )
-        .outerjoin(supplier, supplier.id == settlement.supplier_id)
-        .where(txn.programme_id == programme_id, txn.kind.in_(REPORTED_KINDS))
-        .order_by(txn.created_at, txn.id, posting.id)
-    )
-    if since is not None:
-        stmt = stmt.where(txn.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(txn.created_at < until)
-    return stmt
-
-
 @dataclass
 class _Pending:
     """A de-commitment being summed over the postings of its transaction."""
@@ -415,8 +352,13 @@ def _transactions(
             )
 
     pending: _Pending | None = None
-    rows = session.execute(
-        _postings_query(programme.id, since, until).execution_options(yield_per=_YIELD_PER)
+    rows = repository.stream_iati_postings(
+        session,
+        programme.id,
+        kinds=REPORTED_KINDS,
+        since=since,
+        until=until,
+        yield_per=_YIELD_PER,
     )
     for txn_id, kind, at, account, amount, currency, voucher_id, group, supplier in rows:
         if pending is not None and pending.txn_id != txn_id:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voucherledger import ledger
+from voucherledger.audit import repository
 from voucherledger.audit.schemas import (
     BalanceOut,
+    CheckpointOut,
     PostingOut,
     TransactionList,
     TransactionOut,
@@ -23,8 +24,9 @@ from voucherledger.audit.schemas import (
 from voucherledger.core.auth import Principal
 from voucherledger.core.errors import Forbidden, NotFound
 from voucherledger.core.pagination import encode_cursor
-from voucherledger.ledger.models import JournalTransaction, LedgerAccount, Posting, Seal
-from voucherledger.programmes import repository as programmes_repo
+from voucherledger.ledger.canonical import BLOCK_FORMAT
+from voucherledger.ledger.models import JournalTransaction
+from voucherledger.ledger.sealer import latest_block
 from voucherledger.programmes import service as programmes
 from voucherledger.vouchers import repository as vouchers_repo
 
@@ -37,28 +39,16 @@ def programme_scope(session: Session, principal: Principal, programme_id: str | 
     if programme_id is not None:
         programmes.access(session, principal, programme_id)
         return [programme_id]
-    ids = programmes_repo.party_programme_ids(principal.account_id, principal.kind)
+    ids = repository.party_programme_ids(session, principal.account_id, principal.kind)
     if ids is None:
         raise Forbidden("Only a programme's funder, managers and auditors read its journal.")
-    return list(session.execute(ids).scalars())
+    return ids
 
 
 def _to_out(session: Session, txns: list[JournalTransaction]) -> list[TransactionOut]:
     ids = [t.id for t in txns]
-    postings: dict[str, list[PostingOut]] = {i: [] for i in ids}
-    sequences: dict[str, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for txn_id, account, amount, currency in session.execute(
-            select(Posting.transaction_id, Posting.account_code, Posting.amount, Posting.currency)
-            .where(Posting.transaction_id.in_(chunk))
-            .order_by(Posting.id)
-        ):
-            postings[txn_id].append(PostingOut(account=account, amount=amount, currency=currency))
-        for txn_id, sequence in session.execute(
-            select(Seal.transaction_id, Seal.sequence).where(Seal.transaction_id.in_(chunk))
-        ):
-            sequences[txn_id] = sequence
+    postings = repository.postings_by_transaction(session, ids)
+    sequences = repository.sequences_by_transaction(session, ids)
     return [
         TransactionOut(
             id=t.id,
@@ -69,7 +59,10 @@ def _to_out(session: Session, txns: list[JournalTransaction]) -> list[Transactio
             created_at=t.created_at,
             memo=t.memo,
             metadata=t.meta,
-            postings=postings[t.id],
+            postings=[
+                PostingOut(account=p.account, amount=p.amount, currency=p.currency)
+                for p in postings[t.id]
+            ],
         )
         for t in txns
     ]
@@ -87,27 +80,23 @@ def list_transactions(
     limit: int,
 ) -> TransactionList:
     scope = programme_scope(session, principal, programme_id)
-    stmt = select(JournalTransaction).where(JournalTransaction.programme_id.in_(scope))
-    if account is not None:
-        stmt = stmt.where(
-            JournalTransaction.id.in_(
-                select(Posting.transaction_id).where(Posting.account_code == account)
-            )
-        )
-    if since is not None:
-        stmt = stmt.where(JournalTransaction.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(JournalTransaction.created_at <= until)
-    if after is not None:
-        stmt = stmt.where(JournalTransaction.id > after)
-    rows = list(session.execute(stmt.order_by(JournalTransaction.id).limit(limit + 1)).scalars())
+    # One row more than the page: whether there is a next page, without counting.
+    rows = repository.list_transactions(
+        session,
+        programme_ids=scope,
+        account=account,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit + 1,
+    )
     page = rows[:limit]
     cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return TransactionList(data=_to_out(session, page), next_cursor=cursor)
 
 
 def get_transaction(session: Session, principal: Principal, txn_id: str) -> TransactionOut:
-    txn = session.get(JournalTransaction, txn_id)
+    txn = repository.get_transaction(session, txn_id)
     if txn is None or txn.programme_id is None:
         raise NotFound(f"No transaction {txn_id}.")
     try:
@@ -150,7 +139,7 @@ def _party(session: Session, principal: Principal, programme_id: str) -> bool:
 def balance(
     session: Session, principal: Principal, account: str, as_of: datetime | None
 ) -> BalanceOut:
-    row = session.get(LedgerAccount, account)
+    row = repository.get_ledger_account(session, account)
     if row is None or not _may_read_account(session, principal, account):
         raise NotFound(f"No ledger account {account}.")
     value = (
@@ -184,4 +173,22 @@ def trial_balance(
 
 
 def transaction_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(JournalTransaction)).scalar_one())
+    return repository.count_transactions(session)
+
+
+def checkpoint(session: Session) -> CheckpointOut:
+    """The latest seal block, as the checkpoint route shows it."""
+    block = latest_block(session)
+    if block is None:
+        raise NotFound("Nothing has been sealed yet.")
+    return CheckpointOut(
+        format=BLOCK_FORMAT,
+        height=block.height,
+        first_sequence=block.first_sequence,
+        last_sequence=block.last_sequence,
+        prev_hash=block.prev_hash,
+        hash=block.hash,
+        sealed_at=block.sealed_at,
+        signature=block.signature,
+        public_key=block.public_key,
+    )

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from voucherledger.audit import repository
 from voucherledger.core.money import to_major
 from voucherledger.programmes.models import Programme
 
@@ -30,12 +30,7 @@ def load_programmes(session: Session, programme_ids: list[str]) -> list[Programm
         raise ValueError("an export covers at least one programme")
     if len(set(programme_ids)) != len(programme_ids):
         raise ValueError("programme ids must not repeat")
-    found = {
-        programme.id: programme
-        for programme in session.execute(
-            select(Programme).where(Programme.id.in_(programme_ids))
-        ).scalars()
-    }
+    found = repository.programmes_by_id(session, programme_ids)
     missing = [pid for pid in programme_ids if pid not in found]
     if missing:
         raise LookupError(f"no programme {', '.join(missing)}")

@@ -109,6 +109,8 @@ class PartyKey:
 
 @dataclass(slots=True)
 class Demo:
+    """What the demo wrote, for :func:`render` to print."""
+
     programme_id: str
     programme_name: str
     accounts: int = 0
@@ -137,6 +139,7 @@ class _Story:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.limiter = FailureLimiter()
+        self.year = utcnow().year
 
     def issue(
         self, issuer: Principal, programme_id: str, items: list[dict[str, Any]], *, batch: bool
@@ -187,21 +190,64 @@ class _Story:
 
 def populate(factory: sessionmaker[Session], *, force: bool = False) -> Demo:
     """Write the demo scheme; raises :class:`DatabaseNotEmpty` (writing nothing) if
-    the database has accounts already, unless ``force``."""
+    the database has accounts already, unless ``force``.
+
+    The body is the story's table of contents: one function per chapter, in order."""
     with transaction(factory) as session:
         existing = account_count(session)
         if existing and not force:
             raise DatabaseNotEmpty(existing)
-        demo = _tell(session)
+        story = _Story(session)
+        cast = _accounts_and_keys(story)
+        demo = _programme_and_funding(story, cast)
+        prg = demo.programme_id
+        _accreditation(story, cast, prg)
+        voucher = _issuance(story, cast, prg)
+        delivered = _claims_and_confirmation(story, cast, voucher)
+        _claims_refused(story, cast, voucher)
+        _claims_pending(story, cast, voucher)
+        _feedback(story, cast, delivered)
+        _settlement(story, cast, prg)
+        _revocation(story, cast, voucher)
+        demo.vouchers = len(voucher)
+        demo.claims = _claims_by_status(session, prg)
+        demo.parties = _what_to_try(cast, prg)
         demo.accounts = account_count(session) - existing
         return demo
 
 
-def _tell(session: Session) -> Demo:
-    story = _Story(session)
-    year = utcnow().year
+@dataclass(frozen=True, slots=True)
+class _Cast:
+    """The parties of the story: their accounts, the keys printed for some of them,
+    and each as the principal it acts as. ``groups[i]`` gets ``voucher[i]``."""
 
-    # --- the parties ---------------------------------------------------------------
+    admin_key: KeyCreated
+    funder: Account
+    manager: Account
+    auditor: Account
+    groups: list[Account]
+    suppliers: list[Account]
+    keys: dict[str, KeyCreated]
+    as_funder: Principal
+    as_manager: Principal
+    as_group: list[Principal]
+    as_supplier: list[Principal]
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivered:
+    """The claims whose service was delivered and confirmed, which feedback is about."""
+
+    board: Redemption
+    books: Redemption
+    export: Redemption
+    governance: Redemption
+
+
+def _accounts_and_keys(story: _Story) -> _Cast:
+    """The operator, the agency, its umbrella body, the auditor, the groups and the
+    suppliers; a key for one party of each kind."""
+    session = story.session
     admin_key = accounts.create_admin(session, "Scheme operator")
     funder = _account(
         session,
@@ -248,19 +294,31 @@ def _tell(session: Session) -> Demo:
         "group": accounts.create_key(session, groups[0].id),
         "supplier": accounts.create_key(session, suppliers[0].id),
     }
-    as_funder = _principal(funder, keys["funder"])
-    as_manager = _principal(manager, keys["manager"])
-    as_group = [_principal(g, keys["group"] if i == 0 else None) for i, g in enumerate(groups)]
-    as_supplier = [
-        _principal(s, keys["supplier"] if i == 0 else None) for i, s in enumerate(suppliers)
-    ]
-    civic, finance, bridge, digital = as_supplier
+    return _Cast(
+        admin_key=admin_key,
+        funder=funder,
+        manager=manager,
+        auditor=auditor,
+        groups=groups,
+        suppliers=suppliers,
+        keys=keys,
+        as_funder=_principal(funder, keys["funder"]),
+        as_manager=_principal(manager, keys["manager"]),
+        as_group=[_principal(g, keys["group"] if i == 0 else None) for i, g in enumerate(groups)],
+        as_supplier=[
+            _principal(s, keys["supplier"] if i == 0 else None) for i, s in enumerate(suppliers)
+        ],
+    )
 
-    # --- the programme, its money and its suppliers -----------------------------------
+
+def _programme_and_funding(story: _Story, cast: _Cast) -> Demo:
+    """The agency sets up the programme, its rules and its parties, and pays in two
+    tranches."""
+    session, year = story.session, story.year
     name = f"Diaspora Capacity Vouchers {year}"
     programme = programmes.create(
         session,
-        as_funder,
+        cast.as_funder,
         ProgrammeCreate.model_validate(
             {
                 "name": name,
@@ -273,33 +331,40 @@ def _tell(session: Session) -> Demo:
                     "voucher_validity_days": 365,
                     "hold_days": 14,
                 },
-                "manager_ids": [manager.id],
-                "auditor_ids": [auditor.id],
+                "manager_ids": [cast.manager.id],
+                "auditor_ids": [cast.auditor.id],
             }
         ),
     )
-    prg = programme.id
-    demo = Demo(programme_id=prg, programme_name=name)
     for amount, reference in [
         (3_000_000, f"SEPA transfer {year}-01, first tranche"),
         (2_000_000, f"SEPA transfer {year}-04, second tranche"),
     ]:
         programmes.deposit(
             session,
-            as_funder,
-            prg,
+            cast.as_funder,
+            programme.id,
             DepositCreate.model_validate({"amount": amount, "reference": reference}),
             None,
         )
-    # The funder accredits two suppliers; its umbrella body the other two.
+    return Demo(programme_id=programme.id, programme_name=name)
+
+
+def _accreditation(story: _Story, cast: _Cast, prg: str) -> None:
+    """The funder accredits two suppliers; its umbrella body the other two."""
+    suppliers = cast.suppliers
     for accreditor, supplier, categories in [
-        (as_funder, suppliers[0], ["leadership", "governance", "management"]),
-        (as_funder, suppliers[1], ["financial_management", "financial_literacy", "fundraising"]),
-        (as_manager, suppliers[2], ["enterprise_development", "marketing"]),
-        (as_manager, suppliers[3], ["digital_skills", "monitoring_evaluation"]),
+        (cast.as_funder, suppliers[0], ["leadership", "governance", "management"]),
+        (
+            cast.as_funder,
+            suppliers[1],
+            ["financial_management", "financial_literacy", "fundraising"],
+        ),
+        (cast.as_manager, suppliers[2], ["enterprise_development", "marketing"]),
+        (cast.as_manager, suppliers[3], ["digital_skills", "monitoring_evaluation"]),
     ]:
         programmes.accredit(
-            session,
+            story.session,
             accreditor,
             prg,
             AccreditationCreate.model_validate(
@@ -307,11 +372,17 @@ def _tell(session: Session) -> Demo:
             ),
         )
 
-    # --- vouchers: two single ones, then a batch for the other ten groups ---------------
+
+def _issuance(story: _Story, cast: _Cast, prg: str) -> list[VoucherOut]:
+    """Two single vouchers, then a batch for the other ten groups; ``voucher[i]``
+    belongs to ``groups[i]``."""
+    groups = cast.groups
     singles = [
-        *story.issue(as_funder, prg, [{"group_id": groups[0].id, "amount": 150_000}], batch=False),
         *story.issue(
-            as_manager,
+            cast.as_funder, prg, [{"group_id": groups[0].id, "amount": 150_000}], batch=False
+        ),
+        *story.issue(
+            cast.as_manager,
             prg,
             [
                 {
@@ -326,7 +397,7 @@ def _tell(session: Session) -> Demo:
     batch_amounts = [120_000, 180_000, 100_000, 150_000, 250_000, 90_000, 120_000, 80_000]
     batch_amounts += [160_000, 200_000]
     batch = story.issue(
-        as_manager,
+        cast.as_manager,
         prg,
         [
             {"group_id": group.id, "amount": amount}
@@ -334,11 +405,14 @@ def _tell(session: Session) -> Demo:
         ],
         batch=True,
     )
-    voucher = [*singles, *batch]  # voucher[i] belongs to groups[i]
-    demo.vouchers = len(voucher)
+    return [*singles, *batch]
 
-    # --- claims in every state ------------------------------------------------------------
-    # Captured: claimed by the supplier, confirmed by the group.
+
+def _claims_and_confirmation(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> _Delivered:
+    """Captured claims: claimed by a supplier, confirmed by the group; one of them
+    partly refunded."""
+    session, as_group = story.session, cast.as_group
+    civic, finance, bridge, _ = cast.as_supplier
     board = story.claim(
         civic,
         voucher[0],
@@ -379,6 +453,13 @@ def _tell(session: Session) -> Demo:
         [{"kind": "invoice", "reference": "CSA-2031"}],
     )
     redemptions.confirm(session, as_group[3], governance.id, None)
+    return _Delivered(board=board, books=books, export=export, governance=governance)
+
+
+def _claims_refused(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
+    """Voided claims: one rejected by its group, one cancelled by its supplier."""
+    session = story.session
+    _, _, bridge, digital = cast.as_supplier
     # Voided by rejection: the group says the service was not delivered.
     rejected = story.claim(
         digital,
@@ -389,7 +470,11 @@ def _tell(session: Session) -> Demo:
         [{"kind": "invoice", "reference": "ODD-118"}],
     )
     redemptions.reject(
-        session, as_group[4], rejected.id, "the workshop was cancelled and never rescheduled", None
+        session,
+        cast.as_group[4],
+        rejected.id,
+        "the workshop was cancelled and never rescheduled",
+        None,
     )
     # Voided by cancellation: the supplier claimed against the wrong voucher.
     cancelled = story.claim(
@@ -401,7 +486,11 @@ def _tell(session: Session) -> Demo:
         [{"kind": "other", "reference": "entered against the wrong voucher"}],
     )
     redemptions.cancel(session, bridge, cancelled.id, None)
-    # Pending: waiting for the groups to confirm.
+
+
+def _claims_pending(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
+    """Claims waiting for the groups to confirm."""
+    civic, _, _, digital = cast.as_supplier
     story.claim(
         civic,
         voucher[5],
@@ -419,47 +508,80 @@ def _tell(session: Session) -> Demo:
         [{"kind": "invoice", "reference": "ODD-121"}],
     )
 
-    # --- feedback: ratings, and outcomes of both kinds ----------------------------------
+
+def _feedback(story: _Story, cast: _Cast, delivered: _Delivered) -> None:
+    """Groups rate the services they confirmed, with outcomes of both kinds."""
+    as_group = cast.as_group
     story.feedback(
-        as_group[0], board, 5, "The committee now meets monthly and keeps minutes", "process"
+        as_group[0],
+        delivered.board,
+        5,
+        "The committee now meets monthly and keeps minutes",
+        "process",
     )
     story.feedback(
-        as_group[1], books, 4, "First audited annual accounts filed with the registry", "product"
+        as_group[1],
+        delivered.books,
+        4,
+        "First audited annual accounts filed with the registry",
+        "product",
     )
     story.feedback(
-        as_group[6], export, 3, "A business plan, though too generic for our sector", "product"
+        as_group[6],
+        delivered.export,
+        3,
+        "A business plan, though too generic for our sector",
+        "product",
     )
     story.feedback(
-        as_group[3], governance, 4, "Updated statutes adopted by the general assembly", "process"
+        as_group[3],
+        delivered.governance,
+        4,
+        "Updated statutes adopted by the general assembly",
+        "process",
     )
 
-    # --- the agency pays Civic Skills Academy; a voucher is revoked ---------------------
+
+def _settlement(story: _Story, cast: _Cast, prg: str) -> None:
+    """The agency pays Civic Skills Academy for its captured claims."""
     settlements.settle(
-        session,
-        as_funder,
+        story.session,
+        cast.as_funder,
         prg,
         SettlementCreate.model_validate(
-            {"supplier_id": suppliers[0].id, "payout_reference": f"SEPA payout {year}-Q2 CSA"}
+            {
+                "supplier_id": cast.suppliers[0].id,
+                "payout_reference": f"SEPA payout {story.year}-Q2 CSA",
+            }
         ),
         None,
     )
+
+
+def _revocation(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
+    """The umbrella body revokes a voucher."""
     vouchers.revoke(
-        session,
-        as_manager,
+        story.session,
+        cast.as_manager,
         voucher[8].id,
         "the association merged into another group of the programme",
         None,
     )
 
-    demo.claims = Counter(
+
+def _claims_by_status(session: Session, prg: str) -> Counter[str]:
+    return Counter(
         r.status
         for r in session.execute(select(Redemption).where(Redemption.programme_id == prg)).scalars()
     )
 
-    # --- the keys, and what to try with each ------------------------------------------
-    g0, s0 = groups[0], suppliers[0]
+
+def _what_to_try(cast: _Cast, prg: str) -> list[PartyKey]:
+    """The keys to print, and what to try with each."""
+    keys, g0, s0 = cast.keys, cast.groups[0], cast.suppliers[0]
+    admin_key = cast.admin_key
     paid = chart.paid(s0.id, CURRENCY)
-    demo.parties = [
+    return [
         PartyKey(
             "admin",
             "Scheme operator",
@@ -473,8 +595,8 @@ def _tell(session: Session) -> Demo:
         ),
         PartyKey(
             "funder",
-            funder.name,
-            funder.id,
+            cast.funder.name,
+            cast.funder.id,
             _plain(keys["funder"]),
             [
                 f"/v1/programmes/{prg} | jq .balances",
@@ -484,8 +606,8 @@ def _tell(session: Session) -> Demo:
         ),
         PartyKey(
             "manager",
-            manager.name,
-            manager.id,
+            cast.manager.name,
+            cast.manager.id,
             _plain(keys["manager"]),
             [
                 f"/v1/redemptions?programme_id={prg}&status=pending",
@@ -495,8 +617,8 @@ def _tell(session: Session) -> Demo:
         ),
         PartyKey(
             "auditor",
-            auditor.name,
-            auditor.id,
+            cast.auditor.name,
+            cast.auditor.id,
             _plain(keys["auditor"]),
             [
                 f"/v1/ledger/trial-balance?programme_id={prg}",
@@ -524,7 +646,6 @@ def _tell(session: Session) -> Demo:
             ],
         ),
     ]
-    return demo
 
 
 def _plain(key: KeyCreated) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account, ApiKey
@@ -63,3 +63,7 @@ def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]
         ).scalars():
             found[account.id] = account
     return found
+
+
+def count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Account)).scalar_one())

@@ -23,7 +23,7 @@ from voucherledger.audit.schemas import (
 )
 from voucherledger.core.auth import Principal
 from voucherledger.core.errors import Forbidden, NotFound
-from voucherledger.core.pagination import encode_cursor
+from voucherledger.core.pagination import split_page
 from voucherledger.ledger.canonical import BLOCK_FORMAT
 from voucherledger.ledger.models import JournalTransaction
 from voucherledger.ledger.sealer import latest_block
@@ -90,8 +90,7 @@ def list_transactions(
         after=after,
         limit=limit + 1,
     )
-    page = rows[:limit]
-    cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    page, cursor = split_page(rows, limit)
     return TransactionList(data=_to_out(session, page), next_cursor=cursor)
 
 

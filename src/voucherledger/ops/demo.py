@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voucherledger import chart
+from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts import service as accounts
 from voucherledger.accounts.models import Account
 from voucherledger.accounts.schemas import AccountCreate, KeyCreated
@@ -31,6 +31,7 @@ from voucherledger.core.auth import Principal
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.schemas import AccreditationCreate, DepositCreate, ProgrammeCreate
+from voucherledger.redemptions import repository as redemptions_repo
 from voucherledger.redemptions import service as redemptions
 from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.models import Redemption
@@ -120,7 +121,7 @@ class Demo:
 
 
 def account_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Account)).scalar_one())
+    return accounts_repo.count(session)
 
 
 def _principal(account: Account, key: KeyCreated | None = None) -> Principal:
@@ -570,10 +571,7 @@ def _revocation(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
 
 
 def _claims_by_status(session: Session, prg: str) -> Counter[str]:
-    return Counter(
-        r.status
-        for r in session.execute(select(Redemption).where(Redemption.programme_id == prg)).scalars()
-    )
+    return Counter(redemptions_repo.statuses(session, prg))
 
 
 def _what_to_try(cast: _Cast, prg: str) -> list[PartyKey]:

@@ -212,3 +212,12 @@ def supplier_stats(session: Session, programme_id: str) -> dict[str, tuple[int, 
         count, avg = ratings[supplier] if supplier in ratings else (0, None)
         out[supplier] = (claims.get(supplier, 0), count, avg)
     return out
+
+
+def statuses(session: Session, programme_id: str) -> list[str]:
+    """The status of each of the programme's claims."""
+    return list(
+        session.execute(
+            select(Redemption.status).where(Redemption.programme_id == programme_id)
+        ).scalars()
+    )

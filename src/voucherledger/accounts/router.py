@@ -32,7 +32,7 @@ DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", 
 )
 def create_account(body: AccountCreate, _admin: Admin, session: DB) -> AccountOut:
     """Create a party. Admin only."""
-    return service.to_out(service.create(session, body))
+    return service.create(session, body)
 
 
 @router.get("/accounts", operation_id="list_accounts", responses=problem_responses(Forbidden))
@@ -50,7 +50,7 @@ def list_accounts(
     "/accounts/{account_id}", operation_id="get_account", responses=problem_responses(NotFound)
 )
 def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> AccountOut:
-    return service.to_out(service.visible(session, principal, account_id))
+    return service.get(session, principal, account_id)
 
 
 @router.post(
@@ -80,4 +80,4 @@ def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
 
 @router.get("/me", operation_id="get_me", responses=problem_responses(validation=False))
 def get_me(principal: CurrentPrincipal, session: DB) -> AccountOut:
-    return service.to_out(service.visible(session, principal, principal.account_id))
+    return service.get(session, principal, principal.account_id)

@@ -50,7 +50,7 @@ def to_out(account: Account) -> AccountOut:
     )
 
 
-def create(session: Session, data: AccountCreate) -> Account:
+def create(session: Session, data: AccountCreate) -> AccountOut:
     account = Account(
         id=new_id("acc"),
         kind=data.kind,
@@ -66,18 +66,18 @@ def create(session: Session, data: AccountCreate) -> Account:
     if data.supplier is not None:
         account.service_categories = list(data.supplier.service_categories)
     repository.add(session, account)
-    return account
+    return to_out(account)
 
 
-def visible(session: Session, principal: Principal, account_id: str) -> Account:
+def get(session: Session, principal: Principal, account_id: str) -> AccountOut:
     """The account if the caller may see it; 404 otherwise (never 403)."""
     account = repository.get(session, account_id)
     if account is None:
         raise NotFound(f"No account {account_id}.")
     if account.id == principal.account_id:
-        return account
+        return to_out(account)
     if account.kind in _VISIBLE_KINDS.get(principal.kind, frozenset()):
-        return account
+        return to_out(account)
     raise NotFound(f"No account {account_id}.")
 
 

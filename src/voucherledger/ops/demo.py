@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voucherledger import chart
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts import service as accounts
-from voucherledger.accounts.models import Account
-from voucherledger.accounts.schemas import AccountCreate, KeyCreated
+from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.programmes import service as programmes
@@ -34,8 +33,7 @@ from voucherledger.programmes.schemas import AccreditationCreate, DepositCreate,
 from voucherledger.redemptions import repository as redemptions_repo
 from voucherledger.redemptions import service as redemptions
 from voucherledger.redemptions.limiter import FailureLimiter
-from voucherledger.redemptions.models import Redemption
-from voucherledger.redemptions.schemas import FeedbackCreate, RedemptionCreate
+from voucherledger.redemptions.schemas import FeedbackCreate, RedemptionCreate, RedemptionOut
 from voucherledger.settlements import service as settlements
 from voucherledger.settlements.schemas import SettlementCreate
 from voucherledger.vouchers import service as vouchers
@@ -124,13 +122,13 @@ def account_count(session: Session) -> int:
     return accounts_repo.count(session)
 
 
-def _principal(account: Account, key: KeyCreated | None = None) -> Principal:
+def _principal(account: AccountOut, key: KeyCreated | None = None) -> Principal:
     # Principal.key_id names the key a request came with; the services never read
     # it. Parties the demo prints no key for act without one.
     return Principal(account_id=account.id, kind=account.kind, key_id=key.id if key else "key_demo")
 
 
-def _account(session: Session, body: dict[str, Any]) -> Account:
+def _account(session: Session, body: dict[str, Any]) -> AccountOut:
     return accounts.create(session, AccountCreate.model_validate(body))
 
 
@@ -162,7 +160,7 @@ class _Story:
         category: str,
         description: str,
         evidence: list[dict[str, str]],
-    ) -> Redemption:
+    ) -> RedemptionOut:
         body = RedemptionCreate.model_validate(
             {
                 "voucher_code": voucher.code,
@@ -177,7 +175,7 @@ class _Story:
         )
 
     def feedback(
-        self, group: Principal, claim: Redemption, rating: int, outcome: str, kind: str
+        self, group: Principal, claim: RedemptionOut, rating: int, outcome: str, kind: str
     ) -> None:
         redemptions.feedback(
             self.session,
@@ -223,11 +221,11 @@ class _Cast:
     and each as the principal it acts as. ``groups[i]`` gets ``voucher[i]``."""
 
     admin_key: KeyCreated
-    funder: Account
-    manager: Account
-    auditor: Account
-    groups: list[Account]
-    suppliers: list[Account]
+    funder: AccountOut
+    manager: AccountOut
+    auditor: AccountOut
+    groups: list[AccountOut]
+    suppliers: list[AccountOut]
     keys: dict[str, KeyCreated]
     as_funder: Principal
     as_manager: Principal
@@ -239,10 +237,10 @@ class _Cast:
 class _Delivered:
     """The claims whose service was delivered and confirmed, which feedback is about."""
 
-    board: Redemption
-    books: Redemption
-    export: Redemption
-    governance: Redemption
+    board: RedemptionOut
+    books: RedemptionOut
+    export: RedemptionOut
+    governance: RedemptionOut
 
 
 def _accounts_and_keys(story: _Story) -> _Cast:

@@ -45,7 +45,7 @@ Party = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor
 )
 def create_programme(body: ProgrammeCreate, principal: Funder, session: DB) -> ProgrammeOut:
     """A new programme owned by the calling funder, with its rules and parties."""
-    return service.to_out(session, service.create(session, principal, body))
+    return service.create(session, principal, body)
 
 
 @router.get("", operation_id="list_programmes", responses=problem_responses(Forbidden))
@@ -62,7 +62,7 @@ def list_programmes(
     responses=problem_responses(Forbidden, NotFound),
 )
 def get_programme(programme_id: str, principal: Party, session: DB) -> ProgrammeOut:
-    return service.to_out(session, service.access(session, principal, programme_id).programme)
+    return service.get(session, principal, programme_id)
 
 
 @router.post(
@@ -88,7 +88,7 @@ def accredit_supplier(
     programme_id: str, body: AccreditationCreate, principal: Issuer, session: DB
 ) -> AccreditationOut:
     """Accredit (or re-accredit) a supplier for some of the programme's categories."""
-    return service.accreditation_out(service.accredit(session, principal, programme_id, body))
+    return service.accredit(session, principal, programme_id, body)
 
 
 @router.delete(
@@ -114,6 +114,4 @@ def close_programme(
     programme_id: str, principal: Funder, session: DB, request: Request
 ) -> ProgrammeOut:
     """No more issuance; the unissued budget returns to the funder."""
-    return service.to_out(
-        session, service.close(session, principal, programme_id, ledger_key(request))
-    )
+    return service.close(session, principal, programme_id, ledger_key(request))

@@ -68,6 +68,11 @@ def access(
     return Access(programme, role)
 
 
+def get(session: Session, principal: Principal, programme_id: str) -> ProgrammeOut:
+    """A programme, for its parties."""
+    return to_out(session, access(session, principal, programme_id).programme)
+
+
 def balances(session: Session, programme_id: str) -> Balances:
     sums = repository.ledger_sums(session, programme_id)
 
@@ -109,7 +114,7 @@ def to_out(session: Session, programme: Programme) -> ProgrammeOut:
     )
 
 
-def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Programme:
+def create(session: Session, principal: Principal, body: ProgrammeCreate) -> ProgrammeOut:
     now = utcnow()
     if body.ends_at is not None and body.ends_at <= now:
         raise ValidationFailed(
@@ -165,7 +170,7 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
             (chart.women_led_reserve(programme.id), body.currency, False),
         ],
     )
-    return programme
+    return to_out(session, programme)
 
 
 def list_visible(
@@ -235,7 +240,7 @@ def deposit(
 
 def close(
     session: Session, principal: Principal, programme_id: str, ledger_key: str | None
-) -> Programme:
+) -> ProgrammeOut:
     """No more issuance; the unissued budget, reserve included, returns to the funder."""
     programme = access(
         session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
@@ -260,12 +265,12 @@ def close(
     programme.status = "closed"
     programme.closed_at = utcnow()
     session.flush()
-    return programme
+    return to_out(session, programme)
 
 
 def accredit(
     session: Session, principal: Principal, programme_id: str, body: AccreditationCreate
-) -> Accreditation:
+) -> AccreditationOut:
     programme = access(
         session, principal, programme_id, roles=frozenset({"funder", "manager"})
     ).programme
@@ -297,7 +302,7 @@ def accredit(
         existing.status = "active"
         existing.updated_at = now
         session.flush()
-        return existing
+        return accreditation_out(existing)
     accreditation = Accreditation(
         programme_id=programme.id,
         supplier_id=supplier.id,
@@ -307,7 +312,7 @@ def accredit(
         updated_at=now,
     )
     repository.add_accreditation(session, accreditation)
-    return accreditation
+    return accreditation_out(accreditation)
 
 
 def suspend(session: Session, principal: Principal, programme_id: str, supplier_id: str) -> None:

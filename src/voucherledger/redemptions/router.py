@@ -75,10 +75,8 @@ def create_redemption(
 ) -> RedemptionOut:
     """Claim against a voucher code: a hold (``pending``) when the programme wants the
     group's confirmation, else ``captured`` at once."""
-    return service.to_out(
-        service.claim(
-            session, principal, body, limiter=_limiter(request), ledger_key=ledger_key(request)
-        )
+    return service.claim(
+        session, principal, body, limiter=_limiter(request), ledger_key=ledger_key(request)
     )
 
 
@@ -125,7 +123,7 @@ def confirm_redemption(
     redemption_id: str, principal: Group, session: DB, request: Request
 ) -> RedemptionOut:
     """The owning group confirms: pending -> captured."""
-    return service.to_out(service.confirm(session, principal, redemption_id, ledger_key(request)))
+    return service.confirm(session, principal, redemption_id, ledger_key(request))
 
 
 @router.post(
@@ -137,9 +135,7 @@ def reject_redemption(
     redemption_id: str, body: Reason, principal: Group, session: DB, request: Request
 ) -> RedemptionOut:
     """The owning group rejects: pending -> voided, the hold is released."""
-    return service.to_out(
-        service.reject(session, principal, redemption_id, body.reason, ledger_key(request))
-    )
+    return service.reject(session, principal, redemption_id, body.reason, ledger_key(request))
 
 
 @router.post(
@@ -151,7 +147,7 @@ def cancel_redemption(
     redemption_id: str, principal: Supplier, session: DB, request: Request
 ) -> RedemptionOut:
     """The supplier withdraws its own pending claim."""
-    return service.to_out(service.cancel(session, principal, redemption_id, ledger_key(request)))
+    return service.cancel(session, principal, redemption_id, ledger_key(request))
 
 
 @router.post(
@@ -166,10 +162,8 @@ def refund_redemption(
     redemption_id: str, body: RefundCreate, principal: Refunder, session: DB, request: Request
 ) -> RedemptionOut:
     """Captured, unsettled value back to the voucher; partial refunds add up."""
-    return service.to_out(
-        service.refund(
-            session, principal, redemption_id, body.amount, body.reason, ledger_key(request)
-        )
+    return service.refund(
+        session, principal, redemption_id, body.amount, body.reason, ledger_key(request)
     )
 
 

@@ -95,7 +95,7 @@ def claim(
     *,
     limiter: FailureLimiter,
     ledger_key: str | None,
-) -> Redemption:
+) -> RedemptionOut:
     supplier_id = principal.account_id
     if limiter.blocked(supplier_id):
         raise RateLimited(
@@ -191,7 +191,7 @@ def claim(
         "settlement_id": None,
     }
     repository.insert_claim(session, values)
-    return Redemption(**values)
+    return to_out(Redemption(**values))
 
 
 def _check_delivery(delivered_on: date, voucher: ClaimVoucher, now: datetime) -> None:
@@ -275,7 +275,7 @@ def _pending(redemption: Redemption, action: str) -> None:
 
 def confirm(
     session: Session, principal: Principal, redemption_id: str, ledger_key: str | None
-) -> Redemption:
+) -> RedemptionOut:
     """The group accepts the claim: the held value becomes the supplier's payable."""
     redemption = _visible(session, principal, redemption_id, for_update=True)
     _pending(redemption, "confirm")
@@ -302,7 +302,7 @@ def confirm(
     redemption.status = "captured"
     redemption.decided_at = now
     session.flush()
-    return redemption
+    return to_out(redemption)
 
 
 def void(
@@ -337,7 +337,7 @@ def void(
 
 def reject(
     session: Session, principal: Principal, redemption_id: str, reason: str, ledger_key: str | None
-) -> Redemption:
+) -> RedemptionOut:
     redemption = _visible(session, principal, redemption_id, for_update=True)
     _pending(redemption, "reject")
     void(
@@ -348,12 +348,12 @@ def reject(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return redemption
+    return to_out(redemption)
 
 
 def cancel(
     session: Session, principal: Principal, redemption_id: str, ledger_key: str | None
-) -> Redemption:
+) -> RedemptionOut:
     redemption = _visible(session, principal, redemption_id, for_update=True)
     _pending(redemption, "cancel")
     void(
@@ -364,7 +364,7 @@ def cancel(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return redemption
+    return to_out(redemption)
 
 
 def refund(
@@ -374,7 +374,7 @@ def refund(
     amount: int,
     reason: str,
     ledger_key: str | None,
-) -> Redemption:
+) -> RedemptionOut:
     """Captured, unsettled value back to the voucher (or budget, if the voucher ended)."""
     peek = _visible(session, principal, redemption_id)
     if principal.kind in MANAGERS:
@@ -409,7 +409,7 @@ def refund(
     )
     redemption.refunded_amount += amount
     session.flush()
-    return redemption
+    return to_out(redemption)
 
 
 def feedback(

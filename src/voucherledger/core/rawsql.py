@@ -12,9 +12,10 @@ own connection, inside its transaction. This module is the one way to do that:
 - **One binding story**: a column value goes through :func:`bind`, which gives
   it the form the ORM's column type would bind, so rows written by either path
   are identical byte for byte (the hash chain reads them back).
-- **The dialect is looked at once** per :class:`Raw`: for the placeholders and
-  :func:`bind`. Callers whose SQL differs per database branch on
-  :attr:`Raw.dialect` once, where they pick their statements.
+- **Driver differences are decided here**, twice: the placeholder style (once
+  per :class:`Raw`) and SQLite's text forms of times and dates (in :func:`bind`).
+  Callers whose SQL differs per database branch on :attr:`Raw.dialect` once,
+  where they pick their statements.
 
 Values read back come in the driver's forms (text timestamps and JSON on
 SQLite, ``datetime`` and parsed JSON from psycopg): :func:`from_db_time` and
@@ -41,32 +42,31 @@ def _pg_sql(sql: str) -> str:
     return converted
 
 
-def to_db_time(dialect: str, value: datetime | None) -> Any:
-    """A UTC instant as :class:`~voucherledger.core.db.UTCDateTime` stores it: naive
-    UTC, and on SQLite the text SQLAlchemy writes (always with microseconds)."""
-    if value is None:
-        return None
-    naive = value.astimezone(UTC).replace(tzinfo=None)
-    return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else naive
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def bind(dialect: str, value: Any) -> Any:
     """A column value as the ORM's column type binds it.
 
-    ``datetime`` (a ``UTCDateTime`` column): :func:`to_db_time`. ``date``: ISO text
-    on SQLite. ``list``/``dict`` (a ``JSON`` column; the schema has no array
-    columns): ``json.dumps`` as SQLAlchemy's JSON type does. Anything else
-    (text, integers, booleans, None) as it is. Apply it to column values, not to
-    the array parameters of an ``unnest`` statement, which are built from bound
-    values.
+    - ``datetime`` (a :class:`~voucherledger.core.db.UTCDateTime` column): naive
+      UTC; on SQLite the text SQLAlchemy writes, always with microseconds;
+    - ``date``: on SQLite its ISO text;
+    - ``list`` or ``dict`` (a ``JSON`` column; the schema has no array columns):
+      ``json.dumps``, as SQLAlchemy's JSON type does;
+    - anything else (text, integers, booleans, None) as it is.
+
+    Apply it to column values, not to the array parameters of an ``unnest``
+    statement: those are built from bound values.
     """
-    if isinstance(value, datetime):
-        return to_db_time(dialect, value)
-    if isinstance(value, date):
-        return value.isoformat() if dialect == "sqlite" else value
     if isinstance(value, list | dict):
         return json.dumps(value)
-    return value
+    if not isinstance(value, date):
+        return value
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if dialect != "sqlite":
+        return value
+    return value.strftime(_SQLITE_TIME) if isinstance(value, datetime) else value.isoformat()
 
 
 def from_db_time(value: Any) -> datetime:

@@ -42,7 +42,7 @@ class JournalRow(NamedTuple):
     programme_id: str | None
     actor: str | None
     idempotency_key: str | None
-    created_at: Any  # bound: rawsql.to_db_time
+    created_at: Any  # bound by rawsql.bind
     memo: str | None
     metadata: str  # canonical JSON text
 

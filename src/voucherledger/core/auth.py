@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from voucherledger.core.db import raw_fetchone
+from voucherledger.core import rawsql
 from voucherledger.core.errors import Forbidden, Unauthenticated
 from voucherledger.core.ids import new_id
 from voucherledger.core.session import request_session
@@ -76,7 +76,7 @@ def authenticate(session: Session, plaintext: str) -> Principal | None:
     if parsed is None:
         return None
     key_id, secret = parsed
-    row = raw_fetchone(session, _KEY_LOOKUP, (key_id,))
+    row = rawsql.fetchone(session, _KEY_LOOKUP, (key_id,))
     if row is None:
         return None
     secret_hash, revoked_at, account_id, kind = row

@@ -6,12 +6,12 @@ never fail half-way on a lock upgrade; PostgreSQL (production) uses psycopg 3.
 
 Services and repositories never commit: the request boundary does
 (:class:`voucherledger.core.routing.CommittingRoute`), the CLI does, tests do.
+The few statements that bypass the ORM go through :mod:`voucherledger.core.rawsql`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -134,68 +134,3 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-# --- the raw path: a few hot statements go straight to the DB-API cursor -------------
-#
-# On this hardware an ORM or Core round trip costs several times what the database
-# spends on it (design/ledger.md), so the statements every claim runs are written as
-# plain SQL with ``?`` placeholders and sent through the session's own connection and
-# transaction. Values cross in the forms the ORM's column types use, so rows written
-# either way are identical.
-
-_PG_SQL: dict[str, str] = {}
-
-
-def _driver_sql(dialect: str, sql: str) -> str:
-    if dialect != "postgresql":
-        return sql
-    converted = _PG_SQL.get(sql)
-    if converted is None:
-        converted = _PG_SQL[sql] = sql.replace("?", "%s")
-    return converted
-
-
-def raw_fetchone(session: Session, sql: str, params: Sequence[Any]) -> Any:
-    """One row (a tuple) of a ``?``-placeholder statement, or None."""
-    connection = session.connection()
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_driver_sql(connection.dialect.name, sql), params)
-        return cursor.fetchone()
-    finally:
-        cursor.close()
-
-
-def raw_execute(session: Session, sql: str, params: Sequence[Any]) -> None:
-    connection = session.connection()
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_driver_sql(connection.dialect.name, sql), params)
-    finally:
-        cursor.close()
-
-
-def dialect_of(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def to_db_time(dialect: str, value: datetime | None) -> Any:
-    """A UTC instant as :class:`UTCDateTime` stores it."""
-    if value is None:
-        return None
-    naive = value.astimezone(UTC).replace(tzinfo=None)
-    return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else naive
-
-
-def from_db_time(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        raise TypeError(f"not a timestamp: {value!r}")
-    return value.replace(tzinfo=UTC)
-
-
-def from_db_json(value: Any) -> Any:
-    """JSON columns come back parsed from psycopg and as text from sqlite3."""
-    return json.loads(value) if isinstance(value, str) else value

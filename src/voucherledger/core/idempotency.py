@@ -20,13 +20,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Integer, String, Text, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.concurrency import run_in_threadpool
 
 from voucherledger.core.auth import Principal, current_principal
 from voucherledger.core.db import Base, UTCDateTime, utcnow
 from voucherledger.core.errors import IdempotencyKeyReused, ValidationFailed
+from voucherledger.core.rawsql import Raw
 from voucherledger.core.session import request_session
 
 
@@ -104,18 +104,19 @@ async def idempotency_guard(
     return scope
 
 
+# The same statement on both databases; ``key`` quoted as SQLite needs.
+_CLAIM_KEY = (
+    'INSERT INTO idempotency_records (account_id, "key", request_hash, created_at) '
+    'VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING "key"'
+)
+
+
 def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(IdempotencyRecord)
-        .values(account_id=account_id, key=key, request_hash=digest, created_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
-    )
     # RETURNING, not rowcount: with psycopg the rowcount of this INSERT is -1, so
     # every first use of a key looked like a replay of an unfinished request.
-    if session.execute(stmt).first() is not None:
+    with Raw(session) as db:
+        claimed = db.fetchone(_CLAIM_KEY, (account_id, key, digest, db.bind(utcnow())))
+    if claimed is not None:
         return
     record = session.execute(
         select(IdempotencyRecord).where(

@@ -14,8 +14,10 @@ caller's — it:
    (guarantee 3; a CHECK constraint backs the guard).
 
 On any :class:`~voucherledger.ledger.errors.LedgerError` the caller must roll
-back. The write path talks to the DB-API cursor directly: it runs on every
-claim, and the layers above the driver cost more than the database does here.
+back. The write path talks to the DB-API cursor directly (its statements, per
+database, are in :mod:`voucherledger.ledger.sql`): it runs on every claim, and
+the layers above the driver cost more than the database does here. The reads
+and the off-path writes (opening accounts one by one) use the ORM.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from voucherledger.core.db import to_db_time, utcnow
+from voucherledger.core.db import utcnow
 from voucherledger.core.ids import new_id
-from voucherledger.ledger import bulk, errors
+from voucherledger.core.rawsql import Raw
+from voucherledger.ledger import errors, sql
 from voucherledger.ledger.canonical import MAX_SAFE_INTEGER, check_canonical_value
 from voucherledger.ledger.models import (
     TRANSACTION_KINDS,
@@ -74,49 +77,6 @@ class AccountBalance:
 class TrialBalance:
     accounts: list[AccountBalance]
     totals: dict[str, int]
-
-
-# --- SQL of the write path, per dialect -------------------------------------------
-
-_UPDATE_BALANCE = (
-    "UPDATE ledger_accounts SET balance = balance + ? "
-    "WHERE code = ? AND currency = ? AND (may_go_negative OR balance + ? >= 0) "
-    "RETURNING balance"
-)
-_SQLITE_INSERT_TXN = (
-    "INSERT INTO ledger_transactions "
-    "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-)
-_SQLITE_INSERT_POSTING = (
-    "INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, created_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
-_SQLITE_INSERT_ACCOUNT = (
-    "INSERT INTO ledger_accounts (code, currency, may_go_negative, balance, created_at) "
-    "VALUES (?, ?, ?, 0, ?)"
-)
-_SQLITE_QUEUE = "INSERT INTO ledger_seal_queue (transaction_id) VALUES (?)"
-
-
-def _pg_insert_sql(n_legs: int) -> str:
-    values = ", ".join(["(%s, %s::bigint, %s)"] * n_legs)
-    return (
-        "WITH t AS (INSERT INTO ledger_transactions "  # noqa: S608 - placeholders only
-        "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS JSON)) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at), "
-        "p AS (INSERT INTO ledger_postings "
-        "(transaction_id, account_code, amount, currency, created_at) "
-        "SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
-        f"CROSS JOIN (VALUES {values}) AS v(account_code, amount, currency)), "
-        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t) "
-        "SELECT count(*) FROM t"
-    )
-
-
-_PG_INSERT_BY_LEGS = {n: _pg_insert_sql(n) for n in range(2, 9)}
-_PG_UPDATE_BALANCE = _UPDATE_BALANCE.replace("?", "%s")
 
 
 def _validate(
@@ -167,88 +127,27 @@ def post(
     net = _validate(kind, legs, metadata)
     txn_id = new_id("txn")
     created_at = now or utcnow()
-    meta_json = json.dumps(dict(metadata or {}), sort_keys=True, separators=(",", ":"))
-    connection = session.connection()
-    dialect = connection.dialect.name
-    stamp = to_db_time(dialect, created_at)
-    cursor = connection.connection.cursor()
-    try:
-        if dialect == "postgresql" and len(legs) not in _PG_INSERT_BY_LEGS:
-            row_values = (
-                txn_id,
-                kind,
-                programme_id,
-                actor,
-                idempotency_key,
-                stamp,
-                memo,
-                meta_json,
-            )
-            if not bulk.insert_transaction(
-                cursor,
-                row_values,
-                txn_id,
-                stamp,
-                [(leg.account, leg.amount, leg.currency) for leg in legs],
-            ):
-                if idempotency_key is None:
-                    raise RuntimeError("journal insert without an idempotency key wrote nothing")
-                return _replay(session, idempotency_key, kind, legs)
-            changed, refused = bulk.apply_changes(cursor, net)
-            if refused:
-                account, currency = refused[0]
-                _explain_refusal(session, account, currency, net[(account, currency)])
-            return Posted(txn_id, created_at, replayed=False, balances=changed)
-        if dialect == "postgresql":
-            params: list[Any] = [
-                txn_id,
-                kind,
-                programme_id,
-                actor,
-                idempotency_key,
-                stamp,
-                memo,
-                meta_json,
-            ]
-            for leg in legs:
-                params.extend((leg.account, leg.amount, leg.currency))
-            cursor.execute(_PG_INSERT_BY_LEGS[len(legs)], params)
-            row = cursor.fetchone()
-            inserted = row is not None and row[0] == 1
-            update_sql = _PG_UPDATE_BALANCE
-        elif dialect == "sqlite":
-            cursor.execute(
-                _SQLITE_INSERT_TXN,
-                (txn_id, kind, programme_id, actor, idempotency_key, stamp, memo, meta_json),
-            )
-            inserted = cursor.fetchone() is not None
-            if inserted:
-                cursor.executemany(
-                    _SQLITE_INSERT_POSTING,
-                    [(txn_id, leg.account, leg.amount, leg.currency, stamp) for leg in legs],
-                )
-                cursor.execute(_SQLITE_QUEUE, (txn_id,))
-            update_sql = _UPDATE_BALANCE
-        else:
-            raise errors.InvalidTransaction(f"unsupported dialect {dialect!r}")
-        if not inserted:
-            if idempotency_key is None:
-                raise RuntimeError("journal insert without an idempotency key wrote nothing")
-            return _replay(session, idempotency_key, kind, legs)
-        # Every (account, currency) is updated, even with a zero net change: the
-        # UPDATE's ``currency = ?`` is what refuses a posting in another currency.
-        new_balances: dict[str, int] = {}
-        for account, currency in sorted(net):
-            change = net[(account, currency)]
-            cursor.execute(update_sql, (change, account, currency, change))
-            updated = cursor.fetchone()
-            if updated is None:
-                _explain_refusal(session, account, currency, change)
-            else:
-                new_balances[account] = updated[0]
-    finally:
-        cursor.close()
-    return Posted(txn_id, created_at, replayed=False, balances=new_balances)
+    with Raw(session) as db:
+        row = sql.JournalRow(
+            txn_id,
+            kind,
+            programme_id,
+            actor,
+            idempotency_key,
+            db.bind(created_at),
+            memo,
+            json.dumps(dict(metadata or {}), sort_keys=True, separators=(",", ":")),
+        )
+        path = sql.write_path(db.dialect, len(legs))
+        applied = path.apply(db, net) if path.insert(db, row, legs) else None
+    if applied is None:
+        if idempotency_key is None:
+            raise RuntimeError("journal insert without an idempotency key wrote nothing")
+        return _replay(session, idempotency_key, kind, legs)
+    if applied.refused is not None:
+        account, currency = applied.refused
+        _explain_refusal(session, account, currency, net[applied.refused])
+    return Posted(txn_id, created_at, replayed=False, balances=applied.balances)
 
 
 def _replay(session: Session, key: str, kind: str, legs: Sequence[Leg]) -> Posted:
@@ -300,31 +199,8 @@ def open_accounts(
         if not _CURRENCY.match(currency):
             raise errors.InvalidTransaction(f"currency {currency!r} is not ISO 4217")
     if new:
-        now = utcnow()
-        connection = session.connection()
-        stamp = to_db_time(connection.dialect.name, now)
-        if connection.dialect.name == "postgresql":
-            bulk.insert_accounts(connection, wanted, stamp)
-            return
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql(
-                _SQLITE_INSERT_ACCOUNT,
-                [(code, currency, negative, stamp) for code, currency, negative in wanted],
-            )
-            return
-        session.execute(
-            insert(LedgerAccount),
-            [
-                {
-                    "code": code,
-                    "currency": currency,
-                    "may_go_negative": negative,
-                    "balance": 0,
-                    "created_at": now,
-                }
-                for code, currency, negative in wanted
-            ],
-        )
+        with Raw(session) as db:
+            sql.insert_accounts(db, wanted, db.bind(utcnow()))
         return
     codes = [code for code, _currency, _negative in wanted]
     existing: dict[str, tuple[str, bool]] = {}

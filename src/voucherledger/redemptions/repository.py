@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,15 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
-from voucherledger.core.db import (
-    dialect_of,
-    from_db_json,
-    from_db_time,
-    raw_execute,
-    raw_fetchone,
-    to_db_time,
-)
 from voucherledger.core.pagination import keyset
+from voucherledger.core.rawsql import Raw, fetchone, from_db_json, from_db_time
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Feedback, Redemption
 from voucherledger.vouchers.models import Voucher
@@ -58,7 +50,7 @@ _CLAIM_CONTEXT = (
 def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext | None:
     """The voucher with this code, its programme's rules and the supplier's accreditation
     there: one indexed read on the hot path, straight to the driver."""
-    row = raw_fetchone(session, _CLAIM_CONTEXT, (supplier_id, code))
+    row = fetchone(session, _CLAIM_CONTEXT, (supplier_id, code))
     if row is None:
         return None
     voucher = ClaimVoucher(
@@ -99,25 +91,14 @@ _INSERT_CLAIM = (
     f"INSERT INTO redemptions ({', '.join(_CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
     f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)})"
 )
-_TIMES = frozenset({"created_at", "hold_expires_at", "decided_at"})
 
 
 def insert_claim(session: Session, values: dict[str, Any]) -> None:
     """A new claim row (every column given), straight to the driver: the claim is the
     hot path, and a unit-of-work flush of one new object costs more than the statement.
     Values are bound as the ORM's column types bind them."""
-    dialect = dialect_of(session)
-    params: list[Any] = []
-    for column in _CLAIM_COLUMNS:
-        value = values[column]
-        if column in _TIMES:
-            value = to_db_time(dialect, value)
-        elif column == "evidence":
-            value = json.dumps(value)
-        elif column == "delivered_on" and value is not None and dialect == "sqlite":
-            value = value.isoformat()
-        params.append(value)
-    raw_execute(session, _INSERT_CLAIM, params)
+    with Raw(session) as db:
+        db.execute(_INSERT_CLAIM, [db.bind(values[column]) for column in _CLAIM_COLUMNS])
 
 
 def add(session: Session, redemption: Redemption) -> None:

@@ -1,8 +1,7 @@
-"""SQL of vouchers."""
+"""SQL of vouchers: reads through the ORM, and the raw bulk insert of a batch issuance."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from voucherledger.core.db import to_db_time
 from voucherledger.core.pagination import keyset
+from voucherledger.core.rawsql import Raw
 from voucherledger.ledger.models import LedgerAccount
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.vouchers.models import Voucher
@@ -24,8 +23,8 @@ def get(session: Session, voucher_id: str, *, for_update: bool = False) -> Vouch
     return session.execute(stmt).scalar_one_or_none()
 
 
-# Every column of vouchers, in the order of the parameters of _PG_INSERT and _SQLITE_INSERT.
-_PG_COLUMNS = (
+# Every column of vouchers, in the order of the parameters of both INSERTs below.
+_COLUMNS = (
     "id",
     "programme_id",
     "group_id",
@@ -42,6 +41,7 @@ _PG_COLUMNS = (
     "revoke_reason",
     "ended_transaction_id",
 )
+# PostgreSQL: one statement over column arrays. SQLite: one prepared statement per row.
 _PG_INSERT = (
     "INSERT INTO vouchers (id, programme_id, group_id, code, currency, amount, "
     "reserve_amount, service_categories, status, expires_at, created_at, "
@@ -50,9 +50,9 @@ _PG_INSERT = (
     "u.reserve_amount, CAST(u.service_categories AS JSON), u.status, u.expires_at, "
     "u.created_at, u.issue_transaction_id, u.revoked_at, u.revoke_reason, "
     "u.ended_transaction_id "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamp[], "
-    "%s::timestamp[], %s::text[], %s::timestamp[], %s::text[], %s::text[]) "
+    "FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+    "?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::timestamp[], "
+    "?::timestamp[], ?::text[], ?::timestamp[], ?::text[], ?::text[]) "
     "AS u(id, programme_id, group_id, code, currency, amount, reserve_amount, "
     "service_categories, status, expires_at, created_at, issue_transaction_id, "
     "revoked_at, revoke_reason, ended_transaction_id)"
@@ -63,17 +63,6 @@ _SQLITE_INSERT = (
     "issue_transaction_id, revoked_at, revoke_reason, ended_transaction_id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_TIMESTAMPS = frozenset({"expires_at", "created_at", "revoked_at"})
-
-
-def _db_value(dialect: str, column: str, value: Any) -> Any:
-    """A value as the ORM would bind it: timestamps as ``UTCDateTime`` stores them,
-    JSON as ``json.dumps``."""
-    if column in _TIMESTAMPS:
-        return to_db_time(dialect, value)
-    if column == "service_categories" and value is not None:
-        return json.dumps(value)
-    return value
 
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -83,17 +72,12 @@ def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     per-row cost."""
     if not rows:
         return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            _PG_INSERT,
-            tuple([_db_value("postgresql", c, row[c]) for row in rows] for c in _PG_COLUMNS),
-        )
-        return
-    connection.exec_driver_sql(
-        _SQLITE_INSERT,
-        [tuple(_db_value("sqlite", c, row[c]) for c in _PG_COLUMNS) for row in rows],
-    )
+    with Raw(session) as db:
+        bound = [[db.bind(row[column]) for column in _COLUMNS] for row in rows]
+        if db.dialect == "postgresql":
+            db.execute(_PG_INSERT, [list(column) for column in zip(*bound, strict=True)])
+        else:
+            db.executemany(_SQLITE_INSERT, bound)
 
 
 def group_totals(session: Session, programme_id: str, group_ids: Collection[str]) -> dict[str, int]:

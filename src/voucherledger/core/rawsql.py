@@ -1,0 +1,142 @@
+"""The raw path: the few hot statements that go straight to the DB-API cursor.
+
+On this hardware an ORM or Core round trip costs several times what the
+database spends on the statement (docs/performance.md), so the statements that
+every request, claim and posting runs are plain SQL sent through the session's
+own connection, inside its transaction. This module is the one way to do that:
+
+- **One placeholder style**: ``?``, in every raw statement on both databases.
+  For psycopg a statement's text is converted once to ``%s`` (a literal ``%``
+  doubled) and cached. A raw statement therefore must not contain ``?`` other
+  than as a placeholder (no ``?`` in string literals, no ``jsonb ?`` operator).
+- **One binding story**: a column value goes through :func:`bind`, which gives
+  it the form the ORM's column type would bind, so rows written by either path
+  are identical byte for byte (the hash chain reads them back).
+- **Driver differences are decided here**, twice: the placeholder style (once
+  per :class:`Raw`) and SQLite's text forms of times and dates (in :func:`bind`).
+  Callers whose SQL differs per database branch on :attr:`Raw.dialect` once,
+  where they pick their statements.
+
+Values read back come in the driver's forms (text timestamps and JSON on
+SQLite, ``datetime`` and parsed JSON from psycopg): :func:`from_db_time` and
+:func:`from_db_json` take either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    converted = _PG_SQL.get(sql)
+    if converted is None:
+        converted = _PG_SQL[sql] = sql.replace("%", "%%").replace("?", "%s")
+    return converted
+
+
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def bind(dialect: str, value: Any) -> Any:
+    """A column value as the ORM's column type binds it.
+
+    - ``datetime`` (a :class:`~voucherledger.core.db.UTCDateTime` column): naive
+      UTC; on SQLite the text SQLAlchemy writes, always with microseconds;
+    - ``date``: on SQLite its ISO text;
+    - ``list`` or ``dict`` (a ``JSON`` column; the schema has no array columns):
+      ``json.dumps``, as SQLAlchemy's JSON type does;
+    - anything else (text, integers, booleans, None) as it is.
+
+    Apply it to column values, not to the array parameters of an ``unnest``
+    statement: those are built from bound values.
+    """
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    if not isinstance(value, date):
+        return value
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if dialect != "sqlite":
+        return value
+    return value.strftime(_SQLITE_TIME) if isinstance(value, datetime) else value.isoformat()
+
+
+def from_db_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=UTC)
+
+
+def from_db_json(value: Any) -> Any:
+    """JSON columns come back parsed from psycopg and as text from sqlite3."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class Raw:
+    """A DB-API cursor on the session's connection, in the session's transaction.
+
+    Use as a context manager (the cursor is closed at the end); run several
+    statements on one to save creating a cursor per statement.
+    """
+
+    __slots__ = ("_cursor", "_postgresql", "dialect")
+
+    def __init__(self, session: Session) -> None:
+        connection = session.connection()
+        self.dialect: str = connection.dialect.name
+        self._postgresql = self.dialect == "postgresql"
+        self._cursor = connection.connection.cursor()
+
+    def __enter__(self) -> Raw:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._cursor.close()
+
+    def _sql(self, sql: str) -> str:
+        return _pg_sql(sql) if self._postgresql else sql
+
+    def bind(self, value: Any) -> Any:
+        return bind(self.dialect, value)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(self._sql(sql), rows)
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row (a tuple) of the statement's result, or None."""
+        self._cursor.execute(self._sql(sql), params)
+        return self._cursor.fetchone()
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._cursor.execute(self._sql(sql), params)
+        return list(self._cursor.fetchall())
+
+
+def fetchone(session: Session, sql: str, params: Sequence[Any] = ()) -> Any:
+    """One statement's first row (a tuple), or None, on a cursor of its own."""
+    with Raw(session) as db:
+        return db.fetchone(sql, params)
+
+
+def execute(session: Session, sql: str, params: Sequence[Any] = ()) -> None:
+    """One statement on a cursor of its own."""
+    with Raw(session) as db:
+        db.execute(sql, params)

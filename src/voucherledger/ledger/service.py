@@ -43,6 +43,7 @@ from voucherledger.ledger.models import (
     JournalTransaction,
     LedgerAccount,
     Posting,
+    TransactionKind,
 )
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -80,7 +81,7 @@ class TrialBalance:
 
 
 def _validate(
-    kind: str, legs: Sequence[Leg], metadata: Mapping[str, Any] | None
+    kind: TransactionKind, legs: Sequence[Leg], metadata: Mapping[str, Any] | None
 ) -> dict[tuple[str, str], int]:
     """Check the postings and return each (account, currency)'s net change."""
     if kind not in TRANSACTION_KINDS:
@@ -114,7 +115,7 @@ def _validate(
 def post(
     session: Session,
     *,
-    kind: str,
+    kind: TransactionKind,
     legs: Sequence[Leg],
     programme_id: str | None = None,
     actor: str | None = None,

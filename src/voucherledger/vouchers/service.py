@@ -36,6 +36,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import split_page
+from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
@@ -406,7 +407,7 @@ def _return_to_budget(
     voucher: Voucher,
     remaining: int,
     *,
-    kind: str,
+    kind: TransactionKind,
     actor: str | None,
     ledger_key: str | None,
     memo: str,

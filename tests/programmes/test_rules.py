@@ -56,7 +56,10 @@ class World:
         return str(self.programme["id"])
 
     def post(self, path: str, party: Party | None = None, **body: Any) -> httpx.Response:
-        return self.client.post(path, headers=(party or self.funder).headers, json=body)
+        response: httpx.Response = self.client.post(
+            path, headers=(party or self.funder).headers, json=body
+        )
+        return response
 
     def refused(
         self, response: httpx.Response, status: int, code: str, before: object

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -30,7 +29,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from tests.conftest import _admin_execute, fresh_database
+from tests.conftest import drop_postgres_database, fresh_database, machine_settings
 from tests.factories.ledger import (
     SIGNER,
     account_balances,
@@ -306,6 +305,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert counts["ledger_seals"] == self.sealed
 
 
+@pytest.mark.slow
 def test_random_operations_keep_the_ledger_sound(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -314,7 +314,7 @@ def test_random_operations_keep_the_ledger_sound(
 
     def drop_database(url: str) -> None:
         if backend == "postgresql":
-            _admin_execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+            drop_postgres_database(url.rsplit("/", 1)[1])
         else:
             Path(url.removeprefix("sqlite:///")).unlink()
 
@@ -328,5 +328,6 @@ def test_random_operations_keep_the_ledger_sound(
     )
     run_state_machine_as_test(
         machine,
-        settings=settings(max_examples=30, stateful_step_count=30, deadline=None),
+        # ci: 30 examples of 30 steps, a database each.
+        settings=machine_settings(examples=0.3),
     )

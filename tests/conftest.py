@@ -13,8 +13,9 @@ its tests are skipped with a message — unless ``CI=true``, where that fails.
 chooses the backends; a backend left out is skipped, even with ``CI=true``.
 
 Under pytest-xdist every worker builds its own templates and databases (their
-names carry the worker id and the pid), and each PostgreSQL test database is
-dropped as soon as the test that made it finishes; the template at the end.
+names carry the worker id and the pid). Each PostgreSQL test database is dropped
+as soon as the test that made it finishes (by a background thread, so that the
+next test need not wait for the checkpoint a drop costs); the template at the end.
 
 Hypothesis runs under a profile: ``dev`` (few examples, the default) or ``ci``
 (the full budget), chosen by ``VOUCHERLEDGER_HYPOTHESIS_PROFILE``; with ``CI=true``
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,8 +96,62 @@ _counter = itertools.count()
 # One namespace per process: under xdist each worker (gw0, gw1, ...) has its own.
 _prefix = f"vl_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 _pg_state: dict[str, object] = {}
-# PostgreSQL test databases not dropped yet (normally only those of running tests).
-_pg_created: set[str] = set()
+
+
+class _Dropper:
+    """Drops PostgreSQL test databases, one after another, in a background thread.
+
+    On PostgreSQL 15 every ``DROP DATABASE`` waits for a checkpoint, which takes
+    seconds when the server is busy; the next test need not wait for it. A database
+    is queued as soon as its test finishes; the session waits for the queue at its
+    end, and drops whatever could not be dropped itself.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[str] = set()  # created; no drop asked for yet
+        self.undropped: set[str] = set()  # created; not known to be dropped
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def created(self, name: str) -> None:
+        with self.lock:
+            self.live.add(name)
+            self.undropped.add(name)
+
+    def drop(self, name: str) -> None:
+        with self.lock:
+            if name not in self.live:
+                return  # asked for already (a state machine drops its own)
+            self.live.discard(name)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="drop-dbs", daemon=True)
+                self.thread.start()
+        self.queue.put(name)
+
+    def _run(self) -> None:
+        while True:
+            name = self.queue.get()
+            try:
+                _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                with self.lock:
+                    self.undropped.discard(name)
+            except psycopg.Error:
+                pass  # dropped at session end, where an error is reported
+            finally:
+                self.queue.task_done()
+
+    def finish(self) -> None:
+        """Wait for the queued drops, then drop what is left, here and now."""
+        with self.lock:
+            self.live.clear()
+        self.queue.join()
+        for name in sorted(self.undropped):
+            _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            self.undropped.discard(name)
+
+
+_dropper = _Dropper()
 
 
 def _pg_admin_dsn() -> str:
@@ -154,16 +211,14 @@ def postgres_template() -> Iterator[str]:
     _admin_execute(f"CREATE DATABASE {name}")
     upgrade(_pg_url(name))
     yield name
-    # Normally empty: each test's databases are dropped when it finishes.
-    for database in sorted(_pg_created):
-        drop_postgres_database(database)
+    _dropper.finish()  # each test's databases were queued for dropping when it ended
     _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def drop_postgres_database(name: str) -> None:
-    """Drop a test database, closing whatever connections are still open on it."""
-    _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _pg_created.discard(name)
+    """Drop a test database now (in the background), closing whatever connections are
+    still open on it; a second call for the same database does nothing."""
+    _dropper.drop(name)
 
 
 def fresh_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -187,13 +242,8 @@ def fresh_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path)
 def track_postgres_database(name: str, request: pytest.FixtureRequest) -> None:
     """Drop the test database ``name`` when ``request`` finishes (at session end at the
     latest)."""
-    _pg_created.add(name)
-
-    def drop() -> None:
-        if name in _pg_created:  # a state machine may have dropped it already
-            drop_postgres_database(name)
-
-    request.addfinalizer(drop)
+    _dropper.created(name)
+    request.addfinalizer(lambda: drop_postgres_database(name))
 
 
 @pytest.fixture(params=BACKENDS)

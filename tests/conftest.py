@@ -17,6 +17,15 @@ names carry the worker id and the pid). Each PostgreSQL test database is dropped
 as soon as the test that made it finishes (by a background thread, so that the
 next test need not wait for the checkpoint a drop costs); the template at the end.
 
+Connections: ``make test`` runs two workers and must stay under 60 PostgreSQL
+connections at once (``max_connections`` is 100, and other suites share the
+server). ``create_db_engine`` allows as much overflow as ``pool_size``, so a pool
+of n opens up to 2n. An ordinary test's engines (``engine``, ``settings``) open 4
+each at most. The tests that open many at once (real concurrency: up to 36) carry
+``xdist_group("pg_connections")`` and ``make test`` runs with ``--dist loadgroup``,
+so only one of them runs at a time, next to one ordinary test on the other worker.
+``bench/pg_peak.py -- make test`` measures the peak.
+
 Hypothesis runs under a profile: ``dev`` (few examples, the default) or ``ci``
 (the full budget), chosen by ``VOUCHERLEDGER_HYPOTHESIS_PROFILE``; with ``CI=true``
 and the variable unset, ``ci``.
@@ -210,9 +219,11 @@ def postgres_template() -> Iterator[str]:
     _admin_execute(f"DROP DATABASE IF EXISTS {name}")
     _admin_execute(f"CREATE DATABASE {name}")
     upgrade(_pg_url(name))
-    yield name
-    _dropper.finish()  # each test's databases were queued for dropping when it ended
-    _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    try:
+        yield name
+        _dropper.finish()  # each test's databases were queued for dropping when it ended
+    finally:
+        _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def drop_postgres_database(name: str) -> None:

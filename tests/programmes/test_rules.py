@@ -519,6 +519,7 @@ def test_default_and_explicit_expiry(world: World) -> None:
 # --- batches -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a big batch
 def test_a_batch_of_ten_thousand_with_one_bad_item_at_the_end_writes_nothing(
     world: World,
 ) -> None:

@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-.PHONY: help venv run test lint fmt migrate migration-check openapi bench check
+.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check bench check
+
+# Two pytest-xdist workers, not -n auto: this is a 2-core machine, and the connection
+# budget (under 60 at once: see tests/conftest.py) is worked out for two workers.
+# loadgroup keeps the tests of one xdist_group (the connection-heavy ones) on one
+# worker, one after another.
+XDIST := -n 2 --dist loadgroup
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,13 +33,17 @@ run: $(STAMP) ## migrate the database (SQLite ./voucherledger.db by default) and
 	$(BIN)/voucherledger serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (required with CI=true)
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
-lint: $(STAMP) ## ruff and mypy
+test-fast: $(STAMP) ## the quick loop: SQLite only, without the tests marked slow
+	VOUCHERLEDGER_TEST_BACKENDS=sqlite $(BIN)/pytest $(XDIST) -m "not slow"
+
+lint: $(STAMP) ## ruff, mypy (src, tests, bench), import contracts, the OpenAPI document up to date
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory openapi-check
 
 fmt: $(STAMP) ## format and fix what ruff can
 	$(BIN)/ruff format src tests bench
@@ -47,6 +57,9 @@ migration-check: $(STAMP) ## migrate an empty database and check the models have
 
 openapi: $(STAMP) ## re-export openapi/openapi.json from the app
 	$(BIN)/voucherledger openapi
+
+openapi-check: $(STAMP) ## fail if openapi/openapi.json differs from what the app serves
+	$(BIN)/voucherledger openapi --check
 
 bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/performance.md)
 	$(BIN)/python bench/ledger_write.py

@@ -108,14 +108,14 @@ def fresh_database(backend: str, admin_url: str, n: int, tmp: Path) -> tuple[str
         return url, lambda: None
     name = f"vl_bench_issue_{os.getpid()}_{n}"
     with psycopg.connect(pg_dsn(admin_url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
     url = pg_dsn(admin_url, name)
     upgrade(url)
 
     def drop() -> None:
         with psycopg.connect(pg_dsn(admin_url), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     return url, drop
 

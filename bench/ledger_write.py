@@ -102,14 +102,14 @@ def fresh_database(backend: str, admin_url: str, n: int, tmp: Path) -> Database:
         return Database(url, drop_file)
     name = f"vl_bench_{os.getpid()}_{n}"
     with psycopg.connect(pg_dsn(admin_url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
     url = pg_dsn(admin_url, name)
     upgrade(url)
 
     def drop_db() -> None:
         with psycopg.connect(pg_dsn(admin_url), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     return Database(url, drop_db)
 
@@ -142,9 +142,7 @@ def set_balance_trigger(url: str, enabled: bool) -> None:
     """Measurement only, on the bench's own database: the deferred balance check."""
     with psycopg.connect(pg_dsn(url), autocommit=True) as conn:
         action = "ENABLE" if enabled else "DISABLE"
-        conn.execute(
-            f"ALTER TABLE ledger_postings {action} TRIGGER ledger_postings_balanced"  # type: ignore[arg-type]
-        )
+        conn.execute(f"ALTER TABLE ledger_postings {action} TRIGGER ledger_postings_balanced")
 
 
 def bench_engine(url: str, pool_size: int, synchronous: str) -> Any:

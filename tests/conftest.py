@@ -9,18 +9,41 @@ to roll back to and no shared state between tests.
 PostgreSQL is found at ``VOUCHERLEDGER_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``). Where it is not reachable
 its tests are skipped with a message — unless ``CI=true``, where that fails.
+``VOUCHERLEDGER_TEST_BACKENDS`` (comma-separated, default ``sqlite,postgresql``)
+chooses the backends; a backend left out is skipped, even with ``CI=true``.
+
+Under pytest-xdist every worker builds its own templates and databases (their
+names carry the worker id and the pid). Each PostgreSQL test database is dropped
+as soon as the test that made it finishes (by a background thread, so that the
+next test need not wait for the checkpoint a drop costs); the template at the end.
+
+Connections: ``make test`` runs two workers and must stay under 60 PostgreSQL
+connections at once (``max_connections`` is 100, and other suites share the
+server). ``create_db_engine`` allows as much overflow as ``pool_size``, so a pool
+of n opens up to 2n. An ordinary test's engines (``engine``, ``settings``) open 4
+each at most. The tests that open many at once (real concurrency: up to 36) carry
+``xdist_group("pg_connections")`` and ``make test`` runs with ``--dist loadgroup``,
+so only one of them runs at a time, next to one ordinary test on the other worker.
+``bench/pg_peak.py -- make test`` measures the peak.
+
+Hypothesis runs under a profile: ``dev`` (few examples, the default) or ``ci``
+(the full budget), chosen by ``VOUCHERLEDGER_HYPOTHESIS_PROFILE``; with ``CI=true``
+and the variable unset, ``ci``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import queue
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,11 +57,110 @@ PG_ADMIN_URL = os.environ.get(
 )
 CI = os.environ.get("CI", "").lower() == "true"
 TEST_SIGNING_KEY = "11" * 32
-BACKENDS = ["sqlite", "postgresql"]
+ALL_BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends() -> list[str]:
+    chosen = os.environ.get("VOUCHERLEDGER_TEST_BACKENDS", ",".join(ALL_BACKENDS))
+    backends = [b.strip() for b in chosen.split(",") if b.strip()]
+    unknown = sorted(set(backends) - set(ALL_BACKENDS))
+    if unknown or not backends:
+        raise pytest.UsageError(
+            f"VOUCHERLEDGER_TEST_BACKENDS={chosen!r}: expected a comma-separated subset "
+            f"of {', '.join(ALL_BACKENDS)}"
+        )
+    return [b for b in ALL_BACKENDS if b in backends]
+
+
+BACKENDS = _backends()
+
+# --- Hypothesis: the profile decides how many examples every property and machine gets.
+# ``ci`` keeps at least the thoroughness the tests had when they fixed their own counts
+# (100 examples for a plain @given, hypothesis' default; 30 steps a machine run).
+# No deadlines: a test must not fail because the machine is busy.
+hypothesis_settings.register_profile(
+    "ci", max_examples=100, stateful_step_count=30, deadline=None, print_blob=True
+)
+hypothesis_settings.register_profile("dev", max_examples=20, stateful_step_count=10, deadline=None)
+HYPOTHESIS_PROFILE = os.environ.get("VOUCHERLEDGER_HYPOTHESIS_PROFILE") or ("ci" if CI else "dev")
+if HYPOTHESIS_PROFILE not in ("ci", "dev"):
+    raise pytest.UsageError(
+        f"VOUCHERLEDGER_HYPOTHESIS_PROFILE={HYPOTHESIS_PROFILE!r}: expected dev or ci"
+    )
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def machine_settings(*, examples: float, steps: float = 1.0) -> hypothesis_settings:
+    """Settings for a state machine that costs a fresh database per example: a share
+    of the active profile's ``max_examples`` and ``stateful_step_count``."""
+    profile = hypothesis_settings.default
+    assert profile is not None  # a profile is loaded at import
+    return hypothesis_settings(
+        max_examples=max(1, round(profile.max_examples * examples)),
+        stateful_step_count=max(1, round(profile.stateful_step_count * steps)),
+    )
+
 
 _counter = itertools.count()
-_prefix = f"vl_test_{os.getpid()}"
+# One namespace per process: under xdist each worker (gw0, gw1, ...) has its own.
+_prefix = f"vl_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 _pg_state: dict[str, object] = {}
+
+
+class _Dropper:
+    """Drops PostgreSQL test databases, one after another, in a background thread.
+
+    On PostgreSQL 15 every ``DROP DATABASE`` waits for a checkpoint, which takes
+    seconds when the server is busy; the next test need not wait for it. A database
+    is queued as soon as its test finishes; the session waits for the queue at its
+    end, and drops whatever could not be dropped itself.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[str] = set()  # created; no drop asked for yet
+        self.undropped: set[str] = set()  # created; not known to be dropped
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def created(self, name: str) -> None:
+        with self.lock:
+            self.live.add(name)
+            self.undropped.add(name)
+
+    def drop(self, name: str) -> None:
+        with self.lock:
+            if name not in self.live:
+                return  # asked for already (a state machine drops its own)
+            self.live.discard(name)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="drop-dbs", daemon=True)
+                self.thread.start()
+        self.queue.put(name)
+
+    def _run(self) -> None:
+        while True:
+            name = self.queue.get()
+            try:
+                _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                with self.lock:
+                    self.undropped.discard(name)
+            except psycopg.Error:
+                pass  # dropped at session end, where an error is reported
+            finally:
+                self.queue.task_done()
+
+    def finish(self) -> None:
+        """Wait for the queued drops, then drop what is left, here and now."""
+        with self.lock:
+            self.live.clear()
+        self.queue.join()
+        for name in sorted(self.undropped):
+            _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            self.undropped.discard(name)
+
+
+_dropper = _Dropper()
 
 
 def _pg_admin_dsn() -> str:
@@ -68,6 +190,8 @@ def postgres_unavailable_reason() -> str | None:
 
 
 def require_postgres() -> None:
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL is not in VOUCHERLEDGER_TEST_BACKENDS")
     reason = postgres_unavailable_reason()
     if reason is None:
         return
@@ -78,7 +202,7 @@ def require_postgres() -> None:
 
 def _admin_execute(sql: str) -> None:
     with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @pytest.fixture(scope="session")
@@ -95,15 +219,25 @@ def postgres_template() -> Iterator[str]:
     _admin_execute(f"DROP DATABASE IF EXISTS {name}")
     _admin_execute(f"CREATE DATABASE {name}")
     upgrade(_pg_url(name))
-    created: list[str] = []
-    _pg_state["created"] = created
-    yield name
-    for database in [*created, name]:
-        _admin_execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    try:
+        yield name
+        _dropper.finish()  # each test's databases were queued for dropping when it ended
+    finally:
+        _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop a test database now (in the background), closing whatever connections are
+    still open on it; a second call for the same database does nothing."""
+    _dropper.drop(name)
 
 
 def fresh_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of a new, migrated, empty database of the given backend."""
+    """A URL of a new, migrated, empty database of the given backend.
+
+    A PostgreSQL database is dropped when ``request`` (the test, or the fixture asking)
+    finishes; fixtures set up after it, such as ``engine``, are torn down first.
+    """
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / f"test_{next(_counter)}.db"
@@ -112,10 +246,15 @@ def fresh_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path)
     template_name: str = request.getfixturevalue("postgres_template")
     name = f"{_prefix}_{next(_counter)}"
     _admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_name}")
-    created = _pg_state["created"]
-    assert isinstance(created, list)
-    created.append(name)
+    track_postgres_database(name, request)
     return _pg_url(name)
+
+
+def track_postgres_database(name: str, request: pytest.FixtureRequest) -> None:
+    """Drop the test database ``name`` when ``request`` finishes (at session end at the
+    latest)."""
+    _dropper.created(name)
+    request.addfinalizer(lambda: drop_postgres_database(name))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -140,7 +279,7 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(db_url, pool_size=5)
+    engine = create_db_engine(db_url, pool_size=2)  # up to 4 connections with overflow
     yield engine
     engine.dispose()
 
@@ -157,6 +296,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         signing_key=TEST_SIGNING_KEY,
         signing_key_file=tmp_path / "unused-key",
         sealer_enabled=False,
-        pool_size=5,
+        pool_size=2,  # the app's engine: up to 4 connections with overflow
         log_level="WARNING",
     )

@@ -39,6 +39,7 @@ def run_cli(
     return result
 
 
+@pytest.mark.slow  # starts the console script more than once
 def test_db_upgrade_migrates_an_empty_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     path.touch()
@@ -80,6 +81,7 @@ def test_create_admin_prints_only_a_key_that_works(settings: Settings, tmp_path:
         assert created.status_code == 201
 
 
+@pytest.mark.slow  # starts the console script more than once
 def test_two_admins_get_different_keys(settings: Settings, tmp_path: Path) -> None:
     first = run_cli(
         "keys", "create-admin", database_url=settings.database_url, key_file=tmp_path / "key"
@@ -93,6 +95,7 @@ def test_two_admins_get_different_keys(settings: Settings, tmp_path: Path) -> No
         assert len(ids) == 2
 
 
+@pytest.mark.slow  # starts the console script more than once
 def test_seal_then_verify(
     settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -137,6 +140,7 @@ def test_help_lists_commands(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert "Usage" in result.stdout
 
 
+@pytest.mark.slow  # starts the console script more than once
 def test_sweep_expires_vouchers_past_their_expiry(settings: Settings, tmp_path: Path) -> None:
     """`voucherledger sweep` (for cron) does what POST /programmes/{id}/sweep does."""
     import time

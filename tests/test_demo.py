@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,8 @@ from voucherledger.vouchers.models import Voucher
 CLI = Path(sys.executable).parent / "voucherledger"
 BASE_URL = "http://demo.example:9000"
 ROLES = ["admin", "funder", "manager", "auditor", "group", "supplier"]
+
+pytestmark = pytest.mark.slow  # the whole demo, and the console script several times
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import _admin_execute, _counter, _pg_state, _pg_url, _prefix
+from tests.conftest import _admin_execute, _counter, _pg_url, _prefix, track_postgres_database
 from voucherledger.core.db import create_db_engine
 from voucherledger.models import metadata
 from voucherledger.ops.migrate import alembic_config, head_revision
@@ -21,12 +21,10 @@ def empty_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
     """A URL of a new database with no tables at all (not copied from the template)."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.db'}"
-    request.getfixturevalue("postgres_template")  # registers the clean-up at session end
+    request.getfixturevalue("postgres_template")  # the clean-up of what is left at the end
     name = f"{_prefix}_empty_{next(_counter)}"
     _admin_execute(f"CREATE DATABASE {name}")
-    created = _pg_state["created"]
-    assert isinstance(created, list)
-    created.append(name)
+    track_postgres_database(name, request)
     return _pg_url(name)
 
 

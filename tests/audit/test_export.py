@@ -58,7 +58,8 @@ def _export(client: TestClient, cast: Cast, **params: str) -> list[str]:
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/x-ndjson")
-    return response.text.splitlines()
+    lines: list[str] = response.text.splitlines()
+    return lines
 
 
 @pytest.fixture

@@ -204,9 +204,12 @@ def test_a_keyed_key_creation_does_not_store_the_plaintext_key(settings: Setting
 # --- real concurrency (PostgreSQL) -------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("pg_connections")
 def test_concurrent_retries_create_one_account(pg_only: str, settings: Settings) -> None:
     workers = 10
-    settings = settings.model_copy(update={"pool_size": workers})
+    # workers + 2 connections at most (pool and overflow): each request can hold one.
+    settings = settings.model_copy(update={"pool_size": workers // 2 + 1})
     dsn = (
         make_url(settings.database_url)
         .set(drivername="postgresql")

@@ -283,7 +283,7 @@ def giving360_validator() -> Draft202012Validator:
     name their dialect ``http://json-schema.org/draft/2020-12/schema`` (not https),
     which ``referencing`` does not recognise: the dialect is given explicitly."""
     package = load_json(GIVING360_PACKAGE_SCHEMA)
-    grant = Resource(contents=load_json(GIVING360_GRANT_SCHEMA), specification=DRAFT202012)
+    grant: Resource[Any] = DRAFT202012.create_resource(load_json(GIVING360_GRANT_SCHEMA))
     referenced = package["properties"]["grants"]["items"]["$ref"]
     registry: Registry[Any] = Registry().with_resources(
         [(referenced, grant), (grant.id() or referenced, grant)]

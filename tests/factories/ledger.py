@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import TEST_SIGNING_KEY
 from voucherledger import ledger
 from voucherledger.core.db import transaction
+from voucherledger.ledger.models import TransactionKind
 from voucherledger.ledger.signing import Signer
 
 SIGNER = Signer.from_seed(bytes.fromhex(TEST_SIGNING_KEY))
@@ -35,7 +36,7 @@ def transfer(
     target: str,
     amount: int,
     *,
-    kind: str = "transfer",
+    kind: TransactionKind = "transfer",
     currency: str = "EUR",
     key: str | None = None,
 ) -> ledger.Posted:

@@ -24,13 +24,20 @@ from voucherledger.ledger.sealer import seal_pending
 from voucherledger.ledger.verify import verify_database
 
 THREADS = 32
-pytestmark = pytest.mark.postgres_only
+# Up to THREADS + 2 connections at once (one per thread, and the sealer's): no test in
+# the ``pg_connections`` group runs next to another, so a run stays under 60 in all.
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("pg_connections"),
+]
 
 
 @pytest.fixture
 def wide_factory(pg_only: str, db_url: str) -> Iterator[sessionmaker[Session]]:
-    """A session factory whose pool gives every thread its own connection at once."""
-    engine: Engine = create_db_engine(db_url, pool_size=THREADS + 4)
+    """A session factory whose pool gives every thread its own connection at once
+    (``create_db_engine`` allows as many again as overflow: THREADS + 2 in all)."""
+    engine: Engine = create_db_engine(db_url, pool_size=THREADS // 2 + 1)
     yield create_session_factory(engine)
     engine.dispose()
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -30,7 +29,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from tests.conftest import _admin_execute, fresh_database
+from tests.conftest import drop_postgres_database, fresh_database, machine_settings
 from tests.factories.ledger import (
     SIGNER,
     account_balances,
@@ -39,6 +38,7 @@ from tests.factories.ledger import (
 )
 from voucherledger import ledger
 from voucherledger.core.db import create_db_engine, create_session_factory, transaction
+from voucherledger.ledger.models import TransactionKind
 from voucherledger.ledger.sealer import seal_pending
 from voucherledger.ledger.verify import verify_database
 
@@ -67,7 +67,7 @@ class Done:
     """A committed transaction that carried an idempotency key."""
 
     key: str
-    kind: str
+    kind: TransactionKind
     legs: tuple[ledger.Leg, ...]
     transaction_id: str
 
@@ -145,7 +145,9 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.factory() as session:
             return journal_counts(session), account_balances(session)
 
-    def _post(self, kind: str, legs: list[ledger.Leg], key: str | None) -> ledger.Posted:
+    def _post(
+        self, kind: TransactionKind, legs: list[ledger.Leg], key: str | None
+    ) -> ledger.Posted:
         with transaction(self.factory) as session:
             return ledger.post(
                 session,
@@ -156,7 +158,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 metadata={"step": self.keys},
             )
 
-    def _move(self, kind: str, legs: list[ledger.Leg], key: str | None) -> Added:
+    def _move(self, kind: TransactionKind, legs: list[ledger.Leg], key: str | None) -> Added:
         """Post; succeed exactly when the model says every account can afford it."""
         after = dict(self.model)
         for leg in legs:
@@ -174,14 +176,20 @@ class LedgerMachine(RuleBasedStateMachine):
         return Done(key, kind, tuple(legs), posted.transaction_id)
 
     def _refused(
-        self, kind: str, legs: list[ledger.Leg], key: str | None, error: type[ledger.LedgerError]
+        self,
+        kind: TransactionKind,
+        legs: list[ledger.Leg],
+        key: str | None,
+        error: type[ledger.LedgerError],
     ) -> None:
         before = self._snapshot()
         with pytest.raises(error):
             self._post(kind, legs, key)
         assert self._snapshot() == before, f"a refused {kind} wrote something"
 
-    def _transfer(self, kind: str, source: str, target: str, share: int, key: str | None) -> Added:
+    def _transfer(
+        self, kind: TransactionKind, source: str, target: str, share: int, key: str | None
+    ) -> Added:
         # A share of what the source holds; 1 when it holds nothing — an overdraft.
         amount = max(1, self.model[source] * share // 100)
         currency = currency_of(source)
@@ -278,7 +286,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(previous=done)
     def retry_with_another_kind(self, previous: Done) -> None:
-        other = "transfer" if previous.kind != "transfer" else "deposit"
+        other: TransactionKind = "transfer" if previous.kind != "transfer" else "deposit"
         self._refused(other, list(previous.legs), previous.key, ledger.IdempotencyConflict)
 
     @rule()
@@ -306,6 +314,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert counts["ledger_seals"] == self.sealed
 
 
+@pytest.mark.slow
 def test_random_operations_keep_the_ledger_sound(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -314,7 +323,7 @@ def test_random_operations_keep_the_ledger_sound(
 
     def drop_database(url: str) -> None:
         if backend == "postgresql":
-            _admin_execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+            drop_postgres_database(url.rsplit("/", 1)[1])
         else:
             Path(url.removeprefix("sqlite:///")).unlink()
 
@@ -328,5 +337,6 @@ def test_random_operations_keep_the_ledger_sound(
     )
     run_state_machine_as_test(
         machine,
-        settings=settings(max_examples=30, stateful_step_count=30, deadline=None),
+        # ci: 30 examples of 30 steps, a database each.
+        settings=machine_settings(examples=0.3),
     )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.ledger import SIGNER, open_chart, transfer
 from voucherledger.ledger.canonical import block_object, canonical_json
-from voucherledger.ledger.models import SealBlock
+from voucherledger.ledger.models import SealBlock, TransactionKind
 from voucherledger.ledger.sealer import seal_pending
 from voucherledger.ledger.signing import Signer
 from voucherledger.ledger.verify import VerifyResult, verify_database
@@ -55,14 +55,15 @@ def sealed(session_factory: sessionmaker[Session]) -> list[str]:
         ["programme:p1:unissued", "voucher:v1", "voucher:v1:held", "supplier:s1:payable:p1"],
     )
     ids = []
-    for source, target, amount, kind in [
+    steps: list[tuple[str, str, int, TransactionKind]] = [
         ("funder:f1", "programme:p1:unissued", 10_000, "deposit"),
         ("programme:p1:unissued", "voucher:v1", 3_000, "issue"),
         ("voucher:v1", "voucher:v1:held", 1_200, "hold"),
         ("voucher:v1:held", "supplier:s1:payable:p1", 1_000, "capture"),
         ("voucher:v1:held", "voucher:v1", 200, "void"),
         ("supplier:s1:payable:p1", "voucher:v1", 100, "refund"),
-    ]:
+    ]
+    for source, target, amount, kind in steps:
         ids.append(transfer(session_factory, source, target, amount, kind=kind).transaction_id)
     assert seal_pending(session_factory, SIGNER, batch_size=2) == 6
     transfer(session_factory, "funder:f1", "programme:p1:unissued", 5, kind="deposit")

@@ -235,11 +235,12 @@ def story(
 
 
 def get_report(story: Story, party: str = "auditor", **params: str) -> httpx.Response:
-    return story.client.get(
+    response: httpx.Response = story.client.get(
         f"/v1/programmes/{story.programme_id}/report",
         headers=story.parties[party].headers,
         params=params,
     )
+    return response
 
 
 # --- the report recomputed from the journal and the claim rows ---------------------------
@@ -278,7 +279,7 @@ def expected_report(story: Story) -> dict[str, Any]:
                 )
             )
         }
-        voucher_group = dict(
+        voucher_group: dict[str, str] = dict(
             session.execute(
                 text("SELECT id, group_id FROM vouchers WHERE programme_id = :p"), {"p": pid}
             ).all()
@@ -308,7 +309,8 @@ def expected_report(story: Story) -> dict[str, Any]:
             ),
             {"p": pid},
         ).all()
-        still_on = defaultdict(int)  # voucher -> spendable + held, from the balance rows
+        # voucher -> spendable + held, from the balance rows
+        still_on: defaultdict[str, int] = defaultdict(int)
         for code, balance in session.execute(
             text("SELECT code, balance FROM ledger_accounts WHERE code LIKE 'voucher:%'")
         ):

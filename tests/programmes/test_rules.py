@@ -56,7 +56,10 @@ class World:
         return str(self.programme["id"])
 
     def post(self, path: str, party: Party | None = None, **body: Any) -> httpx.Response:
-        return self.client.post(path, headers=(party or self.funder).headers, json=body)
+        response: httpx.Response = self.client.post(
+            path, headers=(party or self.funder).headers, json=body
+        )
+        return response
 
     def refused(
         self, response: httpx.Response, status: int, code: str, before: object
@@ -516,6 +519,7 @@ def test_default_and_explicit_expiry(world: World) -> None:
 # --- batches -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a big batch
 def test_a_batch_of_ten_thousand_with_one_bad_item_at_the_end_writes_nothing(
     world: World,
 ) -> None:

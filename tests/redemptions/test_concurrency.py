@@ -48,12 +48,16 @@ from voucherledger.ledger.verify import verify_database
 
 SERVERS = 2
 CLIENTS = 64
+POOL_SIZE = 8  # per server; with overflow 2 x 8 = 16 connections per server
 CLAIMS_PER_CLIENT = 4
 VOUCHERS = 5
 FACE_VALUE = 1_000
 SUPPLIERS = 4
 CATEGORY = "leadership"
 REFUSALS = {"insufficient_funds", "voucher_exhausted"}
+
+# Up to 2 x 16 connections at once: one test of the group at a time (see conftest).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pg_connections")]
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,9 @@ def _start(database_url: str, port: int, workdir: Path) -> subprocess.Popen[byte
         "VOUCHERLEDGER_DATABASE_URL": database_url,
         "VOUCHERLEDGER_SIGNING_KEY": TEST_SIGNING_KEY,
         "VOUCHERLEDGER_SEALER_ENABLED": "true",
-        "VOUCHERLEDGER_POOL_SIZE": "16",
+        # 16 connections per server at most (pool and as many again as overflow): 32
+        # claims in flight in the database at once, 32 clients per server queueing for them.
+        "VOUCHERLEDGER_POOL_SIZE": str(POOL_SIZE),
         "VOUCHERLEDGER_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments

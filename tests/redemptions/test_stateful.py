@@ -28,11 +28,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.conftest import TEST_SIGNING_KEY, _admin_execute, fresh_database
+from tests.conftest import (
+    TEST_SIGNING_KEY,
+    drop_postgres_database,
+    fresh_database,
+    machine_settings,
+)
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers, client_for
 from tests.factories.ledger import account_balances, journal_counts, ledger_violations
@@ -683,6 +687,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     return clock
 
 
+@pytest.mark.slow
 def test_random_claims_keep_the_books(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, frozen_clock: FrozenClock
 ) -> None:
@@ -698,7 +703,7 @@ def test_random_claims_keep_the_books(
 
     def drop_database(url: str) -> None:
         if backend == "postgresql":
-            _admin_execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+            drop_postgres_database(url.rsplit("/", 1)[1])
         else:
             Path(url.removeprefix("sqlite:///")).unlink()
 
@@ -713,5 +718,6 @@ def test_random_claims_keep_the_books(
     )
     run_state_machine_as_test(
         machine,
-        settings=settings(max_examples=20, stateful_step_count=25, deadline=None),
+        # ci: 20 examples of 25 steps, a database and an app each.
+        settings=machine_settings(examples=0.2, steps=25 / 30),
     )

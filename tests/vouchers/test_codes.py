@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -117,6 +118,7 @@ def test_wrong_lengths_and_foreign_characters_are_rejected() -> None:
     assert codes.normalise("") is None
 
 
+@pytest.mark.slow  # a big batch
 def test_100_000_codes_are_unique_and_use_every_symbol_in_every_position() -> None:
     generated = [codes.generate() for _ in range(100_000)]
     assert len(set(generated)) == len(generated)

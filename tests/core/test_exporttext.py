@@ -54,7 +54,7 @@ def test_a_json_line_is_one_line_and_the_same_value(text: str) -> None:
 
 @pytest.mark.parametrize("start", FORMULA_STARTS)
 def test_a_text_cell_that_starts_a_formula_gets_an_apostrophe(start: str) -> None:
-    text = f"{start}HYPERLINK(\"http://evil.example\")"
+    text = f'{start}HYPERLINK("http://evil.example")'
     assert csv_cell(text) == "'" + text
     out = io.StringIO()
     csv.writer(out).writerow([csv_cell(text)])

@@ -115,7 +115,8 @@ def _export(hostile: Hostile, export_format: str) -> str:
         params={"format": export_format, "programme_id": hostile.programme_id},
     )
     assert response.status_code == 200, response.text
-    return response.text
+    text: str = response.text
+    return text
 
 
 # --- IATI ------------------------------------------------------------------------------

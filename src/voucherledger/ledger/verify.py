@@ -196,7 +196,11 @@ def verify_lines(
     """Verify a jsonl export (see ``ledger/export.py``) from its lines alone: every
     transaction's hash, the chain through redacted positions, every block signature, and
     the signed manifest that must close the file. Stops at the first fault and names
-    its line, sequence and transaction."""
+    its line, sequence and transaction.
+
+    ``lines`` are split at LF, as iterating over a file gives them; not by
+    ``str.splitlines``, which also splits at U+0085, U+2028 and U+2029 — exports
+    written before those were escaped carry them raw inside strings."""
     from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 
     loads = json.loads

@@ -68,44 +68,95 @@ def _refused(response: Any, where: str) -> None:
 
 
 def _body_cases(w: World, bad: str) -> list[tuple[str, str, Any, dict[str, Any]]]:
-    """(party, path, headers, body) for every string field of every input body."""
+    """(what, path, headers, body) for every string field of every input body."""
     c = w.cast
     p = f"/v1/programmes/{w.programme_id}"
     r = f"/v1/redemptions/{w.claim_id}"
-    group = {"group_type": "hometown_association", "origin_country": "GH"}
+    group: dict[str, Any] = {"group_type": "hometown_association", "origin_country": "GH"}
     group |= {"residence_country": "GB", "women_led": False}
     return [
         ("name", "/v1/accounts", c.admin, {"kind": "funder", "name": f"Fund{bad}er"}),
-        ("group", "/v1/accounts", c.admin, {"kind": "group", "name": "G", "group": group}
-         | {"country": f"G{bad}"}),
-        ("programme name", "/v1/programmes", c.funder.headers,
-         {"name": f"P{bad}", "currency": "EUR", "service_categories": ["leadership"]}),
-        ("manager id", "/v1/programmes", c.funder.headers,
-         {"name": "P", "currency": "EUR", "service_categories": ["leadership"],
-          "manager_ids": [f"acc_{bad}"]}),
-        ("reference", f"{p}/deposits", c.funder.headers,
-         {"amount": 100, "reference": f"grant{bad}1"}),
-        ("supplier id", f"{p}/accreditations", c.manager.headers,
-         {"supplier_id": f"{c.supplier.id}{bad}", "service_categories": ["leadership"]}),
+        (
+            "group",
+            "/v1/accounts",
+            c.admin,
+            {"kind": "group", "name": "G", "group": group} | {"country": f"G{bad}"},
+        ),
+        (
+            "programme name",
+            "/v1/programmes",
+            c.funder.headers,
+            {"name": f"P{bad}", "currency": "EUR", "service_categories": ["leadership"]},
+        ),
+        (
+            "manager id",
+            "/v1/programmes",
+            c.funder.headers,
+            {
+                "name": "P",
+                "currency": "EUR",
+                "service_categories": ["leadership"],
+                "manager_ids": [f"acc_{bad}"],
+            },
+        ),
+        (
+            "reference",
+            f"{p}/deposits",
+            c.funder.headers,
+            {"amount": 100, "reference": f"grant{bad}1"},
+        ),
+        (
+            "supplier id",
+            f"{p}/accreditations",
+            c.manager.headers,
+            {"supplier_id": f"{c.supplier.id}{bad}", "service_categories": ["leadership"]},
+        ),
         ("group id", f"{p}/vouchers", c.manager.headers, voucher_item(f"{c.group.id}{bad}", 10)),
-        ("batch group id", f"{p}/vouchers/batch", c.manager.headers,
-         {"vouchers": [voucher_item(f"{c.group.id}{bad}", 10)]}),
-        ("revoke reason", f"/v1/vouchers/{w.voucher_id}/revoke", c.manager.headers,
-         {"reason": f"lost{bad}"}),
-        ("voucher code", "/v1/redemptions", c.supplier.headers,
-         claim_body(w.code + bad, 100)),
-        ("description", "/v1/redemptions", c.supplier.headers,
-         claim_body(w.code, 100, description=f"Training{bad}")),
-        ("evidence", "/v1/redemptions", c.supplier.headers,
-         claim_body(w.code, 100, evidence=[{"kind": "other", "reference": f"x{bad}"}])),
+        (
+            "batch group id",
+            f"{p}/vouchers/batch",
+            c.manager.headers,
+            {"vouchers": [voucher_item(f"{c.group.id}{bad}", 10)]},
+        ),
+        (
+            "revoke reason",
+            f"/v1/vouchers/{w.voucher_id}/revoke",
+            c.manager.headers,
+            {"reason": f"lost{bad}"},
+        ),
+        ("voucher code", "/v1/redemptions", c.supplier.headers, claim_body(w.code + bad, 100)),
+        (
+            "description",
+            "/v1/redemptions",
+            c.supplier.headers,
+            claim_body(w.code, 100, description=f"Training{bad}"),
+        ),
+        (
+            "evidence",
+            "/v1/redemptions",
+            c.supplier.headers,
+            claim_body(w.code, 100, evidence=[{"kind": "other", "reference": f"x{bad}"}]),
+        ),
         ("reject reason", f"{r}/reject", c.group.headers, {"reason": f"no{bad}"}),
         ("refund reason", f"{r}/refunds", c.supplier.headers, {"amount": 1, "reason": f"r{bad}"}),
-        ("outcome", f"{r}/feedback", c.group.headers,
-         {"rating": 5, "outcome": f"good{bad}", "outcome_kind": "process"}),
-        ("payout ref", f"{p}/settlements", c.funder.headers,
-         {"supplier_id": c.supplier.id, "payout_reference": f"BANK{bad}"}),
-        ("settled supplier", f"{p}/settlements", c.funder.headers,
-         {"supplier_id": f"{c.supplier.id}{bad}", "payout_reference": "BANK"}),
+        (
+            "outcome",
+            f"{r}/feedback",
+            c.group.headers,
+            {"rating": 5, "outcome": f"good{bad}", "outcome_kind": "process"},
+        ),
+        (
+            "payout ref",
+            f"{p}/settlements",
+            c.funder.headers,
+            {"supplier_id": c.supplier.id, "payout_reference": f"BANK{bad}"},
+        ),
+        (
+            "settled supplier",
+            f"{p}/settlements",
+            c.funder.headers,
+            {"supplier_id": f"{c.supplier.id}{bad}", "payout_reference": "BANK"},
+        ),
     ]
 
 

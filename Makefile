@@ -62,7 +62,7 @@ openapi-check: $(STAMP) ## fail if openapi/openapi.json differs from what the ap
 	$(BIN)/voucherledger openapi --check
 
 fuzz: $(STAMP) ## schemathesis over the whole API as admin, funder and supplier (FUZZ_SECONDS each, default 60)
-	$(BIN)/python tools/fuzz.py --max-time $(or $(FUZZ_SECONDS),60)
+	$(BIN)/python tools/fuzz.py --max-time $(or $(FUZZ_SECONDS),60) $(if $(FUZZ_POSTGRES),--postgres $(FUZZ_POSTGRES))
 
 bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/performance.md)
 	$(BIN)/python bench/ledger_write.py

@@ -11,15 +11,20 @@ The few statements that bypass the ORM go through :mod:`voucherledger.core.rawsq
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -134,3 +139,35 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+MAX_ATTEMPTS = 3
+# PostgreSQL's serialization_failure and deadlock_detected: the database rolled the
+# transaction back and asks for it to be run again. The write paths lock in a fixed
+# order so these should not happen; this keeps them from ever reaching a client.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The database rolled the whole transaction back and asks for it to be run again."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before running attempt ``attempt + 1``: a few ms, jittered."""
+    return random.uniform(0.001, 0.01) * attempt  # noqa: S311 - jitter, not a secret
+
+
+def run_retrying(work: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
+    """``work()`` (which runs one whole transaction), run again up to ``attempts`` times
+    in all while the database rolls it back as a deadlock or serialization failure; the
+    retry the API's route class does, for the CLI."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+        time.sleep(backoff(attempt))
+    raise RuntimeError("unreachable")

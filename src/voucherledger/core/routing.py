@@ -4,16 +4,15 @@ before the response leaves, plus the idempotency replay of POSTs."""
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from voucherledger.core.db import MAX_ATTEMPTS, backoff, is_transient
 from voucherledger.core.idempotency import (
     IdempotencyScope,
     Replay,
@@ -49,18 +48,6 @@ def _finish(
         session.close()
 
 
-MAX_ATTEMPTS = 3
-# PostgreSQL's serialization_failure and deadlock_detected: the database rolled the
-# transaction back and asks for it to be run again. The write paths lock in a fixed
-# order so these should not happen; this keeps them from ever reaching a client.
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
-
-
 def _abort(session: Session) -> None:
     try:
         session.rollback()
@@ -91,7 +78,7 @@ class CommittingRoute(APIRoute):
                     # The whole transaction was rolled back: run the request again.
                     request.state.db_session = None
                     request.state.idempotency = None
-                    await asyncio.sleep(random.uniform(0.001, 0.01) * attempt)  # noqa: S311
+                    await asyncio.sleep(backoff(attempt))
             raise RuntimeError("unreachable")
 
         async def once(request: Request) -> Response:

@@ -451,11 +451,23 @@ def feedback(
     )
 
 
+def expired_holds(session: Session, programme_id: str, now: datetime) -> list[Redemption]:
+    """The programme's pending claims whose hold has timed out, locked, in id order."""
+    return repository.expired_holds(session, programme_id, now)
+
+
 def release_expired_holds(
-    session: Session, programme_id: str, now: datetime, actor: str | None
+    session: Session,
+    programme_id: str,
+    now: datetime,
+    actor: str | None,
+    holds: list[Redemption] | None = None,
 ) -> tuple[int, int]:
+    """Void the timed-out holds (``holds`` if the caller has locked them already)."""
     count = amount = 0
-    for redemption in repository.expired_holds(session, programme_id, now):
+    for redemption in (
+        repository.expired_holds(session, programme_id, now) if holds is None else holds
+    ):
         void(session, redemption, actor=actor, reason="hold expired", ledger_key=None, now=now)
         count += 1
         amount += redemption.amount

@@ -136,6 +136,19 @@ class NothingToSettle(AppError):
     status, code, title = 409, "nothing_to_settle", "Nothing to settle"
 
 
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached, lost the connection, or refuses connections; try
+    again after ``Retry-After`` seconds. A POST whose connection was lost at COMMIT may
+    or may not have taken effect: send it again with the same Idempotency-Key, which
+    replays it if it did."""
+
+    status, code, title = 503, "database_unavailable", "Database unavailable"
+    retry_after_seconds = 2
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
 class BatchRejected(AppError):
     """A batch with at least one bad item: nothing is written, every bad item is listed.
 
@@ -172,14 +185,14 @@ def problem_responses(
 ) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` mapping that documents a route's errors in OpenAPI.
 
-    401 is always there, and 422 unless ``validation=False`` (a route that takes
-    no input at all): declaring 422 keeps FastAPI from documenting its own
+    401 and 503 are always there, and 422 unless ``validation=False`` (a route that
+    takes no input at all): declaring 422 keeps FastAPI from documenting its own
     ``HTTPValidationError`` body, which this API never sends.
     """
     out: dict[int | str, dict[str, Any]] = {}
     always: tuple[type[AppError], ...] = (
         (Unauthenticated, ValidationFailed) if validation else (Unauthenticated,)
-    )
+    ) + (DatabaseUnavailable,)
     documented: tuple[type[AppError], ...] = (*always, *errors)
     for err in documented:
         entry = out.setdefault(

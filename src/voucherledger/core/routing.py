@@ -1,5 +1,10 @@
 """The route class every router uses: one transaction per request, committed
-before the response leaves, plus the idempotency replay of POSTs."""
+before the response leaves, plus the idempotency replay of POSTs.
+
+A request is run again (up to :data:`~voucherledger.core.db.MAX_ATTEMPTS` in all)
+when the database rolled it back as a deadlock or serialization failure, or its
+connection died before COMMIT was sent; a connection lost at COMMIT leaves the
+outcome unknown and answers 503 ``database_unavailable`` instead."""
 
 from __future__ import annotations
 
@@ -7,18 +12,28 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from voucherledger.core.db import MAX_ATTEMPTS, backoff, is_transient
+from voucherledger.core.db import (
+    MAX_ATTEMPTS,
+    backoff,
+    is_disconnect,
+    is_transient,
+    is_unavailable,
+)
+from voucherledger.core.errors import DatabaseUnavailable
 from voucherledger.core.idempotency import (
     IdempotencyScope,
     Replay,
     idempotency_guard,
     record_response,
 )
+
+log = structlog.get_logger("voucherledger.routing")
 
 
 def ledger_key(request: Request) -> str | None:
@@ -40,19 +55,45 @@ def _finish(
                 response.media_type or "application/json",
                 redact,
             )
-        session.commit()
     except BaseException:
-        session.rollback()
+        _abort(session)
         raise
-    finally:
-        session.close()
+    try:
+        session.commit()
+    except Exception as exc:
+        _abort(session)
+        if is_unavailable(exc):
+            # COMMIT was sent and no answer came: the transaction may have committed.
+            # Never run it again here; the client's Idempotency-Key decides.
+            raise DatabaseUnavailable(
+                "The connection to the database was lost while committing; the outcome "
+                "is unknown. Retry with the same Idempotency-Key."
+            ) from exc
+        raise
+    except BaseException:
+        _abort(session)
+        raise
+    session.close()
 
 
 def _abort(session: Session) -> None:
+    """Roll back and close; on a dead connection the rollback fails too, and must not
+    hide the error that ended the request (the server rolled the work back anyway)."""
     try:
         session.rollback()
+    except Exception as exc:
+        log.warning("rollback_failed", error_type=type(exc).__name__)
     finally:
-        session.close()
+        try:
+            session.close()
+        except Exception as exc:
+            log.warning("close_failed", error_type=type(exc).__name__)
+
+
+def _may_run_again(exc: BaseException) -> bool:
+    """Rolled back by the database, or its connection died before COMMIT was sent (a
+    death at COMMIT is :class:`DatabaseUnavailable`, never run again)."""
+    return is_transient(exc) or is_disconnect(exc)
 
 
 class CommittingRoute(APIRoute):
@@ -73,9 +114,10 @@ class CommittingRoute(APIRoute):
                 try:
                     return await once(request)
                 except Exception as exc:
-                    if attempt == MAX_ATTEMPTS or not is_transient(exc):
+                    if attempt == MAX_ATTEMPTS or not _may_run_again(exc):
                         raise
-                    # The whole transaction was rolled back: run the request again.
+                    # The whole transaction was rolled back (or never reached the
+                    # database): run the request again.
                     request.state.db_session = None
                     request.state.idempotency = None
                     await asyncio.sleep(backoff(attempt))

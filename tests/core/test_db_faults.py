@@ -172,3 +172,16 @@ def test_a_connection_lost_before_commit_is_run_again(settings: Settings) -> Non
         response = client.get("/flaky")
     assert response.status_code == 200, response.text
     assert len(calls) == 2
+
+
+def test_pool_size_and_overflow_bound_the_connections(settings: Settings, pg_only: str) -> None:
+    """With one connection and no overflow, a request that finds the pool empty waits
+    ``pool_timeout`` and answers 503, instead of opening another connection."""
+    bounded = settings.model_copy(update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.5})
+    with client_for(bounded) as client:
+        admin = admin_headers(client)
+        assert client.get("/v1/me", headers=admin).status_code == 200
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        with engine.connect():  # the only connection, taken
+            _assert_unavailable(client.get("/v1/me", headers=admin))
+        assert client.get("/v1/me", headers=admin).status_code == 200

@@ -192,6 +192,13 @@ def serve(
             'then call the API with: curl -H "Authorization: Bearer $KEY" '
             f"http://{host}:{port}/v1/me"
         )
+    if workers > 1:
+        import os
+
+        from voucherledger.ops.supervision import SUPERVISOR_ENV
+
+        # The workers inherit it and exit if this process dies (ops/supervision.py).
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
     uvicorn.run(
         "voucherledger.asgi:app",
         host=host,

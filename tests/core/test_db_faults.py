@@ -14,11 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from typing import Annotated
 
 import httpx
 import psycopg
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -101,7 +102,7 @@ def test_connections_killed_under_load_give_503_at_worst(settings: Settings, pg_
     assert statuses[(200, "")] > 0
 
 
-def test_an_unreachable_database_answers_503(tmp_path: object, settings: Settings) -> None:
+def test_an_unreachable_database_answers_503(settings: Settings) -> None:
     unreachable = settings.model_copy(
         update={"database_url": f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"}
     )
@@ -124,19 +125,13 @@ def _counting_app(settings: Settings) -> tuple[TestClient, list[int]]:
     router = APIRouter(route_class=CommittingRoute)
 
     @router.get("/count")
-    def count(session: Session = get_session_dependency()) -> dict[str, int]:
+    def count(session: Annotated[Session, Depends(get_session)]) -> dict[str, int]:
         calls.append(1)
         return {"calls": len(calls)}
 
     app = create_app(settings)
     app.include_router(router)
     return TestClient(app, raise_server_exceptions=False), calls
-
-
-def get_session_dependency() -> Session:
-    from fastapi import Depends
-
-    return Depends(get_session)  # type: ignore[no-any-return]
 
 
 def test_a_connection_lost_at_commit_is_not_run_again(

@@ -6,10 +6,14 @@ traceback and no stray database file left behind."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests.conftest import PG_ADMIN_URL, require_postgres
 from tests.factories.server import free_port
 from tests.test_cli import run_cli
 
@@ -108,3 +112,29 @@ def test_verify_of_a_missing_export_file_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     _assert_one_line_failure(result.stderr, "No such file")
+
+
+def test_serve_refuses_to_start_when_the_database_refuses_connections(tmp_path: Path) -> None:
+    """As under a loaded CI run ("too many clients"): a role whose CONNECTION LIMIT is
+    reached. The server does not start; it says why, and what bounds its connections."""
+    require_postgres()
+    role = f"vl_no_slots_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        url = make_url(PG_ADMIN_URL).set(drivername="postgresql", username=role, password=None)
+        result = run_cli(
+            "serve",
+            "--port",
+            str(free_port()),
+            database_url=url.render_as_string(hide_password=False),
+            key_file=tmp_path / "k",
+            check=False,
+        )
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, "refuses connections")
+    assert "too many connections" in result.stderr
+    assert "pool_size + max_overflow" in result.stderr

@@ -40,7 +40,12 @@ stable `code`. Every POST accepts an `Idempotency-Key`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    engine = create_db_engine(settings.database_url, pool_size=settings.pool_size)
+    engine = create_db_engine(
+        settings.database_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
+    )
     session_factory = create_session_factory(engine)
     signer = load_signer(settings.signing_key, settings.signing_key_file)
 

@@ -55,6 +55,26 @@ def _one_line(exc: BaseException) -> str:
     return first[:300]
 
 
+# What PostgreSQL answers a connection beyond max_connections, a role's or a
+# database's CONNECTION LIMIT, or the slots reserved for superusers (SQLSTATE 53300).
+_NO_SLOTS = ("too many connections", "too many clients", "connection slots are reserved")
+
+
+def _refuses_connections(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "53300":
+        return True
+    text = str(orig if orig is not None else exc).lower()
+    return any(marker in text for marker in _NO_SLOTS)
+
+
+def _detail(exc: BaseException) -> str:
+    """The server's own words (after FATAL:), else the first line of the error."""
+    line = _one_line(exc)
+    _, fatal, said = line.partition("FATAL:")
+    return said.strip() if fatal else line
+
+
 def _settings() -> Settings:
     from pydantic import ValidationError
 
@@ -116,7 +136,14 @@ def _database(settings: Settings) -> Iterator[Engine]:
         try:
             current = current_revision(engine)
         except SQLAlchemyError as exc:
-            _err(f"Cannot reach the database {_shown(url)}: {_one_line(exc)}")
+            if _refuses_connections(exc):
+                _err(
+                    f"The database {_shown(url)} refuses connections: {_detail(exc)}; "
+                    "each process opens up to pool_size + max_overflow of them "
+                    "(VOUCHERLEDGER_POOL_SIZE, VOUCHERLEDGER_MAX_OVERFLOW; docs/operations.md)."
+                )
+            else:
+                _err(f"Cannot reach the database {_shown(url)}: {_one_line(exc)}")
             raise typer.Exit(1) from None
         head = head_revision()
         if current != head:
@@ -165,6 +192,13 @@ def serve(
             'then call the API with: curl -H "Authorization: Bearer $KEY" '
             f"http://{host}:{port}/v1/me"
         )
+    if workers > 1:
+        import os
+
+        from voucherledger.ops.supervision import SUPERVISOR_ENV
+
+        # The workers inherit it and exit if this process dies (ops/supervision.py).
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
     uvicorn.run(
         "voucherledger.asgi:app",
         host=host,

@@ -14,11 +14,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from voucherledger.core.db import is_unavailable
 from voucherledger.core.errors import (
     PROBLEM_JSON,
     AppError,
+    DatabaseUnavailable,
     IdempotencyKeyReused,
     InsufficientFunds,
 )
@@ -140,6 +143,15 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     return _unexpected(request, exc)
 
 
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_unavailable(exc):
+        return _unexpected(request, exc)
+    log.warning("database_unavailable", error_type=type(exc).__name__)
+    return _app_error(
+        request, DatabaseUnavailable("The database cannot be used right now; try again.")
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     return problem(
@@ -166,6 +178,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ledger_errors.LedgerError, _ledger_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
     _document_problems_as_problem_json(app)
 

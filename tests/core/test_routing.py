@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from voucherledger.app import create_app
-from voucherledger.core.routing import CommittingRoute, is_transient
+from voucherledger.core.db import is_transient
+from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.settings import Settings
 
 

@@ -11,15 +11,21 @@ The few statements that bypass the ORM go through :mod:`voucherledger.core.rawsq
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,7 +83,19 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str, *, pool_size: int = 20) -> Engine:
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """The process's engine. On PostgreSQL a pool of ``pool_size`` connections kept
+    open plus up to ``max_overflow`` (default: ``pool_size``) opened under load, so at
+    most ``pool_size + max_overflow`` at once; a request waits ``pool_timeout`` seconds
+    for one, then answers 503. Each connection is pinged when taken from the pool, so
+    one the server closed (restart, ``pg_terminate_backend``, failover) is replaced
+    before a transaction runs on it."""
     full = normalise_url(url)
     if is_sqlite(full):
         engine = create_engine(full, connect_args={"timeout": 30, "check_same_thread": False})
@@ -86,9 +104,11 @@ def create_db_engine(url: str, *, pool_size: int = 20) -> Engine:
     return create_engine(
         full,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"application_name": "voucherledger"},
+        connect_args={"application_name": "voucherledger", "connect_timeout": 10},
     )
 
 
@@ -134,3 +154,59 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+MAX_ATTEMPTS = 3
+# PostgreSQL's serialization_failure and deadlock_detected: the database rolled the
+# transaction back and asks for it to be run again. The write paths lock in a fixed
+# order so these should not happen; this keeps them from ever reaching a client.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The database rolled the whole transaction back and asks for it to be run again."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before running attempt ``attempt + 1``: a few ms, jittered."""
+    return random.uniform(0.001, 0.01) * attempt  # noqa: S311 - jitter, not a secret
+
+
+def run_retrying(work: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
+    """``work()`` (which runs one whole transaction), run again up to ``attempts`` times
+    in all while the database rolls it back as a deadlock or serialization failure; the
+    retry the API's route class does, for the CLI."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+        time.sleep(backoff(attempt))
+    raise RuntimeError("unreachable")
+
+
+# SQLSTATE classes of a database that is down or refuses work for now: 08 connection
+# exception, 53 insufficient resources (53300 too many connections), 57P admin or
+# crash shutdown and "cannot connect now".
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The statement failed because its connection died (SQLAlchemy invalidated it)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be used right now: unreachable, connection lost, refusing
+    connections, shutting down, or no pooled connection free in ``pool_timeout``."""
+    if isinstance(exc, PoolTimeout) or is_disconnect(exc):
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:  # no server answer at all: refused, reset, timed out
+        return True
+    return str(sqlstate).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)

@@ -155,6 +155,19 @@ class HeadersTooLarge(AppError):
     status, code, title = 431, "headers_too_large", "Request headers too large"
 
 
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached, lost the connection, or refuses connections; try
+    again after ``Retry-After`` seconds. A POST whose connection was lost at COMMIT may
+    or may not have taken effect: send it again with the same Idempotency-Key, which
+    replays it if it did."""
+
+    status, code, title = 503, "database_unavailable", "Database unavailable"
+    retry_after_seconds = 2
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
 class BatchRejected(AppError):
     """A batch with at least one bad item: nothing is written, every bad item is listed.
 
@@ -191,14 +204,14 @@ def problem_responses(
 ) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` mapping that documents a route's errors in OpenAPI.
 
-    401 is always there, and 422 unless ``validation=False`` (a route that takes
-    no input at all): declaring 422 keeps FastAPI from documenting its own
+    401 and 503 are always there, and 422 unless ``validation=False`` (a route that
+    takes no input at all): declaring 422 keeps FastAPI from documenting its own
     ``HTTPValidationError`` body, which this API never sends.
     """
     always: tuple[type[AppError], ...] = (
         (Unauthenticated, ValidationFailed) if validation else (Unauthenticated,)
     )
-    return add_problems({}, *always, *errors)
+    return add_problems({}, *always, *errors, DatabaseUnavailable)
 
 
 def add_problems(

@@ -17,6 +17,10 @@ own connection, inside its transaction. This module is the one way to do that:
   Callers whose SQL differs per database branch on :attr:`Raw.dialect` once,
   where they pick their statements.
 
+A driver error comes out as SQLAlchemy's would (a :class:`~sqlalchemy.exc.DBAPIError`
+subclass wrapping it), and a connection found dead is invalidated as SQLAlchemy does,
+so callers see one kind of error whichever path ran the statement.
+
 Values read back come in the driver's forms (text timestamps and JSON on
 SQLite, ``datetime`` and parsed JSON from psycopg): :func:`from_db_time` and
 :func:`from_db_json` take either.
@@ -30,6 +34,8 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 _PG_SQL: dict[str, str] = {}
@@ -89,10 +95,11 @@ class Raw:
     statements on one to save creating a cursor per statement.
     """
 
-    __slots__ = ("_cursor", "_postgresql", "dialect")
+    __slots__ = ("_connection", "_cursor", "_postgresql", "dialect")
 
     def __init__(self, session: Session) -> None:
         connection = session.connection()
+        self._connection: Connection = connection
         self.dialect: str = connection.dialect.name
         self._postgresql = self.dialect == "postgresql"
         self._cursor = connection.connection.cursor()
@@ -114,19 +121,42 @@ class Raw:
     def bind(self, value: Any) -> Any:
         return bind(self.dialect, value)
 
+    def _wrapped(self, exc: Any, sql: str, params: Any) -> StatementError:
+        """The driver's error as SQLAlchemy raises it; a dead connection invalidated."""
+        dialect = self._connection.dialect
+        dead = dialect.is_disconnect(exc, self._connection.connection.dbapi_connection, None)
+        if dead:
+            self._connection.invalidate(exc)
+        error: StatementError = DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=dead,
+            dialect=dialect,
+        )
+        return error
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._cursor.execute(self._sql(sql), params)
+        try:
+            self._cursor.execute(self._sql(sql), params)
+        except self._connection.dialect.loaded_dbapi.Error as exc:
+            raise self._wrapped(exc, sql, params) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(self._sql(sql), rows)
+        try:
+            self._cursor.executemany(self._sql(sql), rows)
+        except self._connection.dialect.loaded_dbapi.Error as exc:
+            raise self._wrapped(exc, sql, rows) from exc
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row (a tuple) of the statement's result, or None."""
-        self._cursor.execute(self._sql(sql), params)
+        self.execute(sql, params)
         return self._cursor.fetchone()
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self._cursor.execute(self._sql(sql), params)
+        self.execute(sql, params)
         return list(self._cursor.fetchall())
 
 

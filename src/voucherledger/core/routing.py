@@ -3,26 +3,38 @@ before the response leaves, plus the idempotency replay of POSTs.
 
 It also keeps what every route promises about its input: a body must be JSON (else
 415 before the body is parsed), a 405 names every method of the path, and every POST
-documents 409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI."""
+documents 409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI.
+
+A request is run again (up to :data:`~voucherledger.core.db.MAX_ATTEMPTS` in all)
+when the database rolled it back as a deadlock or serialization failure, or its
+connection died before COMMIT was sent; a connection lost at COMMIT leaves the
+outcome unknown and answers 503 ``database_unavailable`` instead."""
 
 from __future__ import annotations
 
 import asyncio
 import email.message
-import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
+from voucherledger.core.db import (
+    MAX_ATTEMPTS,
+    backoff,
+    is_disconnect,
+    is_transient,
+    is_unavailable,
+)
 from voucherledger.core.errors import (
+    DatabaseUnavailable,
     IdempotencyKeyReused,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -34,6 +46,8 @@ from voucherledger.core.idempotency import (
     idempotency_guard,
     record_response,
 )
+
+log = structlog.get_logger("voucherledger.routing")
 
 
 def ledger_key(request: Request) -> str | None:
@@ -55,24 +69,25 @@ def _finish(
                 response.media_type or "application/json",
                 redact,
             )
-        session.commit()
     except BaseException:
-        session.rollback()
+        _abort(session)
         raise
-    finally:
-        session.close()
-
-
-MAX_ATTEMPTS = 3
-# PostgreSQL's serialization_failure and deadlock_detected: the database rolled the
-# transaction back and asks for it to be run again. The write paths lock in a fixed
-# order so these should not happen; this keeps them from ever reaching a client.
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
+    try:
+        session.commit()
+    except Exception as exc:
+        _abort(session)
+        if is_unavailable(exc):
+            # COMMIT was sent and no answer came: the transaction may have committed.
+            # Never run it again here; the client's Idempotency-Key decides.
+            raise DatabaseUnavailable(
+                "The connection to the database was lost while committing; the outcome "
+                "is unknown. Retry with the same Idempotency-Key."
+            ) from exc
+        raise
+    except BaseException:
+        _abort(session)
+        raise
+    session.close()
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -98,10 +113,23 @@ def allowed_methods(scope: Scope) -> set[str]:
 
 
 def _abort(session: Session) -> None:
+    """Roll back and close; on a dead connection the rollback fails too, and must not
+    hide the error that ended the request (the server rolled the work back anyway)."""
     try:
         session.rollback()
+    except Exception as exc:
+        log.warning("rollback_failed", error_type=type(exc).__name__)
     finally:
-        session.close()
+        try:
+            session.close()
+        except Exception as exc:
+            log.warning("close_failed", error_type=type(exc).__name__)
+
+
+def _may_run_again(exc: BaseException) -> bool:
+    """Rolled back by the database, or its connection died before COMMIT was sent (a
+    death at COMMIT is :class:`DatabaseUnavailable`, never run again)."""
+    return is_transient(exc) or is_disconnect(exc)
 
 
 class CommittingRoute(APIRoute):
@@ -143,12 +171,13 @@ class CommittingRoute(APIRoute):
                 try:
                     return await once(request)
                 except Exception as exc:
-                    if attempt == MAX_ATTEMPTS or not is_transient(exc):
+                    if attempt == MAX_ATTEMPTS or not _may_run_again(exc):
                         raise
-                    # The whole transaction was rolled back: run the request again.
+                    # The whole transaction was rolled back (or never reached the
+                    # database): run the request again.
                     request.state.db_session = None
                     request.state.idempotency = None
-                    await asyncio.sleep(random.uniform(0.001, 0.01) * attempt)  # noqa: S311
+                    await asyncio.sleep(backoff(attempt))
             raise RuntimeError("unreachable")
 
         async def once(request: Request) -> Response:

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         "it 431 headers_too_large. `voucherledger serve` also passes it to uvicorn.",
     )
 
+    # --- Issue 9, section 3: database faults (connection use stays bounded) ---
+    max_overflow: int | None = Field(
+        default=None,
+        ge=0,
+        description="PostgreSQL connections a process may open above pool_size under "
+        "load (default: as many as pool_size). A process uses at most pool_size + "
+        "max_overflow connections; N processes N times that (docs/operations.md).",
+    )
+    pool_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request waits for a free pooled connection before it "
+        "answers 503 database_unavailable.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -20,6 +20,21 @@ def get(session: Session, programme_id: str, *, for_update: bool = False) -> Pro
     return session.execute(stmt).scalar_one_or_none()
 
 
+def lock_for_sweep(session: Session, programme_id: str) -> Programme | None:
+    """The programme row locked ``FOR NO KEY UPDATE``: sweeps of one programme queue
+    behind each other and behind issuance and closing (``FOR UPDATE``), but a claim's
+    foreign-key check on the row (``FOR KEY SHARE``, taken after the claim holds its
+    voucher's ledger account) does not wait for the sweep — which would deadlock with a
+    sweep waiting for that voucher. SQLite, with one writer at a time, ignores it."""
+    stmt = (
+        select(Programme)
+        .where(Programme.id == programme_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
 def add(session: Session, programme: Programme, parties: list[ProgrammeParty]) -> None:
     session.add(programme)
     session.add_all(parties)

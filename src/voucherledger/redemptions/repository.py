@@ -113,6 +113,13 @@ def get(session: Session, redemption_id: str, *, for_update: bool = False) -> Re
     return session.execute(stmt).scalar_one_or_none()
 
 
+def voucher_status(session: Session, voucher_id: str) -> str | None:
+    """The voucher's status as committed now: read afresh by a new statement, so a claim
+    that lost a race learns what the winner did."""
+    row = fetchone(session, "SELECT status FROM vouchers WHERE id = ?", (voucher_id,))
+    return None if row is None else str(row[0])
+
+
 def set_voucher_status(session: Session, voucher_id: str, status: str) -> None:
     session.execute(update(Voucher).where(Voucher.id == voucher_id).values(status=status))
 

@@ -15,7 +15,9 @@ programme's unissued budget instead: an ended voucher can never be spent.
 Concurrency: the claim itself takes no lock of its own; the ledger's guarded
 update of ``voucher:{id}`` is what makes two claims unable to spend one value
 twice. Decisions lock the claim row first; refunds lock the supplier's payable
-account first (the order settlements use), so the two cannot deadlock.
+account first (the order settlements use), so the two cannot deadlock. A claim
+whose guarded update is refused because a revoke or an expiry emptied the voucher
+after the claim read it answers ``voucher_revoked`` / ``voucher_expired``.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ def claim(
             now=now,
         )
     except ledger.InsufficientFunds as exc:
+        _lost_to_an_end(session, voucher.id)
         if exc.balance == 0:
             raise VoucherExhausted(f"Voucher {voucher.id} has nothing left to spend.") from None
         raise InsufficientFunds(
@@ -192,6 +195,16 @@ def claim(
     }
     repository.insert_claim(session, values)
     return to_out(Redemption(**values))
+
+
+def _lost_to_an_end(session: Session, voucher_id: str) -> None:
+    """The claim read the voucher as live, then its guarded update found too little:
+    if a revoke or an expiry took the value meanwhile, say that, not "exhausted"."""
+    status = repository.voucher_status(session, voucher_id)
+    if status == "revoked":
+        raise VoucherRevoked(f"Voucher {voucher_id} was revoked.")
+    if status == "expired":
+        raise VoucherExpired(f"Voucher {voucher_id} has expired.")
 
 
 def _check_delivery(delivered_on: date, voucher: ClaimVoucher, now: datetime) -> None:
@@ -438,11 +451,23 @@ def feedback(
     )
 
 
+def expired_holds(session: Session, programme_id: str, now: datetime) -> list[Redemption]:
+    """The programme's pending claims whose hold has timed out, locked, in id order."""
+    return repository.expired_holds(session, programme_id, now)
+
+
 def release_expired_holds(
-    session: Session, programme_id: str, now: datetime, actor: str | None
+    session: Session,
+    programme_id: str,
+    now: datetime,
+    actor: str | None,
+    holds: list[Redemption] | None = None,
 ) -> tuple[int, int]:
+    """Void the timed-out holds (``holds`` if the caller has locked them already)."""
     count = amount = 0
-    for redemption in repository.expired_holds(session, programme_id, now):
+    for redemption in (
+        repository.expired_holds(session, programme_id, now) if holds is None else holds
+    ):
         void(session, redemption, actor=actor, reason="hold expired", ledger_key=None, now=now)
         count += 1
         amount += redemption.amount

@@ -464,13 +464,25 @@ def revoke(
     return get(session, principal, voucher_id)
 
 
+def due_to_expire(session: Session, programme_id: str, now: datetime) -> list[Voucher]:
+    """The programme's live vouchers past ``expires_at`` (not locked), in id order."""
+    return repository.vouchers_to_expire(session, programme_id, now)
+
+
 def expire_due(
-    session: Session, programme: Programme, now: datetime, actor: str | None
+    session: Session,
+    programme: Programme,
+    now: datetime,
+    actor: str | None,
+    due: list[Voucher] | None = None,
 ) -> tuple[int, int]:
-    """Expire the programme's vouchers past ``expires_at``; returns (count, amount returned)."""
+    """Expire the programme's vouchers past ``expires_at`` (``due``, if the caller has
+    found them already); returns (count, amount returned)."""
     count = returned = 0
-    for due in repository.vouchers_to_expire(session, programme.id, now):
-        voucher, remaining = lock_voucher(session, due.id)
+    for due_voucher in (
+        repository.vouchers_to_expire(session, programme.id, now) if due is None else due
+    ):
+        voucher, remaining = lock_voucher(session, due_voucher.id)
         if voucher.status not in ("active", "exhausted"):
             continue  # revoked meanwhile
         voucher.ended_transaction_id = _return_to_budget(

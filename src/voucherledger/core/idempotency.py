@@ -39,7 +39,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     media_type: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed for the purge of records past the retention (idempotency_retention_hours).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 @dataclass

@@ -700,6 +700,7 @@ def test_random_claims_keep_the_books(
             signing_key=TEST_SIGNING_KEY,
             signing_key_file=tmp_path / "unused-key",
             sealer_enabled=False,
+            sweep_enabled=False,  # tests sweep when they mean to
             pool_size=2,
             log_level="WARNING",
         )

@@ -41,9 +41,7 @@ def upgrade() -> None:
         "ix_code_failures_supplier_id_failed_at", "code_failures", ["supplier_id", "failed_at"]
     )
     op.create_index("ix_code_failures_failed_at", "code_failures", ["failed_at"])
-    op.create_index(
-        "ix_idempotency_records_created_at", "idempotency_records", ["created_at"]
-    )
+    op.create_index("ix_idempotency_records_created_at", "idempotency_records", ["created_at"])
 
 
 def downgrade() -> None:

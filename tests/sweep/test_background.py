@@ -16,7 +16,7 @@ from tests.factories.accounts import account_body
 from tests.factories.app import admin_headers, client_for
 from tests.factories.programmes import issue
 from tests.factories.redemptions import claim_programme, make_cast, moved_clock
-from voucherledger.core import idempotency
+from voucherledger.core import idempotency, rawsql
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.idempotency import IdempotencyRecord, purge_records
 from voucherledger.core.settings import Settings
@@ -137,7 +137,7 @@ def test_a_record_purged_while_a_request_reads_it_does_not_fail_the_request(
         me = client.get("/v1/me", headers=admin).json()["id"]
         with transaction(session_factory) as session:
             session.add(_record("reused", utcnow() - DAY - timedelta(hours=1), account_id=me))
-        real = idempotency.Raw
+        real = rawsql.Raw
         purged: list[int] = []
 
         class PurgedInBetween:

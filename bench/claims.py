@@ -115,6 +115,7 @@ def build_template(args: argparse.Namespace) -> World:
         database_url=url,
         signing_key=SIGNING_KEY,
         sealer_enabled=False,
+        sweep_enabled=False,  # tests sweep when they mean to
         pool_size=2,
         log_level="WARNING",
     )

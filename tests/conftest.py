@@ -305,6 +305,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         signing_key=TEST_SIGNING_KEY,
         signing_key_file=tmp_path / "unused-key",
         sealer_enabled=False,
+        sweep_enabled=False,  # tests sweep when they mean to
         pool_size=2,  # the app's engine: up to 4 connections with overflow
         log_level="WARNING",
     )

@@ -24,6 +24,7 @@ from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.router import router as redemptions_router
 from voucherledger.reporting.router import router as reporting_router
 from voucherledger.settlements.router import router as settlements_router
+from voucherledger.sweep.background import BackgroundSweeper
 from voucherledger.sweep.router import router as sweep_router
 from voucherledger.vouchers.router import issuance as issuance_router
 from voucherledger.vouchers.router import router as vouchers_router
@@ -60,9 +61,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_size=settings.seal_batch_size,
             )
             sealer.start()
+        sweeper = None
+        if settings.sweep_enabled:
+            sweeper = BackgroundSweeper(
+                session_factory,
+                interval=settings.sweep_interval_seconds,
+                idempotency_retention_hours=settings.idempotency_retention_hours,
+            )
+            sweeper.start()
+        app.state.sweeper = sweeper
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.stop()
             if sealer is not None:
                 sealer.stop()
             engine.dispose()

@@ -12,8 +12,9 @@ from voucherledger.ledger.models import (
     SealQueue,
 )
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
-from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.settlements.models import Settlement
+from voucherledger.sweep.models import Lease
 from voucherledger.vouchers.models import Voucher
 
 metadata = Base.metadata
@@ -22,9 +23,11 @@ __all__ = [
     "Account",
     "Accreditation",
     "ApiKey",
+    "CodeFailure",
     "Feedback",
     "IdempotencyRecord",
     "JournalTransaction",
+    "Lease",
     "LedgerAccount",
     "Posting",
     "Programme",

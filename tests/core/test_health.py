@@ -51,6 +51,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
         signing_key="22" * 32,
         signing_key_file=tmp_path / "unused-key",
         sealer_enabled=False,
+        sweep_enabled=False,  # tests sweep when they mean to
         log_level="WARNING",
     )
     with client_for(settings) as client:

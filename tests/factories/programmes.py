@@ -49,6 +49,7 @@ def client_on(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         signing_key=TEST_SIGNING_KEY,
         signing_key_file=tmp_path / "unused-key",
         sealer_enabled=False,
+        sweep_enabled=False,  # tests sweep when they mean to
         pool_size=2,
         log_level="WARNING",
     )

@@ -160,6 +160,7 @@ def world(
         signing_key=TEST_SIGNING_KEY,
         signing_key_file=tmp / "unused-key",
         sealer_enabled=False,
+        sweep_enabled=False,  # tests sweep when they mean to
         pool_size=2,
         log_level="WARNING",
     )

@@ -37,6 +37,7 @@ from tests.factories.redemptions import (
     today,
     unknown_code,
 )
+from voucherledger.core.db import utcnow
 from voucherledger.core.settings import Settings
 from voucherledger.redemptions.limiter import FailureLimiter
 
@@ -444,23 +445,24 @@ def test_the_block_lifts_once_the_failures_leave_the_window(settings: Settings) 
     with client_for(settings) as client:
         c, pid = setting(client)
         code = issue(client, c.manager, pid, c.group.id, 5_000)["code"]
-        now = [1_000.0]
+        start = utcnow()
+        now = [start]
         client.app.state.code_limiter = FailureLimiter(  # type: ignore[attr-defined]
             limit=10, window=60.0, clock=lambda: now[0]
         )
-        # One failure at t=1000, eight at t=1030: nine in the minute, not blocked yet.
+        # One failure at the start, eight 30 s later: nine in the minute, not blocked yet.
         for attempt in range(9):
             refused(
                 client, lambda: post_claim(client, c.supplier, unknown_code(), 1), 404, "not_found"
             )
-            now[0] = 1_030.0 if attempt == 0 else now[0]
+            now[0] = start + timedelta(seconds=30) if attempt == 0 else now[0]
         claim(client, c.supplier, code, 1)
-        # The tenth blocks the supplier, the oldest failure dating from t=1000.
+        # The tenth blocks the supplier, the oldest failure dating from the start.
         refused(client, lambda: post_claim(client, c.supplier, unknown_code(), 1), 404, "not_found")
         refused(client, lambda: post_claim(client, c.supplier, code, 1), 429, "rate_limited")
-        now[0] = 1_059.9  # the first failure is still inside the minute
+        now[0] = start + timedelta(seconds=59.9)  # the first failure is still inside the minute
         refused(client, lambda: post_claim(client, c.supplier, code, 1), 429, "rate_limited")
-        now[0] = 1_060.1  # it has left: nine in the window again
+        now[0] = start + timedelta(seconds=60.1)  # it has left: nine in the window again
         claim(client, c.supplier, code, 1)
         refused(client, lambda: post_claim(client, c.supplier, unknown_code(), 1), 404, "not_found")
         refused(client, lambda: post_claim(client, c.supplier, code, 1), 429, "rate_limited")

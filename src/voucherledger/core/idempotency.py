@@ -7,7 +7,10 @@ stored response back, status and body; with a different body it gets 409
 ``idempotency_key_reused``. Two concurrent requests with one key are
 serialised by the record's primary key: the second waits for the first to
 commit, then replays it. A request that fails writes nothing, its key
-included, so it may be retried. Keys are kept indefinitely (at least 24 h).
+included, so it may be retried. Records are kept ``idempotency_retention_hours``
+(at least 24 h) and then purged by the background sweep (``purge_records``); a
+request that finds its key's record purged between its insert and its read claims
+the key afresh rather than failing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, delete, select, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.concurrency import run_in_threadpool
 
@@ -39,7 +42,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     media_type: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed for the purge of records past the retention (idempotency_retention_hours).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 @dataclass
@@ -114,20 +118,48 @@ _CLAIM_KEY = (
 def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None:
     # RETURNING, not rowcount: with psycopg the rowcount of this INSERT is -1, so
     # every first use of a key looked like a replay of an unfinished request.
-    with Raw(session) as db:
-        claimed = db.fetchone(_CLAIM_KEY, (account_id, key, digest, db.bind(utcnow())))
-    if claimed is not None:
-        return
-    record = session.execute(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key
-        )
-    ).scalar_one()
+    # Two rounds: a record purged between the conflicting INSERT and the read below
+    # leaves the key free again, and the second INSERT claims it.
+    for _ in range(2):
+        with Raw(session) as db:
+            claimed = db.fetchone(_CLAIM_KEY, (account_id, key, digest, db.bind(utcnow())))
+        if claimed is not None:
+            return
+        record = session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key
+            )
+        ).scalar_one_or_none()
+        if record is not None:
+            break
+    else:
+        raise RuntimeError("an idempotency key could be neither claimed nor read")
     if record.request_hash != digest:
         raise IdempotencyKeyReused("This Idempotency-Key was used for a different request.")
     if record.status_code is None or record.response_body is None:
         raise RuntimeError("an idempotency record was committed without its response")
     raise Replay(record.status_code, record.response_body, record.media_type or "application/json")
+
+
+def purge_records(session: Session, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` records created before ``before`` (oldest first, along
+    ``ix_idempotency_records_created_at``); returns how many. Records of requests in
+    flight are not committed yet, so the purge cannot see them."""
+    oldest = (
+        select(IdempotencyRecord.account_id, IdempotencyRecord.key)
+        .where(IdempotencyRecord.created_at < before)
+        .order_by(IdempotencyRecord.created_at)
+        .limit(batch)
+    )
+    keys = [tuple(row) for row in session.execute(oldest)]
+    if keys:
+        session.execute(
+            delete(IdempotencyRecord).where(
+                tuple_(IdempotencyRecord.account_id, IdempotencyRecord.key).in_(keys),
+                IdempotencyRecord.created_at < before,
+            )
+        )
+    return len(keys)
 
 
 def redact_secrets(request: Request, *fields: str) -> None:

@@ -92,6 +92,22 @@ class Settings(BaseSettings):
         "answers 503 database_unavailable.",
     )
 
+    # --- Hardening 4: time that passes by itself (the background sweep) ---
+    sweep_enabled: bool = Field(
+        default=True,
+        description="Run the sweep (expiry, timed-out holds, purges) inside the server; "
+        "one process among all processes and nodes does it at a time, under a lease.",
+    )
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often the background sweep runs in the server."
+    )
+    idempotency_retention_hours: int = Field(
+        default=24,
+        ge=24,
+        description="Idempotency-Key records are kept at least this long (at least 24 h), "
+        "then purged by the background sweep.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

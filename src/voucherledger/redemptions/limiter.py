@@ -2,44 +2,64 @@
 ``window`` seconds, every further claim of that supplier is refused (429) until
 the oldest failure leaves the window — so the 11th try in a minute is refused.
 
-The count is kept in each server process's memory, so a server with N worker
-processes lets a supplier fail at most N x ``limit`` times a minute — still far
-too few to guess an 80-bit code.
+The count lives in the database (``code_failures``, one row per failed look-up), so
+every server process and every node sees the same count and a restart keeps it.
+Checking it is one bounded index range scan in the claim's own transaction.
+
+A failed look-up answers 404 or 422, and the claim's transaction is rolled back,
+so the failure cannot be written in it. It is written in a short transaction of its
+own, once the claim's transaction has ended: on SQLite the claim's transaction holds
+the write lock until then, so writing earlier from another connection would wait on
+it. The failure is in the database before the 404 or 422 leaves.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from voucherledger.core.db import utcnow
+from voucherledger.redemptions import repository
+
+log = structlog.get_logger("voucherledger.limiter")
 
 
 class FailureLimiter:
     def __init__(
-        self, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self, limit: int = 10, window: float = 60.0, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
 
-    def _trim(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+    def blocked(self, session: Session, supplier_id: str) -> bool:
+        since = self._clock() - timedelta(seconds=self.window)
+        count = repository.recent_code_failures(session, supplier_id, since, self.limit)
+        return count >= self.limit
 
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            failures = self._trim(key, self._clock())
-            if not failures:
-                self._failures.pop(key, None)
-                return False
-            return len(failures) >= self.limit
+    def fail(self, session: Session, supplier_id: str) -> None:
+        """Count a failed look-up once ``session``'s transaction has ended, whether it
+        is rolled back (as a request's is), committed or closed."""
+        at = self._clock()
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        done = False
 
-    def fail(self, key: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._trim(key, now).append(now)
+        def record(_session: Session, transaction: SessionTransaction) -> None:
+            nonlocal done
+            if done or transaction.parent is not None:
+                return  # a savepoint or inner transaction ended, not the session's own
+            done = True  # listeners cannot be removed while the event runs
+            try:
+                with engine.begin() as connection:
+                    repository.insert_code_failure(connection, supplier_id, at)
+            except Exception:  # the refusal still stands; losing one count is logged
+                log.exception("code_failure_not_recorded", supplier_id=supplier_id)
+
+        listener: Any = record
+        event.listen(session, "after_transaction_end", listener)

@@ -86,3 +86,19 @@ class Feedback(Base):
     outcome: Mapped[str] = mapped_column(Text)
     outcome_kind: Mapped[OutcomeKind] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CodeFailure(Base):
+    """One failed voucher-code look-up by a supplier (mistyped, unknown, or a voucher
+    it has nothing to do with). The limiter counts these rows in a sliding window, so
+    every process and node sees the same count; a restart keeps it. Rows older than
+    the window are purged by the background housekeeping."""
+
+    __tablename__ = "code_failures"
+    __table_args__ = (Index("ix_code_failures_supplier_id_failed_at", "supplier_id", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    supplier_id: Mapped[str] = mapped_column(String(40))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

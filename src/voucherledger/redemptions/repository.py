@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from voucherledger.core.pagination import keyset
 from voucherledger.core.rawsql import Raw, fetchone, from_db_json, from_db_time
 from voucherledger.programmes.repository import party_programme_ids
-from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.vouchers.models import Voucher
 
 
@@ -209,3 +209,32 @@ def statuses(session: Session, programme_id: str) -> list[str]:
             select(Redemption.status).where(Redemption.programme_id == programme_id)
         ).scalars()
     )
+
+
+# --- failed code look-ups (the limiter) -------------------------------------------------
+
+
+def recent_code_failures(session: Session, supplier_id: str, since: datetime, cap: int) -> int:
+    """How many failed look-ups the supplier made after ``since``, counting up to ``cap``
+    (a range scan of ``ix_code_failures_supplier_id_failed_at`` that stops at ``cap``)."""
+    recent = (
+        select(CodeFailure.id)
+        .where(CodeFailure.supplier_id == supplier_id, CodeFailure.failed_at > since)
+        .limit(cap)
+        .subquery()
+    )
+    return int(session.execute(select(func.count()).select_from(recent)).scalar_one())
+
+
+def insert_code_failure(connection: Connection, supplier_id: str, at: datetime) -> None:
+    """On a connection of its own: the failure must outlive the request's rollback."""
+    connection.execute(insert(CodeFailure).values(supplier_id=supplier_id, failed_at=at))
+
+
+def purge_code_failures(session: Session, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` failures recorded before ``before``; returns how many."""
+    oldest = select(CodeFailure.id).where(CodeFailure.failed_at < before).limit(batch)
+    ids = list(session.execute(oldest).scalars())
+    if ids:
+        session.execute(delete(CodeFailure).where(CodeFailure.id.in_(ids)))
+    return len(ids)

@@ -85,8 +85,10 @@ def to_out(redemption: Redemption) -> RedemptionOut:
     )
 
 
-def _code_failure(limiter: FailureLimiter, supplier_id: str, error: Exception) -> Exception:
-    limiter.fail(supplier_id)
+def _code_failure(
+    session: Session, limiter: FailureLimiter, supplier_id: str, error: Exception
+) -> Exception:
+    limiter.fail(session, supplier_id)
     return error
 
 
@@ -99,7 +101,7 @@ def claim(
     ledger_key: str | None,
 ) -> RedemptionOut:
     supplier_id = principal.account_id
-    if limiter.blocked(supplier_id):
+    if limiter.blocked(session, supplier_id):
         raise RateLimited(
             "Too many failed voucher codes; try again in a minute.",
             headers={"Retry-After": str(int(limiter.window))},
@@ -107,6 +109,7 @@ def claim(
     code = codes.normalise(body.voucher_code)
     if code is None:
         raise _code_failure(
+            session,
             limiter,
             supplier_id,
             ValidationFailed(
@@ -125,7 +128,10 @@ def claim(
         # An unknown code and a voucher of a programme the supplier has nothing to do
         # with look the same: a wrong code reveals nothing.
         raise _code_failure(
-            limiter, supplier_id, NotFound("No voucher with this code can be claimed by you.")
+            session,
+            limiter,
+            supplier_id,
+            NotFound("No voucher with this code can be claimed by you."),
         )
     voucher = context.voucher
     now = utcnow()

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from voucherledger.core.pagination import keyset
@@ -128,15 +128,27 @@ def list_visible(
     programme_id: str | None,
     group_id: str | None,
     status: str | None,
+    now: datetime,
     after: str | None,
     limit: int,
 ) -> list[Voucher]:
+    """Vouchers the caller may see; ``status`` as readers see it: a voucher past
+    ``expires_at`` counts as ``expired`` before the sweep has ended it."""
     stmt = select(Voucher).where(visible_filter(account_id, kind))
     if programme_id is not None:
         stmt = stmt.where(Voucher.programme_id == programme_id)
     if group_id is not None:
         stmt = stmt.where(Voucher.group_id == group_id)
-    if status is not None:
+    if status in ("active", "exhausted"):
+        stmt = stmt.where(Voucher.status == status, Voucher.expires_at > now)
+    elif status == "expired":
+        stmt = stmt.where(
+            or_(
+                Voucher.status == "expired",
+                and_(Voucher.status.in_(("active", "exhausted")), Voucher.expires_at <= now),
+            )
+        )
+    elif status is not None:
         stmt = stmt.where(Voucher.status == status)
     return keyset(session, stmt, Voucher.id, after, limit)
 

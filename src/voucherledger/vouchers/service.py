@@ -69,7 +69,18 @@ class _Planned:
     from_reserve: int
 
 
-def to_out(voucher: Voucher, balances: dict[str, int], *, show_code: bool) -> VoucherOut:
+def shown_status(status: str, expires_at: datetime, now: datetime) -> str:
+    """The status a reader sees: a voucher past ``expires_at`` is ``expired`` at once,
+    before the sweep has moved its value back to the budget (claims refuse it as
+    ``voucher_expired`` all the same)."""
+    if status in ("active", "exhausted") and expires_at <= now:
+        return "expired"
+    return status
+
+
+def to_out(
+    voucher: Voucher, balances: dict[str, int], *, show_code: bool, now: datetime | None = None
+) -> VoucherOut:
     return VoucherOut(
         id=voucher.id,
         code=voucher.code if show_code else None,
@@ -80,7 +91,7 @@ def to_out(voucher: Voucher, balances: dict[str, int], *, show_code: bool) -> Vo
         balance=balances.get(chart.voucher(voucher.id), 0),
         held=balances.get(chart.held(voucher.id), 0),
         service_categories=list(voucher.service_categories),
-        status=voucher.status,
+        status=shown_status(voucher.status, voucher.expires_at, now or utcnow()),
         expires_at=voucher.expires_at,
         created_at=voucher.created_at,
     )
@@ -319,6 +330,7 @@ def list_visible(
     after: str | None,
     limit: int,
 ) -> VoucherList:
+    now = utcnow()
     rows = repository.list_visible(
         session,
         principal.account_id,
@@ -326,6 +338,7 @@ def list_visible(
         programme_id=programme_id,
         group_id=group_id,
         status=status,
+        now=now,
         after=after,
         limit=limit + 1,
     )
@@ -342,6 +355,7 @@ def list_visible(
             v,
             balances,
             show_code=show and (principal.kind == "group" or v.programme_id in issuer_programmes),
+            now=now,
         )
         for v in page
     ]

@@ -4,6 +4,11 @@ A pure ASGI middleware (no per-request task switching) gives every request an
 id — the caller's ``X-Request-ID`` if it is sane, else a new one — binds it to
 the log context, returns it in the response, and counts and times the request
 under its route template.
+
+The same pass adds the headers every response carries: ``X-Content-Type-Options:
+nosniff`` everywhere, and ``Cache-Control: no-store`` on every response that may hold
+an API key, a voucher code or a party's data — whenever the caller sent credentials,
+and on everything under ``/v1/`` (where every resource belongs to a party).
 """
 
 from __future__ import annotations
@@ -34,6 +39,33 @@ LATENCY = Histogram(
 _SANE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 log = structlog.get_logger("voucherledger.http")
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def is_private(scope: Scope) -> bool:
+    """Whether the response may hold a secret or a party's data (see the module doc)."""
+    if scope["path"].startswith("/v1/"):
+        return True
+    return any(name == b"authorization" for name, _ in scope.get("headers") or ())
+
+
+def protective_headers(
+    headers: list[tuple[bytes, bytes]], private: bool
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with nosniff and, for a private response, no-store (replacing any
+    other Cache-Control)."""
+    kept = [
+        (name, value)
+        for name, value in headers
+        if name.lower() != b"x-content-type-options"
+        and not (private and name.lower() == b"cache-control")
+    ]
+    kept.append(NOSNIFF)
+    if private:
+        kept.append(NO_STORE)
+    return kept
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -80,12 +112,13 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        private = is_private(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
+                headers = protective_headers(list(message.get("headers", [])), private)
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message["headers"] = headers
             await send(message)

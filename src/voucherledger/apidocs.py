@@ -9,9 +9,13 @@ no inline style. ReDoc, which would load from a CDN too, is not served.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.staticfiles import StaticFiles
+
+from voucherledger.core.observability import Labelled
 
 STATIC_URL = "/static"
 
@@ -42,9 +46,20 @@ _PAGE = """\
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve ``/static`` from the package and the Swagger UI page at ``/docs``."""
-    app.mount(STATIC_URL, StaticFiles(packages=[("voucherledger", "static")]), name="static")
+    """Serve ``/static`` from the package, the Swagger UI page at ``/docs`` and the
+    OpenAPI document at ``/openapi.json``, each counted under its own route name.
+
+    The app is made with ``docs_url``, ``redoc_url`` and ``openapi_url`` None: FastAPI's
+    own routes for them are plain Starlette routes, which the metrics cannot name.
+    """
+    files = StaticFiles(packages=[("voucherledger", "static")])
+    app.mount(STATIC_URL, Labelled(files, STATIC_URL), name="static")
     page = _PAGE.format(title=app.title, static=STATIC_URL)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        document: dict[str, Any] = app.openapi()
+        return JSONResponse(document)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from the package by install_docs, not from a CDN
         redoc_url=None,
+        openapi_url=None,  # served by install_docs, under its own route name
     )
     app.state.settings = settings
     app.state.engine = engine

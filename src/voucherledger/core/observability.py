@@ -21,7 +21,9 @@ import time
 from typing import Any
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +37,63 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+# The seal backlog, read from the database when /metrics is scraped (health.py).
+SEAL_QUEUE_DEPTH = Gauge(
+    "voucherledger_seal_queue_depth", "Journal transactions waiting to be sealed"
+)
+SEAL_LAG = Gauge(
+    "voucherledger_seal_lag_seconds",
+    "Age of the oldest journal transaction not yet sealed (0 when none waits)",
+)
+# The sweeps' work, whoever runs them (the API, `voucherledger sweep`, a background
+# sweeper): counted by sweep/service.py when the sweep's transaction commits.
+SWEEP_VOUCHERS_EXPIRED = Counter(
+    "voucherledger_sweep_vouchers_expired", "Vouchers expired by sweeps"
+)
+SWEEP_HOLDS_RELEASED = Counter(
+    "voucherledger_sweep_holds_released", "Timed-out holds released by sweeps"
+)
+
+_PENDING = "voucherledger.pending_counts"
+
+
+def _count_pending(session: Session) -> None:
+    for counter, amount in session.info.pop(_PENDING, ()):
+        counter.inc(amount)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def count_on_commit(session: Session, counter: Counter, amount: int) -> None:
+    """Add ``amount`` to ``counter`` once the session's transaction commits; nothing if
+    it rolls back (a failed or retried request counts only what it committed)."""
+    if amount <= 0:
+        return
+    session.info.setdefault(_PENDING, []).append((counter, amount))
+    if not event.contains(session, "after_commit", _count_pending):
+        event.listen(session, "after_commit", _count_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+
+
+# Where the router records no route template (a mounted ASGI app such as the static
+# files), the mounted app names itself here, in the request's state.
+ROUTE_LABEL = "voucherledger.route"
+
+
+class Labelled:
+    """An ASGI app that names its requests ``label`` in the metrics and the access log."""
+
+    def __init__(self, app: ASGIApp, label: str) -> None:
+        self.app = app
+        self.label = label
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})[ROUTE_LABEL] = self.label
+        await self.app(scope, receive, send)
+
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -95,7 +154,10 @@ def _route_template(scope: Scope) -> str:
     """
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return path if isinstance(path, str) and path else "unmatched"
+    if isinstance(path, str) and path:
+        return path
+    label = (scope.get("state") or {}).get(ROUTE_LABEL)
+    return label if isinstance(label, str) else "unmatched"
 
 
 class RequestContextMiddleware:

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = False
+    # --- Issue 9, section 7: headers and operator-facing output ---
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, /metrics answers only 'Authorization: Bearer <this token>' "
+        "(else 401). Unset, /metrics is open: keep it off the public network.",
+    )
 
 
 @lru_cache(maxsize=1)

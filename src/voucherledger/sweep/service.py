@@ -12,6 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import transaction, utcnow
+from voucherledger.core.observability import (
+    SWEEP_HOLDS_RELEASED,
+    SWEEP_VOUCHERS_EXPIRED,
+    count_on_commit,
+)
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
@@ -26,6 +31,8 @@ def sweep_programme(
     """Sweep one programme, which the caller has locked."""
     holds, held = release_expired_holds(session, programme.id, now, actor)
     count, returned = expire_due(session, programme, now, actor)
+    count_on_commit(session, SWEEP_HOLDS_RELEASED, holds)
+    count_on_commit(session, SWEEP_VOUCHERS_EXPIRED, count)
     return SweepOut(
         expired_vouchers=count,
         returned_amount=returned,

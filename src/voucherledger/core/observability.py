@@ -128,7 +128,13 @@ def protective_headers(
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    """Log lines to stderr: JSON, or for people; coloured only when stderr is a terminal
+    (a file, a pipe or journald gets no ANSI escapes)."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr))
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -143,6 +149,13 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _route_template(scope: Scope) -> str:
@@ -193,22 +206,18 @@ class RequestContextMiddleware:
             method = scope["method"]
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
-            if status >= 500:
-                log.error(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    status=status,
-                    ms=round(elapsed * 1000, 2),
-                )
-            else:
-                log.debug(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    status=status,
-                    ms=round(elapsed * 1000, 2),
-                )
+            principal = (scope.get("state") or {}).get("principal")
+            # The access line: one per request, at INFO (ERROR for a 5xx). The route
+            # template, never the raw path, which may carry ids a log should not keep.
+            (log.error if status >= 500 else log.info)(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                request_id=request_id,
+                account_id=getattr(principal, "account_id", None),
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -94,6 +94,7 @@ def test_each_request_is_one_plain_access_line(served: Served) -> None:
             admin = create_admin(session, "Operator")
     finally:
         engine.dispose()
+    assert admin.key is not None
     calls = [
         ("r-ok", "/healthz", {}, 200),
         ("r-me", "/v1/me", {"Authorization": f"Bearer {admin.key}"}, 200),

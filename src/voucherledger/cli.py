@@ -84,8 +84,8 @@ def _shown(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL is shown as given
-        return url
+    except Exception:  # an unparseable URL is not shown: it may hold a password
+        return "(VOUCHERLEDGER_DATABASE_URL, which is not a URL)"
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -95,8 +95,11 @@ def _sqlite_file(url: str) -> Path | None:
 
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:  # not a URL at all
-        _err(f"Cannot use the database URL {url}: {_one_line(exc)}")
+    except ArgumentError:  # not a URL at all; not echoed, it may hold a password
+        _err(
+            "Cannot use the database URL: VOUCHERLEDGER_DATABASE_URL is not a URL "
+            "(sqlite:///path/to/file.db or postgresql://user@host:5432/db)."
+        )
         raise typer.Exit(2) from None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None

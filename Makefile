@@ -6,6 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Where `make run` serves: `make run HOST=0.0.0.0 PORT=9000`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +31,9 @@ help: ## list the targets
 
 venv: $(STAMP) ## create .venv and install the project with its dev tools
 
-run: $(STAMP) ## migrate the database (SQLite ./voucherledger.db by default) and serve on 127.0.0.1:8000
+run: $(STAMP) ## migrate the database (SQLite ./voucherledger.db by default) and serve on HOST:PORT (127.0.0.1:8000)
 	$(BIN)/voucherledger db upgrade
-	$(BIN)/voucherledger serve --host 127.0.0.1 --port 8000
+	$(BIN)/voucherledger serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (required with CI=true)
 	$(BIN)/pytest $(XDIST)

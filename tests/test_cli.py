@@ -21,11 +21,16 @@ CLI = Path(sys.executable).parent / "voucherledger"
 
 
 def run_cli(
-    *args: str, database_url: str, key_file: Path, check: bool = True
+    *args: str,
+    database_url: str,
+    key_file: Path,
+    check: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERLEDGER_")}
     env["VOUCHERLEDGER_DATABASE_URL"] = database_url
     env["VOUCHERLEDGER_SIGNING_KEY_FILE"] = str(key_file)
+    env.update(extra_env or {})
     result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         [str(CLI), *args],
         env=env,

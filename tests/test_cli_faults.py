@@ -5,6 +5,7 @@ traceback and no stray database file left behind."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -138,3 +139,130 @@ def test_serve_refuses_to_start_when_the_database_refuses_connections(tmp_path: 
     _assert_one_line_failure(result.stderr, "refuses connections")
     assert "too many connections" in result.stderr
     assert "pool_size + max_overflow" in result.stderr
+
+
+# --- faults of files, folders, keys and URLs ------------------------------------------
+
+# Root (as the tests run) may write into a chmod-ed folder, so "a folder that cannot
+# be written" is one that refuses root too: sysfs accepts no new files from anyone
+# (EACCES), and a path through a regular file is refused by every kernel (ENOTDIR).
+SYSFS = Path("/sys")
+KEY_COMMANDS = {"serve": ("serve", "--port", "0"), "seal": ("seal",), "demo": ("demo",)}
+
+
+@pytest.fixture
+def migrated(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "migrated.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def _needs_sysfs() -> None:
+    if not (SYSFS / "kernel").is_dir():
+        pytest.skip("no sysfs at /sys")
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("not-a-key", "neither hex nor base64"),
+        ("00" * 16, "32 bytes, got 16"),
+        ("QUJD", "32 bytes, got 3"),  # base64 of b"ABC"
+    ],
+    ids=["garbage", "short hex", "short base64"],
+)
+@pytest.mark.parametrize("command", sorted(KEY_COMMANDS))
+def test_a_bad_signing_key_is_one_line(
+    command: str, key: str, expected: str, migrated: str, tmp_path: Path
+) -> None:
+    result = run_cli(
+        *KEY_COMMANDS[command],
+        database_url=migrated,
+        key_file=tmp_path / "k",
+        check=False,
+        extra_env={"VOUCHERLEDGER_SIGNING_KEY": key},
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, "VOUCHERLEDGER_SIGNING_KEY is not an Ed25519 key")
+    assert expected in result.stderr
+    assert key not in result.stderr  # a secret is never echoed
+    assert "voucherledger API on" not in result.stderr  # serve printed no banner
+    assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize("command", sorted(KEY_COMMANDS))
+def test_a_signing_key_file_that_holds_no_key_is_one_line(
+    command: str, migrated: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "k"
+    key_file.write_text("zz\n")
+    result = run_cli(*KEY_COMMANDS[command], database_url=migrated, key_file=key_file, check=False)
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, f"the signing key file {key_file} does not hold")
+
+
+@pytest.mark.parametrize("where", ["sysfs", "under a file", "a folder"])
+@pytest.mark.parametrize("command", sorted(KEY_COMMANDS))
+def test_a_signing_key_file_that_cannot_be_created_or_read_is_one_line(
+    command: str, where: str, migrated: str, tmp_path: Path
+) -> None:
+    if where == "sysfs":
+        _needs_sysfs()
+        key_file, expected = SYSFS / "voucherledger-test-key", "cannot create"
+    elif where == "under a file":
+        (tmp_path / "file.txt").write_text("")
+        key_file, expected = tmp_path / "file.txt" / "k", "cannot create"
+    else:
+        key_file, expected = tmp_path, "cannot read"
+    result = run_cli(*KEY_COMMANDS[command], database_url=migrated, key_file=key_file, check=False)
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, f"{expected} the ")
+    assert str(key_file) in result.stderr
+    assert not (SYSFS / "voucherledger-test-key").exists()
+
+
+def test_db_upgrade_into_a_folder_that_cannot_be_written_says_so(tmp_path: Path) -> None:
+    _needs_sysfs()
+    path = SYSFS / "voucherledger-test.db"
+    result = run_cli(
+        "db", "upgrade", database_url=f"sqlite:///{path}", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, f"Cannot migrate the database sqlite:///{path}")
+    assert not path.exists()
+
+
+def test_db_upgrade_under_a_regular_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("")
+    path = tmp_path / "file.txt" / "x.db"
+    result = run_cli(
+        "db", "upgrade", database_url=f"sqlite:///{path}", key_file=tmp_path / "k", check=False
+    )
+    assert result.returncode == 1
+    _assert_one_line_failure(result.stderr, f"{tmp_path / 'file.txt'} is not a folder")
+
+
+@pytest.mark.parametrize("command", [*sorted(COMMANDS), "db-upgrade"])
+def test_a_database_url_that_is_no_url_is_refused(command: str, tmp_path: Path) -> None:
+    args = ("db", "upgrade") if command == "db-upgrade" else COMMANDS[command]
+    url = "postgres//admin:s3cret@db/x"  # a typo for postgresql://
+    result = run_cli(*args, database_url=url, key_file=tmp_path / "k", check=False)
+    assert result.returncode == 2
+    _assert_one_line_failure(result.stderr, "Cannot use the database URL")
+    assert "s3cret" not in result.stderr
+
+
+def test_verify_with_a_missing_checkpoint_file_says_so(tmp_path: Path) -> None:
+    export = tmp_path / "chain.jsonl"
+    export.write_text("")
+    result = run_cli(
+        "verify",
+        str(export),
+        "--checkpoint",
+        str(tmp_path / "nothing.json"),
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        key_file=tmp_path / "k",
+        check=False,
+    )
+    assert result.returncode == 2
+    _assert_one_line_failure(result.stderr, f"No such file: {tmp_path / 'nothing.json'}")

@@ -109,6 +109,14 @@ def test_the_wheel_carries_the_migrations_and_runs_from_an_empty_directory(
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=5)
         assert me.status_code == 200, me.text
         assert me.json()["kind"] == "admin"
+        # /docs works offline: the vendored Swagger UI is in the wheel.
+        for asset in (
+            "/docs",
+            "/static/swagger-init.js",
+            "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            "/static/vendor/swagger-ui/swagger-ui.css",
+        ):
+            assert httpx.get(f"{base}{asset}", timeout=5).status_code == 200, asset
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from voucherledger import __version__
 from voucherledger.accounts.router import router as accounts_router
+from voucherledger.apidocs import install_docs
 from voucherledger.audit.router import router as audit_router
 from voucherledger.core.db import create_db_engine, create_session_factory, read_only
 from voucherledger.core.http import BodyLimit, RequestGuard
@@ -80,7 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(
-        title="voucherledger", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="voucherledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
+        redoc_url=None,
+        openapi_url=None,  # served by install_docs, under its own route name
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: the guard's problems get an id
     app.include_router(health_router)
+    install_docs(app)
     app.include_router(accounts_router)
     app.include_router(programmes_router)
     app.include_router(reporting_router)

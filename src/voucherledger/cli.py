@@ -2,7 +2,10 @@
 
 A command that needs the database first checks that it can reach it and that its
 schema is at the migrations' head, and otherwise says so in one line and exits 1:
-no traceback, and no empty SQLite file left behind by the attempt.
+no traceback, and no empty SQLite file left behind by the attempt. The same holds
+for the other faults an operator can cause: a malformed URL, a signing key that is
+not one, a key file or database in a folder that cannot be written, a missing file,
+a port in use.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def main() -> None:
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
+    from voucherledger.ledger.signing import SigningKeyError
+
     try:
         app(prog_name="voucherledger")
     except SQLAlchemyError as exc:
@@ -46,6 +51,13 @@ def main() -> None:
     except ValidationError as exc:
         _err(f"voucherledger: invalid setting: {_one_line(exc)}")
         sys.exit(2)
+    except SigningKeyError as exc:
+        _err(f"voucherledger: {_one_line(exc)}")
+        sys.exit(1)
+    except OSError as exc:  # a file or folder the operator named cannot be used
+        where = f": {exc.filename}" if exc.filename else ""
+        _err(f"voucherledger: {exc.strerror or _one_line(exc)}{where}")
+        sys.exit(1)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -92,15 +104,23 @@ def _shown(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL is shown as given
-        return url
+    except Exception:  # an unparseable URL is not shown: it may hold a password
+        return "(VOUCHERLEDGER_DATABASE_URL, which is not a URL)"
 
 
 def _sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # not a URL at all; not echoed, it may hold a password
+        _err(
+            "Cannot use the database URL: VOUCHERLEDGER_DATABASE_URL is not a URL "
+            "(sqlite:///path/to/file.db or postgresql://user@host:5432/db)."
+        )
+        raise typer.Exit(2) from None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
@@ -166,6 +186,28 @@ def _configure() -> None:
     configure_logging(settings.log_level, settings.log_json)
 
 
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None: tried before the banner, so an
+    operator is not told the API is up when it cannot be."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use"
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -177,10 +219,17 @@ def serve(
 
     from voucherledger.accounts.repository import any_admin_key
     from voucherledger.core.db import create_session_factory
+    from voucherledger.ledger.signing import load_signer
 
     settings = _settings()
+    busy = _port_in_use(host, port)
+    if busy is not None:
+        _err(busy)
+        raise typer.Exit(1)
     with _database(settings) as engine, create_session_factory(engine)() as session:
         has_admin = any_admin_key(session)
+    # The app loads the key too, inside uvicorn, where a bad one would be a traceback.
+    load_signer(settings.signing_key, settings.signing_key_file)
     _err(
         f"voucherledger API on http://{host}:{port} (docs at /docs), "
         f"database {_shown(settings.database_url)}"
@@ -205,7 +254,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
-        access_log=False,
+        access_log=False,  # the app logs one line per request itself
+        server_header=False,  # no "server: uvicorn" banner
         # What the h11 parser buffers before a request reaches the app; the app itself
         # answers 431 above the same limit (docs/operations.md#running-the-server).
         h11_max_incomplete_event_size=settings.max_header_bytes,
@@ -223,7 +273,12 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     _engine(url).dispose()  # refuses a malformed or unsupported URL in one line
     path = _sqlite_file(url)
     if path is not None and not path.parent.is_dir():
-        _err(f"Cannot create the database {path}: the folder {path.parent} does not exist.")
+        why = (
+            f"{path.parent} is not a folder"
+            if path.parent.exists()
+            else f"the folder {path.parent} does not exist"
+        )
+        _err(f"Cannot create the database {path}: {why}.")
         raise typer.Exit(1)
     try:
         upgrade(url, revision)

@@ -1,14 +1,26 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``."""
+"""``/healthz``, ``/readyz`` and ``/metrics``.
+
+``/metrics`` is open unless ``VOUCHERLEDGER_METRICS_TOKEN`` is set; then it answers
+only ``Authorization: Bearer <token>``. Each scrape reads the seal backlog (queue
+depth, age of the oldest unsealed transaction) from the database.
+"""
 
 from __future__ import annotations
+
+import hmac
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from voucherledger.core.observability import metrics_response
+from voucherledger.core.db import utcnow
+from voucherledger.core.errors import Unauthenticated, problem_responses
+from voucherledger.core.observability import SEAL_LAG, SEAL_QUEUE_DEPTH, metrics_response
+from voucherledger.ledger.sealer import backlog
 from voucherledger.ops.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
@@ -45,7 +57,38 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", operation_id="metrics", response_class=Response)
+def _check_metrics_token(request: Request) -> None:
+    token: str | None = request.app.state.settings.metrics_token
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode("utf-8"), token.encode("utf-8")
+    ):
+        raise Unauthenticated("/metrics needs 'Authorization: Bearer <metrics token>'.")
+
+
+def _read_backlog(factory: sessionmaker[Session]) -> None:
+    try:
+        with factory() as session:
+            found = backlog(session)
+    except SQLAlchemyError:  # the figures are unknown; the scrape still answers
+        SEAL_QUEUE_DEPTH.set(math.nan)
+        SEAL_LAG.set(math.nan)
+        return
+    SEAL_QUEUE_DEPTH.set(found.depth)
+    lag = 0.0 if found.oldest is None else (utcnow() - found.oldest).total_seconds()
+    SEAL_LAG.set(max(lag, 0.0))
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses=problem_responses(validation=False),
+)
 def metrics(request: Request) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format. With a metrics token set, only for a caller sending it."""
+    _check_metrics_token(request)
+    _read_backlog(request.app.state.session_factory)
     return metrics_response(request)

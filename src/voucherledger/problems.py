@@ -25,6 +25,7 @@ from voucherledger.core.errors import (
     IdempotencyKeyReused,
     InsufficientFunds,
 )
+from voucherledger.core.observability import is_private
 from voucherledger.ledger import errors as ledger_errors
 
 log = structlog.get_logger("voucherledger.errors")
@@ -51,6 +52,8 @@ def problem(
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         body["request_id"] = request_id
+    if status == 401:  # RFC 9110: a 401 names the scheme to authenticate with
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -165,11 +168,15 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     # Starlette runs the handler of ``Exception`` in its outermost middleware,
-    # outside RequestContextMiddleware, so the request id header is added here.
+    # outside RequestContextMiddleware, so the request id and the headers every
+    # response carries are added here.
     response = _unexpected(request, exc)
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         response.headers["x-request-id"] = request_id
+    response.headers["x-content-type-options"] = "nosniff"
+    if is_private(request.scope):
+        response.headers["cache-control"] = "no-store"
     return response
 
 

@@ -167,6 +167,8 @@ def test_an_unexpected_exception_is_a_bare_500(settings: Settings) -> None:
         body = assert_problem(response, 500, "internal_error")
         assert response.headers["x-request-id"] == "trace-500"
         assert body["request_id"] == "trace-500"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
         for leak in ("secret", "RuntimeError", "Traceback", ".py", "line 7"):
             assert leak not in response.text
         # The app still serves requests afterwards.

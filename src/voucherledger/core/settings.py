@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         "then purged by the background sweep.",
     )
 
+    # --- Issue 9, section 7: headers and operator-facing output ---
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, /metrics answers only 'Authorization: Bearer <this token>' "
+        "(else 401). Unset, /metrics is open: keep it off the public network.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

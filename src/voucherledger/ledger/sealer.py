@@ -74,6 +74,27 @@ def chain_head(session: Session) -> Head:
     return Head(row.height, row.last_sequence, row.hash)
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in the seal queue: how many, and since when (None when empty)."""
+
+    depth: int
+    oldest: datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    """The seal queue's depth and its oldest transaction's time, for ``/metrics``."""
+    row = session.execute(
+        select(func.count(), func.min(JournalTransaction.created_at)).select_from(
+            SealQueue.__table__.join(
+                JournalTransaction.__table__,
+                SealQueue.transaction_id == JournalTransaction.id,
+            )
+        )
+    ).one()
+    return Backlog(int(row[0]), row[1])
+
+
 def latest_block(session: Session) -> BlockInfo | None:
     block = session.execute(
         select(SealBlock).order_by(SealBlock.height.desc()).limit(1)

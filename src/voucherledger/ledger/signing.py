@@ -25,6 +25,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 log = structlog.get_logger("voucherledger.signing")
 
 
+class SigningKeyError(ValueError):
+    """The signing key cannot be had: a malformed key, or a key file that cannot be
+    read or created. The message names the setting or file, never the key."""
+
+
 def _decode_32(text: str) -> bytes:
     text = text.strip()
     try:
@@ -64,17 +69,52 @@ class Signer:
         return self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
 
 
-def load_signer(signing_key: str | None, key_file: Path) -> Signer:
-    if signing_key:
-        return Signer.from_seed(_decode_32(signing_key))
-    if key_file.exists():
-        return Signer.from_seed(_decode_32(key_file.read_text()))
-    signer = Signer.generate()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+def _from_file(key_file: Path) -> Signer:
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process (a second worker) created it first
-        return Signer.from_seed(_decode_32(key_file.read_text()))
+        text = key_file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SigningKeyError(
+            f"cannot read the signing key file {key_file}: {_reason(exc)}"
+        ) from None
+    try:
+        return Signer.from_seed(_decode_32(text))
+    except ValueError as exc:
+        raise SigningKeyError(
+            f"the signing key file {key_file} does not hold an Ed25519 key "
+            f"(32 bytes as 64 hex digits or base64): {exc}"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def load_signer(signing_key: str | None, key_file: Path) -> Signer:
+    """The signer of ``signing_key``, else of ``key_file``, else a new development key
+    written to ``key_file``. Raises :class:`SigningKeyError` when none can be had."""
+    if signing_key:
+        try:
+            return Signer.from_seed(_decode_32(signing_key))
+        except ValueError as exc:
+            raise SigningKeyError(
+                "VOUCHERLEDGER_SIGNING_KEY is not an Ed25519 key "
+                f"(32 bytes as 64 hex digits or base64): {exc}"
+            ) from None
+    if key_file.exists():
+        return _from_file(key_file)
+    signer = Signer.generate()
+    try:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process (a second worker) created it first
+            return _from_file(key_file)
+    except OSError as exc:
+        raise SigningKeyError(
+            f"cannot create the development signing key file {key_file}: {_reason(exc)} "
+            "(set VOUCHERLEDGER_SIGNING_KEY, or VOUCHERLEDGER_SIGNING_KEY_FILE to a "
+            "writable place)"
+        ) from None
     with os.fdopen(fd, "w") as handle:
         handle.write(signer.seed_hex() + "\n")
     log.warning(

@@ -32,6 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import MAX_ATTEMPTS, run_retrying, transaction, utcnow
 from voucherledger.core.errors import NotFound
+from voucherledger.core.observability import (
+    SWEEP_HOLDS_RELEASED,
+    SWEEP_VOUCHERS_EXPIRED,
+    count_on_commit,
+)
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
@@ -50,6 +55,8 @@ def sweep_programme(
         lock_voucher(session, voucher_id)
     released, held = release_expired_holds(session, programme.id, now, actor, holds)
     count, returned = expire_due(session, programme, now, actor, due)
+    count_on_commit(session, SWEEP_HOLDS_RELEASED, released)
+    count_on_commit(session, SWEEP_VOUCHERS_EXPIRED, count)
     return SweepOut(
         expired_vouchers=count,
         returned_amount=returned,

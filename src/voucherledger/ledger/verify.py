@@ -288,28 +288,40 @@ class FileResult:
     head_hash: str
     line: int | None = None
     error: str | None = None
+    keys: list[KeyRange] = field(default_factory=list)
 
 
 def verify_lines(
     lines: Iterator[str],
     *,
     public_key: str | None = None,
+    public_keys: Collection[str] | None = None,
     checkpoint: Mapping[str, Any] | None = None,
 ) -> FileResult:
     """Verify a jsonl export (see ``ledger/export.py``) from its lines alone: every
     transaction's hash, the chain through redacted positions, every block signature, and
     the signed manifest that must close the file. Stops at the first fault and names
-    its line, sequence and transaction."""
+    its line, sequence and transaction.
+
+    Keys: with ``public_keys`` (or ``public_key``), every block and the manifest must be
+    signed by one of them. The manifest's ``signing_keys`` history, when present (exports
+    before it existed have none), must hold together and name each block's key. With a
+    checkpoint and no trusted keys, the checkpoint's block must be signed by its key, and
+    every later block (and the manifest) by that key or a key it endorsed, directly or
+    through endorsed successors: the blocks up to the checkpoint are pinned by its hash."""
     from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 
     loads = json.loads
 
-    key = public_key or (str(checkpoint["public_key"]) if checkpoint else None)
-    verifier = ChainVerifier(public_key=key)
+    verifier = ChainVerifier(public_key=public_key, public_keys=public_keys)
+    trusted = verifier.trusted
+    point_key = str(checkpoint["public_key"]) if checkpoint else None
+    point_height = checkpoint.get("height") if checkpoint else None
     number = 0
     shown = 0
     totals: dict[str, int] = {}
     manifest: dict[str, Any] | None = None
+    history: list[KeyRecord] | None = None
     seen_checkpoint = checkpoint is None
     try:
         for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
@@ -342,14 +354,25 @@ def verify_lines(
                 block = {
                     k: v for k, v in line.items() if k not in ("type", "signature", "public_key")
                 }
-                verifier.check_block(block, str(line.get("signature")), str(line.get("public_key")))
-                if checkpoint is not None and block.get("height") == checkpoint.get("height"):
+                block_key = str(line.get("public_key"))
+                verifier.check_block(block, str(line.get("signature")), block_key)
+                if checkpoint is not None and block.get("height") == point_height:
                     if block.get("hash") != checkpoint.get("hash"):
                         raise ChainBroken("block differs from the checkpoint")
+                    if block_key != point_key:
+                        raise ChainBroken(
+                            f"block {point_height} is signed by {block_key}, "
+                            f"not by the checkpoint's key {point_key}"
+                        )
                     seen_checkpoint = True
             elif kind == "manifest":
                 manifest = line
-                signer_key = key or str(line.get("public_key"))
+                signer_key = str(line.get("public_key"))
+                if trusted is not None and signer_key not in trusted:
+                    raise ChainBroken(
+                        f"the manifest is signed by an unexpected key {signer_key} "
+                        "(not among the trusted public keys)"
+                    )
                 if not verify_signature(
                     signer_key, canonical_json(unsigned_manifest(line)), str(line.get("signature"))
                 ):
@@ -368,12 +391,62 @@ def verify_lines(
                     or line.get("head_hash") != verifier.hash
                 ):
                     raise ChainBroken("the manifest's head differs from the file's")
+                history = _manifest_history(line)
+                if history is not None:
+                    for height, block_key in verifier.signed:
+                        check_block_key(history, height, block_key)
             else:
                 raise ChainBroken(f"unknown line type {kind!r}")
         if manifest is None:
             raise ChainBroken("no manifest: the file is truncated")
         if not seen_checkpoint:
             raise ChainBroken("the checkpoint's block is not in the file")
+        if checkpoint is not None and trusted is None and point_key is not None:
+            endorsed = _endorsed_from(point_key, history)
+            for height, block_key in verifier.signed:
+                if isinstance(point_height, int) and height > point_height:
+                    if block_key not in endorsed:
+                        raise ChainBroken(
+                            f"block {height} is signed by key {block_key}, which the "
+                            f"checkpoint's key {point_key} did not endorse"
+                        )
+            if str(manifest.get("public_key")) not in endorsed:
+                raise ChainBroken("the manifest is signed by a key the checkpoint's key did not endorse")
     except ChainBroken as exc:
         return FileResult(False, shown, verifier.hash, number, str(exc))
-    return FileResult(True, shown, verifier.hash)
+    return FileResult(True, shown, verifier.hash, keys=key_ranges(history, verifier.signed))
+
+
+def _manifest_history(manifest: Mapping[str, Any]) -> list[KeyRecord] | None:
+    """The manifest's signing key history (None in an export made before it existed),
+    checked to hold together."""
+    raw = manifest.get("signing_keys")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise ChainBroken("the manifest's signing_keys is not a list of keys")
+    try:
+        history = [KeyRecord.from_line(entry) for entry in raw]
+    except ValueError as exc:
+        raise ChainBroken(f"the manifest's signing_keys: {exc}") from None
+    fault = history_fault(history)
+    if fault is not None:
+        raise ChainBroken(fault)
+    return history
+
+
+def _endorsed_from(public_key: str, history: Sequence[KeyRecord] | None) -> set[str]:
+    """``public_key`` and the keys after it that it endorsed, directly or through
+    endorsed successors (an unendorsed rotation ends the line)."""
+    out = {public_key}
+    if history is None:
+        return out
+    following = False
+    for record in history:
+        if record.public_key == public_key:
+            following = True
+        elif following:
+            if record.endorsement is None:
+                break
+            out.add(record.public_key)
+    return out

@@ -59,7 +59,9 @@ class SigningKeyNotRecorded(LedgerError):
 
     def __init__(self, signer_key: str, recorded_key: str | None, first_height: int) -> None:
         if recorded_key is None:
-            where = "the chain has blocks but no signing key history (run `voucherledger db upgrade`)"
+            where = (
+                "the chain has blocks but no signing key history (run `voucherledger db upgrade`)"
+            )
         else:
             where = f"the chain's current signing key is {recorded_key} (from block {first_height})"
         super().__init__(

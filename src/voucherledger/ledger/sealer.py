@@ -33,6 +33,7 @@ from voucherledger.ledger.canonical import (
     chain_hash,
     transaction_object,
 )
+from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.models import (
     JournalTransaction,
     Posting,
@@ -40,7 +41,6 @@ from voucherledger.ledger.models import (
     SealBlock,
     SealQueue,
 )
-from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.signing import Signer
 
 log = structlog.get_logger("voucherledger.sealer")

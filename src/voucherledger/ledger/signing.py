@@ -3,7 +3,13 @@
 The key comes from ``VOUCHERLEDGER_SIGNING_KEY`` (the 32-byte private seed, as
 64 hex digits or base64). Without it a development key is generated once and
 kept in ``VOUCHERLEDGER_SIGNING_KEY_FILE`` with a warning: fine on a laptop,
-never in production, where the key must come from a secret store.
+never in production, where the key must come from a secret store. The key file's
+path is made absolute once, here, so every message names the file actually used
+(a relative default means "the directory the command was started in").
+
+Which key may seal a given chain is the signing key history's business
+(``ledger/keys.py``), not this module's: a new key file means a new key, which the
+sealer refuses until it is recorded.
 """
 
 from __future__ import annotations
@@ -64,17 +70,61 @@ class Signer:
         return self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
 
 
+@dataclass(frozen=True)
+class LoadedSigner:
+    """A signer and where it came from: ``key_file`` is None for VOUCHERLEDGER_SIGNING_KEY."""
+
+    signer: Signer
+    key_file: Path | None
+    generated: bool
+
+    def describe(self) -> str | None:
+        """The line a command prints about a development key (None for a configured one)."""
+        if self.key_file is None:
+            return None
+        how = "generated now" if self.generated else "loaded"
+        return f"signing with the development key in {self.key_file} ({how})"
+
+
+def read_key_file(path: Path) -> Signer:
+    """The signer whose seed is in ``path`` (hex or base64). Raises ValueError, naming
+    the file, when it is missing, unreadable or holds no key."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read the key file {path}: {exc.strerror or exc}") from None
+    try:
+        return Signer.from_seed(_decode_32(text))
+    except ValueError as exc:
+        raise ValueError(f"the key file {path}: {exc}") from None
+
+
+def seed_signer(text: str) -> Signer:
+    """The signer of a seed given as 64 hex digits or base64 (ValueError otherwise)."""
+    return Signer.from_seed(_decode_32(text))
+
+
 def load_signer(signing_key: str | None, key_file: Path) -> Signer:
+    return open_signer(signing_key, key_file).signer
+
+
+def open_signer(signing_key: str | None, key_file: Path) -> LoadedSigner:
+    """The configured key, or the development key in ``key_file`` (made absolute),
+    generated there when missing. Raises ValueError for a key that is not one."""
     if signing_key:
-        return Signer.from_seed(_decode_32(signing_key))
+        try:
+            return LoadedSigner(Signer.from_seed(_decode_32(signing_key)), None, False)
+        except ValueError as exc:
+            raise ValueError(f"VOUCHERLEDGER_SIGNING_KEY: {exc}") from None
+    key_file = key_file.expanduser().resolve()
     if key_file.exists():
-        return Signer.from_seed(_decode_32(key_file.read_text()))
+        return LoadedSigner(read_key_file(key_file), key_file, False)
     signer = Signer.generate()
     key_file.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process (a second worker) created it first
-        return Signer.from_seed(_decode_32(key_file.read_text()))
+        return LoadedSigner(read_key_file(key_file), key_file, False)
     with os.fdopen(fd, "w") as handle:
         handle.write(signer.seed_hex() + "\n")
     log.warning(
@@ -83,7 +133,7 @@ def load_signer(signing_key: str | None, key_file: Path) -> Signer:
         public_key=signer.public_key_hex,
         hint="set VOUCHERLEDGER_SIGNING_KEY in production",
     )
-    return signer
+    return LoadedSigner(signer, key_file, True)
 
 
 def verify_signature(public_key_hex: str, message: bytes, signature_hex: str) -> bool:

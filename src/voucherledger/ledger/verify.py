@@ -411,7 +411,9 @@ def verify_lines(
                             f"checkpoint's key {point_key} did not endorse"
                         )
             if str(manifest.get("public_key")) not in endorsed:
-                raise ChainBroken("the manifest is signed by a key the checkpoint's key did not endorse")
+                raise ChainBroken(
+                    "the manifest is signed by a key the checkpoint's key did not endorse"
+                )
     except ChainBroken as exc:
         return FileResult(False, shown, verifier.hash, number, str(exc))
     return FileResult(True, shown, verifier.hash, keys=key_ranges(history, verifier.signed))

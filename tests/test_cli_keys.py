@@ -178,3 +178,22 @@ def test_demo_with_a_bad_signing_key_writes_nothing(
     assert "Traceback" not in result.stderr
     with session_factory() as session:
         assert session.execute(select(func.count()).select_from(Account)).scalar_one() == 0
+
+
+def test_the_server_start_warns_about_a_key_the_chain_does_not_know(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from voucherledger.cli import key_warning
+
+    open_chart(session_factory, ["programme:p1:unissued"])
+    with session_factory() as session:
+        assert key_warning(session, NEW) is None  # an empty chain: any key may start it
+    _deposit(session_factory)
+    seal_pending(session_factory, SIGNER)
+    with session_factory() as session:
+        assert key_warning(session, SIGNER) is None
+        warning = key_warning(session, NEW)
+    assert warning is not None
+    assert NEW.public_key_hex in warning
+    assert SIGNER.public_key_hex in warning
+    assert "voucherledger keys rotate-signing" in warning

@@ -6,6 +6,9 @@ edited history."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
@@ -213,3 +216,35 @@ def test_a_block_signed_by_a_key_outside_the_history_is_found(
     assert not result.ok
     assert "block 2" in str(result.error)
     assert "key history" in str(result.error)
+
+
+def test_the_background_sealer_logs_the_refusal_once_and_seals_nothing(
+    chain: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structlog.testing import capture_logs
+
+    from voucherledger.ledger import sealer as sealer_module
+
+    _deposit(chain)
+    attempts = threading.Semaphore(0)
+    real = sealer_module.seal_pending
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        try:
+            return real(*args, **kwargs)
+        finally:
+            attempts.release()
+
+    monkeypatch.setattr(sealer_module, "seal_pending", counted)
+    background = sealer_module.BackgroundSealer(chain, NEW, interval=0.01, batch_size=10)
+    with capture_logs() as logs:
+        background.start()
+        try:
+            for _ in range(3):  # three rounds, each refused
+                assert attempts.acquire(timeout=30)
+        finally:
+            background.stop()
+    refusals = [entry for entry in logs if entry["event"] == "sealing_refused"]
+    assert len(refusals) == 1  # once, not every interval
+    assert NEW.public_key_hex in refusals[0]["reason"]
+    assert _counts(chain) == (2, 1)

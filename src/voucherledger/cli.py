@@ -449,7 +449,9 @@ def verify(
 ) -> None:
     """Recompute the seal chain and every signature; exit 1 at the first fault.
 
-    With FILE, from the export alone: no database, no server."""
+    With FILE, from the export alone: no database, no server. Lists the keys that
+    signed the chain and their blocks; on the database, also how many transactions
+    are not yet sealed."""
     if file is not None:
         import json
 

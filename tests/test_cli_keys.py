@@ -162,6 +162,20 @@ def test_verify_a_file_with_several_public_keys(
     )  # fmt: skip
     assert one.returncode == 1
     assert "block 2" in one.stdout
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(path.read_text().splitlines()[-1])  # an auditor's earlier copy
+    by_history = run_cli(
+        "verify", str(path), "--key-history", str(manifest),
+        database_url=url, key_file=tmp_path / "k",
+    )  # fmt: skip
+    assert by_history.returncode == 0, by_history.stdout
+    manifest.write_text("[1, 2]")
+    bad = run_cli(
+        "verify", str(path), "--key-history", str(manifest),
+        database_url=url, key_file=tmp_path / "k",
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "key history" in bad.stderr
 
 
 def test_demo_with_a_bad_signing_key_writes_nothing(

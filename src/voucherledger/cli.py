@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from voucherledger.core.settings import Settings
+    from voucherledger.ledger.keys import KeyRecord
     from voucherledger.ledger.signing import Signer
 
 app = typer.Typer(
@@ -446,6 +447,14 @@ def verify(
             "block and the manifest must be signed by one of them."
         ),
     ] = None,
+    key_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="With FILE: a trusted signing key history (JSON: the signing_keys list of an "
+            "earlier export's manifest, or that manifest line); each block must be signed by "
+            "the key it names for that height."
+        ),
+    ] = None,
 ) -> None:
     """Recompute the seal chain and every signature; exit 1 at the first fault.
 
@@ -457,7 +466,7 @@ def verify(
 
         from voucherledger.ledger.verify import verify_lines
 
-        for given in (file, checkpoint):
+        for given in (file, checkpoint, key_history):
             if given is not None and not given.is_file():
                 _err(f"No such file: {given}")
                 raise typer.Exit(2)
@@ -466,8 +475,11 @@ def verify(
         except ValueError as exc:
             _err(f"The checkpoint {checkpoint} is not JSON: {_one_line(exc)}")
             raise typer.Exit(2) from None
+        history = _key_history_file(key_history) if key_history is not None else None
         with file.open(encoding="utf-8") as handle:
-            outcome = verify_lines(handle, public_keys=public_key, checkpoint=point)
+            outcome = verify_lines(
+                handle, public_keys=public_key, checkpoint=point, key_history=history
+            )
         if outcome.ok:
             typer.echo(f"OK {outcome.transactions} transaction(s), head {outcome.head_hash}")
             for key_range in outcome.keys:
@@ -488,3 +500,21 @@ def verify(
         return
     typer.echo(f"FAILED after {result.count} transaction(s): {result.error}")
     raise typer.Exit(1)
+
+
+def _key_history_file(path: Path) -> list[KeyRecord]:
+    """The entries of a key history file: a list of them, or an object (a manifest line)
+    with a ``signing_keys`` list. Anything else: one line, exit 2."""
+    import json
+
+    from voucherledger.ledger.keys import KeyRecord
+
+    try:
+        data = json.loads(path.read_text())
+        entries = data.get("signing_keys") if isinstance(data, dict) else data
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError("expected a list of signing keys, or an object with signing_keys")
+        return [KeyRecord.from_line(entry) for entry in entries]
+    except ValueError as exc:
+        _err(f"The key history {path} is not one: {_one_line(exc)}")
+        raise typer.Exit(2) from None

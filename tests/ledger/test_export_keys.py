@@ -120,3 +120,28 @@ def test_a_checkpoint_trusts_the_keys_its_key_endorsed(rotated: list[dict[str, A
     )
     assert not unendorsed.ok
     assert "block 3" in str(unendorsed.error)
+
+
+def test_a_key_history_file_is_the_trusted_keys_by_block(rotated: list[dict[str, Any]]) -> None:
+    """An auditor's copy of the history (from an earlier manifest): each block must be
+    signed by the key it names for that height."""
+    from voucherledger.ledger.keys import KeyRecord
+
+    history = [KeyRecord.from_line(entry) for entry in rotated[-1]["signing_keys"]]
+    result = verify_lines(iter(_texts(rotated)), key_history=history)
+    assert result.ok, result.error
+    # The endorsement covers the height: moving it breaks the endorsement...
+    moved = [history[0], KeyRecord.from_line({**history[1].as_line(), "first_height": 4})]
+    endorsed = verify_lines(iter(_texts(rotated)), key_history=moved)
+    assert not endorsed.ok
+    assert "endorsement" in str(endorsed.error)
+    # ...and without one, block 3 is signed by a key the history does not name for it.
+    unendorsed = {**moved[1].as_line(), "endorsement": None, "unendorsed_reason": "lost"}
+    wrong = verify_lines(
+        iter(_texts(rotated)), key_history=[history[0], KeyRecord.from_line(unendorsed)]
+    )
+    assert not wrong.ok
+    assert "block 3" in str(wrong.error)
+    older = verify_lines(iter(_texts(rotated)), key_history=history[:1])
+    assert not older.ok
+    assert "block 3" in str(older.error)

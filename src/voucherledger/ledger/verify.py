@@ -297,6 +297,7 @@ def verify_lines(
     public_key: str | None = None,
     public_keys: Collection[str] | None = None,
     checkpoint: Mapping[str, Any] | None = None,
+    key_history: Sequence[KeyRecord] | None = None,
 ) -> FileResult:
     """Verify a jsonl export (see ``ledger/export.py``) from its lines alone: every
     transaction's hash, the chain through redacted positions, every block signature, and
@@ -308,12 +309,17 @@ def verify_lines(
     before it existed have none), must hold together and name each block's key. With a
     checkpoint and no trusted keys, the checkpoint's block must be signed by its key, and
     every later block (and the manifest) by that key or a key it endorsed, directly or
-    through endorsed successors: the blocks up to the checkpoint are pinned by its hash."""
+    through endorsed successors: the blocks up to the checkpoint are pinned by its hash.
+    A ``key_history`` the caller trusts (an earlier manifest's, say) must hold together,
+    and each block must be signed by the key it names for that height."""
     from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 
     loads = json.loads
 
-    verifier = ChainVerifier(public_key=public_key, public_keys=public_keys)
+    given = list(public_keys or ())
+    if key_history is not None:
+        given += [record.public_key for record in key_history]
+    verifier = ChainVerifier(public_key=public_key, public_keys=given, history=key_history)
     trusted = verifier.trusted
     point_key = str(checkpoint["public_key"]) if checkpoint else None
     point_height = checkpoint.get("height") if checkpoint else None
@@ -324,6 +330,9 @@ def verify_lines(
     history: list[KeyRecord] | None = None
     seen_checkpoint = checkpoint is None
     try:
+        fault = history_fault(key_history) if key_history is not None else None
+        if fault is not None:
+            raise ChainBroken(f"the given key history: {fault}")
         for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
             if not text or text.isspace():
                 continue

@@ -211,3 +211,49 @@ def test_the_server_start_warns_about_a_key_the_chain_does_not_know(
     assert NEW.public_key_hex in warning
     assert SIGNER.public_key_hex in warning
     assert "voucherledger keys rotate-signing" in warning
+
+
+def test_serve_names_the_key_file_and_warns_before_serving(
+    settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The start of `voucherledger serve` in a directory whose key file is not the
+    chain's: the absolute key file path, then a warning naming both keys."""
+    import select
+
+    from tests.factories.server import free_port
+
+    open_chart(session_factory, ["programme:p1:unissued"])
+    _deposit(session_factory)
+    seal_pending(session_factory, SIGNER)
+    key_file = tmp_path / "fresh-key"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERLEDGER_")}
+    env |= {
+        "VOUCHERLEDGER_DATABASE_URL": settings.database_url,
+        "VOUCHERLEDGER_SIGNING_KEY_FILE": str(key_file),
+        "VOUCHERLEDGER_SEALER_ENABLED": "false",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [str(CLI), "serve", "--port", str(free_port())],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for _ in range(50):  # bounded: the lines come before uvicorn starts
+            if any(line.startswith("WARNING:") for line in lines):
+                break
+            ready, _, _ = select.select([process.stderr], [], [], 2)
+            if ready:
+                lines.append(process.stderr.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    text = "".join(lines)
+    assert f"signing with the development key in {key_file.resolve()} (generated now)" in text
+    warning = next(line for line in lines if line.startswith("WARNING:"))
+    assert load_signer(None, key_file).public_key_hex in warning
+    assert SIGNER.public_key_hex in warning
+    assert "voucherledger keys rotate-signing" in warning

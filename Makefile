@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check bench check
+.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check fuzz bench check
 
 # Two pytest-xdist workers, not -n auto: this is a 2-core machine, and the connection
 # budget (under 60 at once: see tests/conftest.py) is worked out for two workers.
@@ -39,15 +39,15 @@ test-fast: $(STAMP) ## the quick loop: SQLite only, without the tests marked slo
 	VOUCHERLEDGER_TEST_BACKENDS=sqlite $(BIN)/pytest $(XDIST) -m "not slow"
 
 lint: $(STAMP) ## ruff, mypy (src, tests, bench), import contracts, the OpenAPI document up to date
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(MAKE) --no-print-directory openapi-check
 
 fmt: $(STAMP) ## format and fix what ruff can
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 migrate: $(STAMP) ## apply the migrations to VOUCHERLEDGER_DATABASE_URL
 	$(BIN)/voucherledger db upgrade
@@ -60,6 +60,9 @@ openapi: $(STAMP) ## re-export openapi/openapi.json from the app
 
 openapi-check: $(STAMP) ## fail if openapi/openapi.json differs from what the app serves
 	$(BIN)/voucherledger openapi --check
+
+fuzz: $(STAMP) ## schemathesis over the whole API as admin, funder and supplier (FUZZ_SECONDS each, default 60)
+	$(BIN)/python tools/fuzz.py --max-time $(or $(FUZZ_SECONDS),60) $(if $(FUZZ_POSTGRES),--postgres $(FUZZ_POSTGRES))
 
 bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/performance.md)
 	$(BIN)/python bench/ledger_write.py

@@ -133,6 +133,15 @@ class _Dropper:
             if name not in self.live:
                 return  # asked for already (a state machine drops its own)
             self.live.discard(name)
+        # The drop may wait behind others, but the test's connections may not: refuse
+        # new ones and close what the test left open now, so that connections never
+        # pile up behind the queue (they are what the 60-connection budget counts).
+        _admin_execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        _admin_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        with self.lock:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="drop-dbs", daemon=True)
                 self.thread.start()

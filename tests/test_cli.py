@@ -190,3 +190,21 @@ def test_sweep_expires_vouchers_past_their_expiry(settings: Settings, tmp_path: 
         # Sweeping again finds nothing more to do.
         again = run_cli("sweep", database_url=settings.database_url, key_file=tmp_path / "k")
         assert "expired 0 voucher(s)" in again.stdout
+
+
+def test_serve_passes_the_header_limit_to_uvicorn(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from voucherledger import cli
+    from voucherledger.core import settings as settings_module
+
+    ran: dict[str, object] = {}
+    limited = settings.model_copy(update={"max_header_bytes": 12_345})
+    monkeypatch.setattr(settings_module, "get_settings", lambda: limited)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: ran.update(kwargs))
+    result = CliRunner().invoke(cli.app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert ran["h11_max_incomplete_event_size"] == 12_345

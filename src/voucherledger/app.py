@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from voucherledger import __version__
 from voucherledger.accounts.router import router as accounts_router
 from voucherledger.audit.router import router as audit_router
 from voucherledger.core.db import create_db_engine, create_session_factory, read_only
+from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
 from voucherledger.health import router as health_router
@@ -70,7 +72,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signer = signer
     app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        body_limits=[
+            BodyLimit(
+                "POST",
+                re.compile(r"/v1/programmes/[^/]+/vouchers/batch"),
+                settings.max_batch_body_bytes,
+            )
+        ],
+    )
+    app.add_middleware(RequestContextMiddleware)  # outermost: the guard's problems get an id
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(programmes_router)

@@ -212,6 +212,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # What the h11 parser buffers before a request reaches the app; the app itself
+        # answers 431 above the same limit (docs/operations.md#running-the-server).
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

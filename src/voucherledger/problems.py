@@ -90,6 +90,7 @@ _HTTP_CODES = {
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
 }
 
 
@@ -107,6 +108,16 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
             "Validation failed",
             "The request body is not valid JSON; see errors.",
             [{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}],
+        )
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # json.loads gives up on arrays or objects nested about a thousand deep.
+        return problem(
+            request,
+            422,
+            "validation_error",
+            "Validation failed",
+            "The request body is nested too deeply to parse; see errors.",
+            [{"loc": ["body"], "msg": "JSON nested too deeply", "type": "json_too_deep"}],
         )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()

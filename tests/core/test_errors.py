@@ -116,11 +116,11 @@ def test_a_huge_integer_is_422_not_a_crash(client: TestClient, admin: dict[str, 
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "application/xml"],
 )
-def test_a_body_that_is_not_json_by_content_type_is_422(
+def test_a_body_that_is_not_json_by_content_type_is_415(
     client: TestClient, admin: dict[str, str], content_type: str
 ) -> None:
     response = post_raw(client, admin, b'{"kind": "funder", "name": "x"}', content_type)
-    assert_problem(response, 422, "validation_error")
+    assert_problem(response, 415, "unsupported_media_type")
     assert client.get("/v1/accounts", headers=admin).json()["data"][1:] == []
 
 

@@ -8,10 +8,12 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StringConstraints, model_validator
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.core.schemas import InputSchema, Schema, SingleLine
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[
+    str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
 
 
 class GroupProfile(InputSchema):

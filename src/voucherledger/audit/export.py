@@ -30,6 +30,7 @@ from voucherledger.audit.giving360 import giving360_export
 from voucherledger.audit.iati import iati_export
 from voucherledger.audit.standards import ExportTally
 from voucherledger.core.errors import NotFound
+from voucherledger.core.exporttext import csv_cell
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.canonical import canonical_json
 from voucherledger.ledger.export import Scope, chain_lines, jsonl_bytes
@@ -65,7 +66,10 @@ def journal_csv(factory: Callable[[], Session], scope: Scope, signer: Signer) ->
 def csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     """Chain lines as UTF-8 CSV (CRLF): :data:`CSV_HEADER`, a row per posting of each
     transaction line, then a blank row and ``# manifest`` with the manifest's JSON.
-    Redacted lines write nothing."""
+    Redacted lines write nothing. Every cell goes through
+    :func:`~voucherledger.core.exporttext.csv_cell`: a text cell a spreadsheet would run
+    as a formula (a memo is free text) starts with an apostrophe; the jsonl export
+    carries the exact value."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
@@ -73,7 +77,8 @@ def csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         if line["type"] == "transaction":
             for leg in line["postings"]:
                 writer.writerow(
-                    [
+                    csv_cell(value)
+                    for value in (
                         line["id"],
                         line["sequence"],
                         line["kind"],
@@ -81,14 +86,16 @@ def csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
                         leg["account"],
                         leg["amount"],
                         leg["currency"],
-                        line["programme_id"] or "",
-                        line["actor"] or "",
-                        line["memo"] or "",
-                    ]
+                        line["programme_id"],
+                        line["actor"],
+                        line["memo"],
+                    )
                 )
         elif line["type"] == "manifest":
             writer.writerow([])
-            writer.writerow(["# manifest", json.dumps(line, separators=(",", ":"))])
+            writer.writerow(
+                csv_cell(value) for value in ("# manifest", json.dumps(line, separators=(",", ":")))
+            )
         if buffer.tell() > _CSV_FLUSH_AT:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)

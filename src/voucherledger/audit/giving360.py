@@ -31,6 +31,10 @@ Period: a grant is in the export when its voucher was issued in ``[since,
 until)``; its disbursements are those settled before ``until`` (whenever after
 the award), so ``amountDisbursed`` is what had been paid by the end of the period.
 
+Text: every stored string is written by ``json.dumps`` (valid JSON for any string);
+each grant is one line, with U+0085, U+2028 and U+2029 written as ``\\u`` escapes
+(:func:`~voucherledger.core.exporttext.json_line`) so no reader splits a grant.
+
 The ``tally``, when given, counts grants in ``rows`` and sums minor units in
 ``totals[currency]["awarded"]`` and ``["disbursed"]``; it is ``complete`` once
 the iterator is exhausted.
@@ -50,6 +54,7 @@ from sqlalchemy.orm import Session
 from voucherledger.accounts.models import Account
 from voucherledger.audit import repository
 from voucherledger.audit.standards import ExportTally, load_programmes, rfc3339
+from voucherledger.core.exporttext import json_line
 from voucherledger.core.money import to_major
 from voucherledger.programmes.models import Programme
 from voucherledger.vouchers.models import Voucher
@@ -133,7 +138,7 @@ def _stream(
     for programme in programmes:
         funder = funders[programme.funder_id]
         for grant in _grants(session, programme, funder, prefix, since, until, tally):
-            text = ("" if first else ",\n") + dumps(grant)
+            text = ("" if first else ",\n") + json_line(dumps(grant))
             first = False
             parts.append(text)
             size += len(text)

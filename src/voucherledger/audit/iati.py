@@ -45,6 +45,11 @@ What is mapped to what (``docs/exports.md`` has the whole table):
   is the journal transaction id (``{txn id}/{voucher id}`` for issues), so each
   row traces back to the journal.
 
+Stored text (names, the reporting organisation) goes through
+:func:`~voucherledger.core.exporttext.xml_text` and ``xml_attr``: whatever a
+string holds, the document is well-formed XML 1.0, each character XML cannot
+carry written as U+FFFD (docs/exports.md#text-in-exports).
+
 The ``tally`` (an :class:`~voucherledger.audit.standards.ExportTally`), when
 given, counts ``transaction`` elements in ``rows`` and sums their signed values
 in ``totals[currency][type code]`` as minor units; it is ``complete`` once the
@@ -56,12 +61,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape, quoteattr
 
 from sqlalchemy.orm import Session
 
 from voucherledger.audit import repository
 from voucherledger.audit.standards import ExportTally, load_programmes
+from voucherledger.core.exporttext import xml_attr, xml_text
 from voucherledger.core.money import to_major
 from voucherledger.programmes.models import Programme
 
@@ -193,7 +198,7 @@ class _Writer:
 
 
 def _narrative(text: str) -> str:
-    return f"<narrative>{escape(text)}</narrative>"
+    return f"<narrative>{xml_text(text)}</narrative>"
 
 
 def _date(value: datetime) -> str:
@@ -247,9 +252,9 @@ def _activity_head(
     if reserve:
         description += f" {reserve}% of the budget is ring-fenced for women-led groups."
     lines = [
-        f'<iati-activity xml:lang="en" default-currency={quoteattr(programme.currency)}>',
-        f"<iati-identifier>{escape(f'{ref}-{programme.id}')}</iati-identifier>",
-        f"<reporting-org ref={quoteattr(ref)} type={quoteattr(org_type)}>"
+        f'<iati-activity xml:lang="en" default-currency={xml_attr(programme.currency)}>',
+        f"<iati-identifier>{xml_text(f'{ref}-{programme.id}')}</iati-identifier>",
+        f"<reporting-org ref={xml_attr(ref)} type={xml_attr(org_type)}>"
         f"{_narrative(org_name)}</reporting-org>",
         f"<title>{_narrative(programme.name)}</title>",
         f'<description type="1">{_narrative(description)}</description>',
@@ -324,10 +329,10 @@ def _transactions(
             tally.seen(at)
         day = _date(at)
         parts = [
-            f"<transaction ref={quoteattr(ref)}>",
+            f"<transaction ref={xml_attr(ref)}>",
             f'<transaction-type code="{type_code}"/>',
             f'<transaction-date iso-date="{day}"/>',
-            f'<value currency={quoteattr(currency)} value-date="{day}">'
+            f'<value currency={xml_attr(currency)} value-date="{day}">'
             f"{to_major(amount, currency)}</value>",
             f"<description>{_narrative(description)}</description>",
         ]

@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +25,7 @@ from voucherledger.core.auth import Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, SealingRefused, problem_responses
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
+from voucherledger.core.schemas import UTCDateTimeIn
 from voucherledger.core.session import get_session
 from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.export import Scope
@@ -55,8 +55,8 @@ def list_ledger_transactions(
     page: Annotated[PageParams, Depends(page_params)],
     programme_id: ProgrammeFilter = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: UTCDateTimeIn | None = None,
+    until: UTCDateTimeIn | None = None,
 ) -> TransactionList:
     """Journal transactions with their postings, of the caller's programmes."""
     return service.list_transactions(
@@ -86,7 +86,7 @@ def get_ledger_transaction(transaction_id: str, principal: Reader, session: DB) 
     responses=problem_responses(Forbidden, NotFound),
 )
 def get_ledger_balance(
-    account: str, principal: BalanceReader, session: DB, as_of: AwareDatetime | None = None
+    account: str, principal: BalanceReader, session: DB, as_of: UTCDateTimeIn | None = None
 ) -> BalanceOut:
     """A ledger account's balance now (one row read) or as of an instant (its postings)."""
     return service.balance(session, principal, account, as_of)
@@ -101,7 +101,7 @@ def get_trial_balance(
     principal: TrialReader,
     session: DB,
     programme_id: ProgrammeFilter = None,
-    as_of: AwareDatetime | None = None,
+    as_of: UTCDateTimeIn | None = None,
 ) -> TrialBalanceOut:
     """Every account's balance (from the programme's transactions); sums to zero per
     currency. Without ``programme_id``: the whole ledger, for admins."""
@@ -154,8 +154,8 @@ async def export_journal(
     request: Request,
     format: Annotated[Literal["jsonl", "csv", "iati", "360giving"], Query()] = "jsonl",
     programme_id: ProgrammeFilter = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: UTCDateTimeIn | None = None,
+    until: UTCDateTimeIn | None = None,
 ) -> StreamingResponse:
     """The journal of the caller's programmes (or one of them), streamed. ``jsonl`` runs
     through the whole chain, other programmes' and other periods' positions redacted, so

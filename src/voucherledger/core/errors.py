@@ -136,6 +136,25 @@ class NothingToSettle(AppError):
     status, code, title = 409, "nothing_to_settle", "Nothing to settle"
 
 
+class UnsupportedMediaType(AppError):
+    """A request body that is not JSON (``application/json`` or a ``+json`` type)."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class PayloadTooLarge(AppError):
+    """A request body above the route's limit (``max_body_bytes``, or
+    ``max_batch_body_bytes`` for a batch issuance); refused before it is read in full."""
+
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class HeadersTooLarge(AppError):
+    """Request headers above ``max_header_bytes`` in all."""
+
+    status, code, title = 431, "headers_too_large", "Request headers too large"
+
+
 class SealingRefused(AppError):
     """The server's signing key is not the chain's current key in the signing key
     history, so it seals nothing (section 5 of issue 9: the signing key). Not the
@@ -185,17 +204,25 @@ def problem_responses(
     no input at all): declaring 422 keeps FastAPI from documenting its own
     ``HTTPValidationError`` body, which this API never sends.
     """
-    out: dict[int | str, dict[str, Any]] = {}
     always: tuple[type[AppError], ...] = (
         (Unauthenticated, ValidationFailed) if validation else (Unauthenticated,)
     )
-    documented: tuple[type[AppError], ...] = (*always, *errors)
-    for err in documented:
+    return add_problems({}, *always, *errors)
+
+
+def add_problems(
+    responses: dict[int | str, dict[str, Any]], *errors: type[AppError]
+) -> dict[int | str, dict[str, Any]]:
+    """``responses`` with ``errors`` added: a code joins the description of its status
+    (``insufficient_funds, idempotency_key_reused``), a new status gets an entry."""
+    out = {status: dict(entry) for status, entry in responses.items()}
+    for err in errors:
         entry = out.setdefault(
             err.status,
             {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": ""},
         )
-        codes = entry["description"].split(", ") if entry["description"] else []
+        described = entry.get("description", "")
+        codes = described.split(", ") if described else []
         if err.code not in codes:
             codes.append(err.code)
         entry["description"] = ", ".join(codes)

@@ -63,7 +63,7 @@ class IdempotencyScope:
 def _request_hash(method: str, path: str, body: bytes) -> str:
     try:
         normal = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):
         normal = body
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + normal).hexdigest()
 

@@ -55,7 +55,8 @@ def decode_cursor(cursor: str) -> str:
             "cursor is not valid",
             [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "cursor"}],
         ) from exc
-    if not value or len(value) > 64 or not value.isascii():
+    # An id is printable ASCII: "AA" decodes to U+0000, which PostgreSQL cannot compare.
+    if not value or len(value) > 64 or not all("!" <= char <= "~" for char in value):
         raise ValidationFailed(
             "cursor is not valid",
             [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "cursor"}],

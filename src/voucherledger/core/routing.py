@@ -1,19 +1,33 @@
 """The route class every router uses: one transaction per request, committed
-before the response leaves, plus the idempotency replay of POSTs."""
+before the response leaves, plus the idempotency replay of POSTs.
+
+It also keeps what every route promises about its input: a body must be JSON (else
+415 before the body is parsed), a 405 names every method of the path, and every POST
+documents 409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI."""
 
 from __future__ import annotations
 
 import asyncio
+import email.message
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
+from starlette.types import Receive, Scope, Send
 
+from voucherledger.core.errors import (
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    add_problems,
+)
 from voucherledger.core.idempotency import (
     IdempotencyScope,
     Replay,
@@ -61,6 +75,28 @@ def is_transient(exc: BaseException) -> bool:
     return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json``, parameters aside: what FastAPI
+    parses as JSON."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def allowed_methods(scope: Scope) -> set[str]:
+    """Every method some route of the app answers on this path. The router stops at
+    the first route whose path matches, so its 405 named that route's methods only."""
+    app = scope.get("app")
+    methods: set[str] = set()
+    for route in iter_route_contexts(getattr(app, "routes", [])):
+        if route.path and route.methods and compile_path(route.path)[0].match(scope["path"]):
+            methods |= route.methods
+    return methods
+
+
 def _abort(session: Session) -> None:
     try:
         session.rollback()
@@ -76,12 +112,33 @@ class CommittingRoute(APIRoute):
                 *(kwargs.get("dependencies") or []),
                 Depends(idempotency_guard),
             ]
+            kwargs["responses"] = add_problems(
+                kwargs.get("responses") or {},
+                IdempotencyKeyReused,
+                PayloadTooLarge,
+                UnsupportedMediaType,
+            )
         super().__init__(path, endpoint, **kwargs)
+        if self.body_field is None:
+            # Without a body there is no media type to refuse.
+            self.responses.pop(UnsupportedMediaType.status, None)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(allowed_methods(scope) or self.methods))
+            raise HTTPException(status_code=405, headers={"Allow": allowed})
+        await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            if self.body_field is not None:
+                content_type = request.headers.get("content-type")
+                if content_type and not is_json_media_type(content_type) and await request.body():
+                    raise UnsupportedMediaType(
+                        f"The body must be application/json, not {content_type[:100]}."
+                    )
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
                     return await once(request)

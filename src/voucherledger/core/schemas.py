@@ -1,11 +1,28 @@
-"""Base classes of the API's request and response bodies."""
+"""Base classes of the API's request and response bodies, and the input types every
+request string and timestamp goes through.
+
+Strings: PostgreSQL cannot store U+0000 (psycopg raises before the statement runs)
+while SQLite can, so a NUL would make the two databases disagree; other control
+characters have no place in names, ids or references either. :data:`SingleLine`
+refuses every C0 control character (tab and line breaks included), U+007F, the
+non-characters U+FFFE/U+FFFF and lone surrogates; :data:`FreeText` allows tab, line
+feed and carriage return and refuses the rest. Both answer 422 ``validation_error``
+before any database call. :func:`forbidden_character` is the one rule, also used for
+path and query parameters (:mod:`voucherledger.core.http`).
+
+Timestamps: :data:`UTCDateTimeIn` requires a zone and refuses an instant whose UTC
+form is outside ``datetime``'s range (``9999-12-31T23:59:59-23:59``), which would
+otherwise overflow deep inside a query.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 
 class Schema(BaseModel):
@@ -20,10 +37,52 @@ class InputSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+_NOT_TEXT = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff"
+_FORBIDDEN_MULTILINE = re.compile(f"[{_NOT_TEXT}]")
+_FORBIDDEN_SINGLE_LINE = re.compile(f"[{_NOT_TEXT}\t\n\r]")
+
+
+def forbidden_character(value: str, *, multiline: bool) -> str | None:
+    """The first character ``value`` may not hold, or None: C0 controls (tab, line feed
+    and carriage return allowed when ``multiline``), U+007F, U+FFFE, U+FFFF and lone
+    surrogates."""
+    found = (_FORBIDDEN_MULTILINE if multiline else _FORBIDDEN_SINGLE_LINE).search(value)
+    return found.group() if found else None
+
+
+def _text_check(*, multiline: bool) -> BeforeValidator:
+    # Before the string's own validation, so stripping cannot hide a trailing newline
+    # in a single-line field; non-strings are left to the type's own error.
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            bad = forbidden_character(value, multiline=multiline)
+            if bad is not None:
+                raise PydanticCustomError(
+                    "string_control_character",
+                    "character U+{code} is not allowed here",
+                    {"code": f"{ord(bad):04X}"},
+                )
+        return value
+
+    return BeforeValidator(check)
+
+
+SingleLine = _text_check(multiline=False)
+"""Metadata for ``Annotated[str, ...]``: names, ids, codes, references."""
+FreeText = _text_check(multiline=True)
+"""Metadata for ``Annotated[str, ...]``: descriptions, reasons, outcomes."""
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_out_of_range",
+            "the instant in UTC is outside 0001-01-01 to 9999-12-31",
+        ) from None
 
 
 # A timestamp a client sends: zone required (naive is 422), held and echoed in UTC,
-# as every timestamp of the API is.
+# as every timestamp of the API is; its UTC form must be a representable datetime.
 UTCDateTimeIn = Annotated[AwareDatetime, AfterValidator(_to_utc)]

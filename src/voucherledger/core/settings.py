@@ -58,6 +58,24 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = False
+    # --- issue 9, section 1: input that must never give a 500 -------------------------
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body, in bytes; above it 413 payload_too_large.",
+    )
+    max_batch_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest body of POST /v1/programmes/{id}/vouchers/batch (10,000 "
+        "vouchers with every field take about 1.9 MiB, 3.3 MiB indented by four).",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        gt=0,
+        description="Largest total size of a request's header names and values; above "
+        "it 431 headers_too_large. `voucherledger serve` also passes it to uvicorn.",
+    )
 
 
 @lru_cache(maxsize=1)

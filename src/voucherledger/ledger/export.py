@@ -33,6 +33,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
+from voucherledger.core.exporttext import json_line
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
     block_object,
@@ -235,7 +236,12 @@ _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> Iterator[bytes]:
-    """The lines as JSON Lines, in pieces of about ``flush_at`` characters."""
+    """The lines as JSON Lines, in pieces of about ``flush_at`` characters.
+
+    U+0085, U+2028 and U+2029 (line boundaries to some readers, ``str.splitlines``
+    among them) are written as ``\\u`` escapes, so every reader sees one record per
+    line; they parse back to the same strings, whose canonical bytes (which carry
+    them as UTF-8) are what the chain hashes (docs/ledger-format.md)."""
     encode = _LINE_ENCODER.encode
     buffer: list[str] = []
     size = 0
@@ -245,12 +251,12 @@ def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> 
         size += len(text)
         if size >= flush_at:
             buffer.append("")
-            yield "\n".join(buffer).encode()
+            yield json_line("\n".join(buffer)).encode()
             buffer = []
             size = 0
     if buffer:
         buffer.append("")
-        yield "\n".join(buffer).encode()
+        yield json_line("\n".join(buffer)).encode()
 
 
 def chained_record(line: dict[str, Any]) -> dict[str, Any]:

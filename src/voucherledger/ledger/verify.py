@@ -311,7 +311,11 @@ def verify_lines(
     every later block (and the manifest) by that key or a key it endorsed, directly or
     through endorsed successors: the blocks up to the checkpoint are pinned by its hash.
     A ``key_history`` the caller trusts (an earlier manifest's, say) must hold together,
-    and each block must be signed by the key it names for that height."""
+    and each block must be signed by the key it names for that height.
+
+    ``lines`` are split at LF, as iterating over a file gives them; not by
+    ``str.splitlines``, which also splits at U+0085, U+2028 and U+2029 — exports
+    written before those were escaped carry them raw inside strings."""
     from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 
     loads = json.loads

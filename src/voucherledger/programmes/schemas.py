@@ -8,12 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount, Currency
-from voucherledger.core.schemas import InputSchema, Schema, UTCDateTimeIn
+from voucherledger.core.schemas import InputSchema, Schema, SingleLine, UTCDateTimeIn
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-AccountId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Name = Annotated[
+    str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
+Reference = Annotated[
+    str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
+AccountId = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=40)]
 Categories = Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)]
 
 

@@ -8,12 +8,19 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StringConstraints
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine
 from voucherledger.redemptions.models import OutcomeKind, RedemptionStatus
 from voucherledger.reference import ServiceCategory
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Text = Annotated[
+    str, FreeText, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)
+]
+ShortText = Annotated[
+    str, FreeText, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
+Short = Annotated[
+    str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
 
 
 class Evidence(InputSchema):
@@ -22,7 +29,7 @@ class Evidence(InputSchema):
 
 
 class RedemptionCreate(InputSchema):
-    voucher_code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    voucher_code: Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=64)]
     amount: Amount
     service_category: ServiceCategory
     description: Text
@@ -64,12 +71,12 @@ class RedemptionList(Schema):
 
 
 class Reason(InputSchema):
-    reason: Short
+    reason: ShortText
 
 
 class RefundCreate(InputSchema):
     amount: Amount
-    reason: Short
+    reason: ShortText
 
 
 class FeedbackCreate(InputSchema):

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
 from voucherledger.core.db import utcnow
+from voucherledger.core.exporttext import csv_cell
 from voucherledger.programmes.models import Programme
 from voucherledger.programmes.schemas import (
     ProgrammeReport,
@@ -227,18 +228,11 @@ def build(session: Session, programme: Programme) -> ProgrammeReport:
     )
 
 
-def _cell(value: object) -> str:
-    """A CSV cell: empty for null; text a spreadsheet would run as a formula (a
-    supplier's name is free text) is prefixed with an apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return str(value)
-
-
 def to_csv(report: ProgrammeReport) -> str:
-    """One row per line — the total first, then each dimension's lines — under a header."""
+    """One row per line — the total first, then each dimension's lines — under a header.
+    Every cell goes through :func:`~voucherledger.core.exporttext.csv_cell`: figures as
+    numbers, text a spreadsheet would run as a formula (a supplier's name is free text)
+    after an apostrophe."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -246,5 +240,5 @@ def to_csv(report: ProgrammeReport) -> str:
     for dimension in (*GROUP_DIMENSIONS, *CLAIM_DIMENSIONS):
         rows.extend(getattr(report.breakdowns, dimension))
     for line in rows:
-        writer.writerow(_cell(getattr(line, column)) for column in CSV_COLUMNS)
+        writer.writerow(csv_cell(getattr(line, column)) for column in CSV_COLUMNS)
     return out.getvalue()

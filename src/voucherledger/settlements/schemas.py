@@ -7,13 +7,13 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from voucherledger.core.schemas import InputSchema, Schema
+from voucherledger.core.schemas import InputSchema, Schema, SingleLine
 
 
 class SettlementCreate(InputSchema):
-    supplier_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    supplier_id: Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=40)]
     payout_reference: Annotated[
-        str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+        str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import InputSchema, Schema, UTCDateTimeIn
+from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine, UTCDateTimeIn
 from voucherledger.reference import ServiceCategory
 from voucherledger.vouchers.models import VoucherStatus
 
@@ -16,7 +16,7 @@ MAX_BATCH = 10_000
 
 
 class VoucherCreate(InputSchema):
-    group_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    group_id: Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=40)]
     amount: Amount
     service_categories: (
         Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)] | None
@@ -60,4 +60,6 @@ class BatchOut(Schema):
 
 
 class RevokeBody(InputSchema):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    reason: Annotated[
+        str, FreeText, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)
+    ]

@@ -101,3 +101,30 @@ def test_downgrade_to_base_and_upgrade_again(empty_url: str) -> None:
     finally:
         engine.dispose()
     assert version == head_revision()
+
+
+def test_0005_records_the_keys_of_existing_blocks(empty_url: str) -> None:
+    """A chain sealed before the key history existed gets one from its blocks: a key
+    per run of blocks, the later ones marked as recorded by the migration."""
+    config = alembic_config(empty_url)
+    command.upgrade(config, "0004")
+    engine = create_db_engine(empty_url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            for height, key in enumerate(["aa", "aa", "bb", "bb", "aa"], start=1):
+                connection.exec_driver_sql(
+                    "INSERT INTO ledger_seal_blocks (height, first_sequence, last_sequence, "
+                    "prev_hash, hash, sealed_at, signature, public_key) VALUES "
+                    f"({height}, {height}, {height}, 'p', 'h', CURRENT_TIMESTAMP, 's', '{key}')"
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT position, public_key, first_height, endorsement, unendorsed_reason "
+                "FROM ledger_signing_keys ORDER BY position"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row[:4]) for row in rows] == [(1, "aa", 1, None), (2, "bb", 3, None)]
+    assert rows[0][4] is None
+    assert "migration 0005" in rows[1][4]

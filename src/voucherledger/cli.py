@@ -20,14 +20,17 @@ import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
     from voucherledger.core.settings import Settings
+    from voucherledger.ledger.keys import KeyRecord
+    from voucherledger.ledger.signing import Signer
 
 app = typer.Typer(
     help="voucherledger: run and operate the service.", no_args_is_help=True, add_completion=False
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys and the ledger's signing key.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
@@ -136,6 +139,37 @@ def _engine(url: str) -> Engine:
         raise typer.Exit(2) from None
 
 
+def _signer(settings: Settings) -> Signer:
+    """The signing key, loaded (or the development key generated) before anything is
+    written; a key that is not one is reported in one line, exit 1."""
+    from voucherledger.ledger.signing import open_signer
+
+    try:
+        loaded = open_signer(settings.signing_key, settings.signing_key_file)
+    except (ValueError, OSError) as exc:
+        _err(f"Invalid signing key: {exc}")
+        raise typer.Exit(1) from None
+    described = loaded.describe()
+    if described is not None:
+        _err(described)
+    return loaded.signer
+
+
+def key_warning(session: Session, signer: Signer) -> str | None:
+    """What the server says at start when its key may not seal this chain (None if it may)."""
+    from voucherledger.ledger.keys import current_key
+
+    current = current_key(session)
+    if current is None or current.public_key == signer.public_key_hex:
+        return None
+    return (
+        f"WARNING: this server signs with key {signer.public_key_hex}, but the chain's "
+        f"current signing key is {current.public_key}: nothing will be sealed. Restore that "
+        "key (VOUCHERLEDGER_SIGNING_KEY or the key file), or record the new one with "
+        "`voucherledger keys rotate-signing`."
+    )
+
+
 @contextmanager
 def _database(settings: Settings) -> Iterator[Engine]:
     """An engine on the configured database, which must be reachable and migrated."""
@@ -219,7 +253,6 @@ def serve(
 
     from voucherledger.accounts.repository import any_admin_key
     from voucherledger.core.db import create_session_factory
-    from voucherledger.ledger.signing import load_signer
 
     settings = _settings()
     busy = _port_in_use(host, port)
@@ -228,12 +261,16 @@ def serve(
         raise typer.Exit(1)
     with _database(settings) as engine, create_session_factory(engine)() as session:
         has_admin = any_admin_key(session)
-    # The app loads the key too, inside uvicorn, where a bad one would be a traceback.
-    load_signer(settings.signing_key, settings.signing_key_file)
+        # Loaded (a development key generated) here, once, so that every worker
+        # finds the same key file.
+        signer = _signer(settings)
+        warning = key_warning(session, signer)
     _err(
         f"voucherledger API on http://{host}:{port} (docs at /docs), "
         f"database {_shown(settings.database_url)}"
     )
+    if warning is not None:
+        _err(warning)
     if not has_admin:
         _err(
             "No admin key exists yet. Create one in another terminal with:\n"
@@ -303,6 +340,67 @@ def create_admin(
     sys.stdout.write(f"{created.key}\n")
 
 
+@keys_app.command("rotate-signing")
+def rotate_signing(
+    previous_key_file: Annotated[
+        Path | None,
+        typer.Option(help="A file holding the previous signing key, which endorses the new one."),
+    ] = None,
+    previous_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The previous signing key itself (hex or base64); prefer --previous-key-file, "
+            "which keeps it out of the process list."
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Without the previous key: why it is not available (recorded)."),
+    ] = None,
+) -> None:
+    """Record this process's signing key as the chain's key from the next block on.
+
+    The previous key endorses the new one when given; otherwise --reason says why it
+    cannot, and verify shows the new key as not endorsed."""
+    from voucherledger.core.db import create_session_factory, transaction
+    from voucherledger.ledger.errors import KeyRotationRefused
+    from voucherledger.ledger.sealer import rotate_signing_key
+    from voucherledger.ledger.signing import read_key_file, seed_signer
+
+    if previous_key_file is not None and previous_key is not None:
+        _err("Give the previous key once: --previous-key-file or --previous-key.")
+        raise typer.Exit(2)
+    previous: Signer | None = None
+    try:
+        if previous_key_file is not None:
+            previous = read_key_file(previous_key_file.expanduser().resolve())
+        elif previous_key is not None:
+            previous = seed_signer(previous_key)
+    except ValueError as exc:
+        _err(f"Invalid previous key: {exc}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    with _database(settings) as engine:
+        signer = _signer(settings)
+        try:
+            with transaction(create_session_factory(engine)) as session:
+                rotation = rotate_signing_key(session, signer, previous=previous, reason=reason)
+        except KeyRotationRefused as exc:
+            _err(f"Rotation refused: {exc}")
+            raise typer.Exit(1) from None
+    record = rotation.record
+    if rotation.already_current:
+        typer.echo(f"key {record.public_key} is already the chain's signing key; nothing recorded")
+        return
+    if rotation.previous is None:
+        how = "the chain's first key"
+    elif record.endorsement is not None:
+        how = f"endorsed by {rotation.previous.public_key}"
+    else:
+        how = f"not endorsed: {record.unendorsed_reason}"
+    typer.echo(f"recorded signing key {record.public_key} from block {record.first_height} ({how})")
+
+
 @app.command()
 def sweep(
     programme: Annotated[
@@ -338,14 +436,18 @@ def sweep(
 def seal() -> None:
     """Seal all pending journal transactions now."""
     from voucherledger.core.db import create_session_factory
+    from voucherledger.ledger.errors import SigningKeyNotRecorded
     from voucherledger.ledger.sealer import latest_block, seal_pending
-    from voucherledger.ledger.signing import load_signer
 
     settings = _settings()
     with _database(settings) as engine:
         factory = create_session_factory(engine)
-        signer = load_signer(settings.signing_key, settings.signing_key_file)
-        count = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
+        signer = _signer(settings)
+        try:
+            count = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
+        except SigningKeyNotRecorded as exc:
+            _err(str(exc))
+            raise typer.Exit(1) from None
         with factory() as session:
             block = latest_block(session)
     head = (
@@ -367,13 +469,28 @@ def demo(
 ) -> None:
     """Fill a fresh database with a small demo scheme; print a key per party and what to try."""
     from voucherledger.core.db import create_session_factory
+    from voucherledger.ledger.errors import SigningKeyNotRecorded
+    from voucherledger.ledger.keys import current_key
     from voucherledger.ledger.sealer import seal_pending
-    from voucherledger.ledger.signing import load_signer
     from voucherledger.ops import demo as scheme
 
     settings = _settings()
     with _database(settings) as engine:
         factory = create_session_factory(engine)
+        # Before writing anything: a bad key, or one that may not seal this chain,
+        # leaves the database as it was.
+        signer = _signer(settings)
+        with factory() as session:
+            current = current_key(session)
+        if current is not None and current.public_key != signer.public_key_hex:
+            _err(
+                str(
+                    SigningKeyNotRecorded(
+                        signer.public_key_hex, current.public_key, current.first_height
+                    )
+                )
+            )
+            raise typer.Exit(1)
         try:
             story = scheme.populate(factory, force=force)
         except scheme.DatabaseNotEmpty as exc:
@@ -382,7 +499,6 @@ def demo(
                 "fills an empty one; use --force to add it anyway."
             )
             raise typer.Exit(1) from None
-        signer = load_signer(settings.signing_key, settings.signing_key_file)
         sealed = seal_pending(factory, signer, batch_size=settings.seal_batch_size)
     _err(f"demo scheme written to {_shown(settings.database_url)}; sealed {sealed} transaction(s)")
     sys.stdout.write(scheme.render(story, base_url))
@@ -414,18 +530,32 @@ def verify(
         typer.Option(help="A checkpoint (GET /v1/audit/checkpoint) the file must contain."),
     ] = None,
     public_key: Annotated[
-        str | None, typer.Option(help="The Ed25519 public key (hex) every signature must use.")
+        list[str] | None,
+        typer.Option(
+            help="An Ed25519 public key (hex) trusted to sign; give it once per key. Every "
+            "block and the manifest must be signed by one of them."
+        ),
+    ] = None,
+    key_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="With FILE: a trusted signing key history (JSON: the signing_keys list of an "
+            "earlier export's manifest, or that manifest line); each block must be signed by "
+            "the key it names for that height."
+        ),
     ] = None,
 ) -> None:
     """Recompute the seal chain and every signature; exit 1 at the first fault.
 
-    With FILE, from the export alone: no database, no server."""
+    With FILE, from the export alone: no database, no server. Lists the keys that
+    signed the chain and their blocks; on the database, also how many transactions
+    are not yet sealed."""
     if file is not None:
         import json
 
         from voucherledger.ledger.verify import verify_lines
 
-        for given in (file, checkpoint):
+        for given in (file, checkpoint, key_history):
             if given is not None and not given.is_file():
                 _err(f"No such file: {given}")
                 raise typer.Exit(2)
@@ -434,10 +564,15 @@ def verify(
         except ValueError as exc:
             _err(f"The checkpoint {checkpoint} is not JSON: {_one_line(exc)}")
             raise typer.Exit(2) from None
+        history = _key_history_file(key_history) if key_history is not None else None
         with file.open(encoding="utf-8") as handle:
-            outcome = verify_lines(handle, public_key=public_key, checkpoint=point)
+            outcome = verify_lines(
+                handle, public_keys=public_key, checkpoint=point, key_history=history
+            )
         if outcome.ok:
             typer.echo(f"OK {outcome.transactions} transaction(s), head {outcome.head_hash}")
+            for key_range in outcome.keys:
+                typer.echo(key_range.describe())
             return
         typer.echo(f"FAILED at line {outcome.line}: {outcome.error}")
         raise typer.Exit(1)
@@ -445,9 +580,30 @@ def verify(
     from voucherledger.ledger.verify import verify_database
 
     with _database(_settings()) as engine, create_session_factory(engine)() as session:
-        result = verify_database(session)
+        result = verify_database(session, public_keys=public_key)
     if result.ok:
         typer.echo(f"OK {result.count} sealed transaction(s), head {result.head_hash}")
+        for key_range in result.keys:
+            typer.echo(key_range.describe())
+        typer.echo(f"{result.unsealed} transaction(s) not yet sealed")
         return
     typer.echo(f"FAILED after {result.count} transaction(s): {result.error}")
     raise typer.Exit(1)
+
+
+def _key_history_file(path: Path) -> list[KeyRecord]:
+    """The entries of a key history file: a list of them, or an object (a manifest line)
+    with a ``signing_keys`` list. Anything else: one line, exit 2."""
+    import json
+
+    from voucherledger.ledger.keys import KeyRecord
+
+    try:
+        data = json.loads(path.read_text())
+        entries = data.get("signing_keys") if isinstance(data, dict) else data
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError("expected a list of signing keys, or an object with signing_keys")
+        return [KeyRecord.from_line(entry) for entry in entries]
+    except ValueError as exc:
+        _err(f"The key history {path} is not one: {_one_line(exc)}")
+        raise typer.Exit(2) from None

@@ -10,6 +10,7 @@ from voucherledger.ledger.models import (
     Seal,
     SealBlock,
     SealQueue,
+    SigningKey,
 )
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
 from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
@@ -37,6 +38,7 @@ __all__ = [
     "SealBlock",
     "SealQueue",
     "Settlement",
+    "SigningKey",
     "Voucher",
     "metadata",
 ]

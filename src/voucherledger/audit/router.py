@@ -22,11 +22,12 @@ from voucherledger.audit.schemas import (
     TrialBalanceOut,
 )
 from voucherledger.core.auth import Principal, require_roles
-from voucherledger.core.errors import Forbidden, NotFound, problem_responses
+from voucherledger.core.errors import Forbidden, NotFound, SealingRefused, problem_responses
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.schemas import UTCDateTimeIn
 from voucherledger.core.session import get_session
+from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.export import Scope
 from voucherledger.ledger.sealer import seal_pending
 
@@ -109,13 +110,16 @@ def get_trial_balance(
 
 def _seal_all(request: Request) -> None:
     state = request.app.state
-    seal_pending(state.session_factory, state.signer, batch_size=state.settings.seal_batch_size)
+    try:
+        seal_pending(state.session_factory, state.signer, batch_size=state.settings.seal_batch_size)
+    except SigningKeyNotRecorded as exc:
+        raise SealingRefused(str(exc)) from None
 
 
 @router.get(
     "/v1/audit/checkpoint",
     operation_id="get_checkpoint",
-    responses=problem_responses(Forbidden, NotFound, validation=False),
+    responses=problem_responses(Forbidden, NotFound, SealingRefused, validation=False),
 )
 async def get_checkpoint(principal: CheckpointReader, request: Request) -> CheckpointOut:
     """The latest signed seal block, after sealing everything pending."""
@@ -142,7 +146,7 @@ async def get_checkpoint(principal: CheckpointReader, request: Request) -> Check
             },
             "description": "The export, streamed; a signed manifest ends it",
         },
-        **problem_responses(Forbidden, NotFound),
+        **problem_responses(Forbidden, NotFound, SealingRefused),
     },
 )
 async def export_journal(

@@ -168,6 +168,15 @@ class DatabaseUnavailable(AppError):
         super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
 
 
+class SealingRefused(AppError):
+    """The server's signing key is not the chain's current key in the signing key
+    history, so it seals nothing (section 5 of issue 9: the signing key). Not the
+    client's fault: the operator restores the key or records the new one with
+    ``voucherledger keys rotate-signing``."""
+
+    status, code, title = 503, "sealing_refused", "Sealing refused"
+
+
 class BatchRejected(AppError):
     """A batch with at least one bad item: nothing is written, every bad item is listed.
 

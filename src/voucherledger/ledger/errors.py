@@ -50,3 +50,30 @@ class IdempotencyConflict(LedgerError):
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} was used for a different transaction")
         self.key = key
+
+
+class SigningKeyNotRecorded(LedgerError):
+    """The process's signing key is not the chain's current key in the signing key
+    history (guarantee 5): sealing with it would let a lost or swapped key sign the
+    chain unseen. The operator restores the key or records the new one."""
+
+    def __init__(self, signer_key: str, recorded_key: str | None, first_height: int) -> None:
+        if recorded_key is None:
+            where = (
+                "the chain has blocks but no signing key history (run `voucherledger db upgrade`)"
+            )
+        else:
+            where = f"the chain's current signing key is {recorded_key} (from block {first_height})"
+        super().__init__(
+            f"sealing refused: this process signs with key {signer_key}, but {where}. "
+            "Restore that key (VOUCHERLEDGER_SIGNING_KEY or the key file), or record the new "
+            "one with `voucherledger keys rotate-signing`."
+        )
+        self.signer_key = signer_key
+        self.recorded_key = recorded_key
+
+
+class KeyRotationRefused(LedgerError):
+    """A rotation that would leave the signing key history unexplained or ambiguous:
+    a previous key that is not the current one, a key brought back, no endorsement
+    and no reason."""

@@ -12,8 +12,10 @@ One line per chain position, in sequence order, from 1 to the head:
 - ``{"type": "block", <the signed block object>, "signature", "public_key"}`` after the
   last position of each seal block;
 - last, ``{"type": "manifest", ...}``: what the export covers, how many transactions,
-  the totals per currency, the head it ends at — signed with the same key as the
-  blocks, so a truncated or edited file cannot pass.
+  the totals per currency, the head it ends at, the signing key history
+  (``signing_keys``: which key signs which blocks, with each rotation's
+  endorsement) — signed with the chain's current key, so a truncated or edited
+  file cannot pass.
 
 It streams from the database in keyset chunks: memory stays flat whatever its size.
 """
@@ -39,6 +41,7 @@ from voucherledger.ledger.canonical import (
     format_timestamp,
     transaction_object,
 )
+from voucherledger.ledger.keys import key_history
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock
 from voucherledger.ledger.signing import Signer
 
@@ -79,6 +82,7 @@ def chain_lines(
     with factory() as session:
         # Core execution: plain rows, none of the ORM's per-row loading machinery.
         connection = session.connection()
+        signing_keys = [record.as_line() for record in key_history(session)]
         blocks = {
             row.last_sequence: row
             for row in connection.execute(
@@ -196,6 +200,7 @@ def chain_lines(
         "head_hash": prev_hash,
         "exported_at": format_timestamp(utcnow()),
         "public_key": signer.public_key_hex,
+        "signing_keys": signing_keys,
     }
     manifest["signature"] = signer.sign(canonical_json(_unsigned(manifest)))
     yield manifest

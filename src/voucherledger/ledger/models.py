@@ -156,3 +156,32 @@ class SealBlock(Base):
     sealed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     signature: Mapped[str] = mapped_column(String(128))
     public_key: Mapped[str] = mapped_column(String(64))
+
+
+class SigningKey(Base):
+    """A public key that signs seal blocks, from block ``first_height`` until the next
+    key's ``first_height``. Append-only: the history an auditor checks blocks against.
+
+    The first key is recorded by the first seal of an empty chain. Each later key is
+    recorded by a rotation (``voucherledger keys rotate-signing``): ``endorsement`` is
+    the previous key's signature over the new key (see ``docs/ledger-format.md``), or,
+    when the previous key was lost, ``unendorsed_reason`` says why there is none.
+    """
+
+    __tablename__ = "ledger_signing_keys"
+    __table_args__ = (
+        CheckConstraint("first_height >= 1", name="first_height_positive"),
+        CheckConstraint(
+            "position = 1 OR endorsement IS NOT NULL OR unendorsed_reason IS NOT NULL",
+            name="endorsed_or_explained",
+        ),
+    )
+
+    public_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # 1, 2, 3, ...: the order of the history (two keys may share a first_height when
+    # one was replaced before it signed anything).
+    position: Mapped[int] = mapped_column(Integer, unique=True)
+    first_height: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    endorsement: Mapped[str | None] = mapped_column(String(128))
+    unendorsed_reason: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,10 @@ queue in (created_at, id) order, gives each transaction the next sequence
 number and chain hash, stores the seals, signs the batch as one block and
 empties those queue entries — all in one database transaction. A transaction
 that commits late is simply sealed in a later batch.
+
+Only the chain's current key (the last entry of the signing key history,
+``ledger/keys.py``) seals: any other key is refused before anything is written,
+and a new key is recorded by :func:`rotate_signing_key` first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voucherledger.core.db import utcnow
+from voucherledger.ledger import keys
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
     block_object,
@@ -28,6 +33,7 @@ from voucherledger.ledger.canonical import (
     chain_hash,
     transaction_object,
 )
+from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.models import (
     JournalTransaction,
     Posting,
@@ -158,9 +164,12 @@ def seal_batch(
 ) -> BlockInfo | None:
     """Seal up to ``batch_size`` queued transactions as one block, in the caller's
     transaction. Returns the new block, or None when there was nothing to seal (or,
-    with ``wait=False``, another sealer holds the lock)."""
+    with ``wait=False``, another sealer holds the lock). Raises
+    :class:`SigningKeyNotRecorded` when ``signer`` is not the chain's current key."""
     if not _take_lock(session, wait):
         return None
+    head = chain_head(session)
+    first_key = keys.require_current(session, signer, head.height)
     queued = (
         session.execute(
             select(JournalTransaction)
@@ -173,7 +182,8 @@ def seal_batch(
     )
     if not queued:
         return None
-    head = chain_head(session)
+    if first_key:
+        keys.record_first(session, signer)
     ids = [txn.id for txn in queued]
     legs = postings_by_transaction(session, ids)
     height = head.height + 1
@@ -231,6 +241,18 @@ def seal_batch(
     )
 
 
+def rotate_signing_key(
+    session: Session, signer: Signer, *, previous: Signer | None, reason: str | None
+) -> keys.Rotation:
+    """Record ``signer`` as the chain's signing key from the next block on, endorsed by
+    ``previous`` (the current key) or, without it, explained by ``reason``; in the
+    caller's transaction, under the sealer's lock so no block is sealed meanwhile."""
+    _take_lock(session, wait=True)
+    return keys.record_rotation(
+        session, signer, chain_head(session).height, previous=previous, reason=reason
+    )
+
+
 def seal_pending(
     factory: sessionmaker[Session], signer: Signer, *, batch_size: int = 5000, wait: bool = True
 ) -> int:
@@ -262,6 +284,7 @@ class BackgroundSealer:
         self._signer = signer
         self._interval = interval
         self._batch_size = batch_size
+        self._refused: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="voucherledger-sealer", daemon=True)
 
@@ -280,5 +303,10 @@ class BackgroundSealer:
                 )
                 if sealed:
                     log.debug("sealed", count=sealed)
+                self._refused = None
+            except SigningKeyNotRecorded as exc:  # logged once, not every interval
+                if str(exc) != self._refused:
+                    self._refused = str(exc)
+                    log.error("sealing_refused", reason=str(exc))
             except Exception:  # keep sealing after a transient database error
                 log.exception("sealer_failed")

@@ -4,13 +4,18 @@
 builds them, which is also one line of a jsonl export) in sequence order, and
 seal blocks, and reports the first place where the chain does not hold. It
 needs no database, so the offline ``voucherledger verify`` uses it as well.
+
+Every block is checked against the signing key history (``ledger/keys.py``) where
+one is known — the database's, or the one an export's manifest carries — and
+against the keys the caller trusts, when given. The result lists each key with the
+blocks it signed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,6 +27,7 @@ from voucherledger.ledger.canonical import (
     canonical_json,
     chain_hash,
 )
+from voucherledger.ledger.keys import KeyRecord, history_fault, key_for_height, key_history
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
 from voucherledger.ledger.sealer import postings_by_transaction, record_of
 from voucherledger.ledger.signing import verify_signature
@@ -43,11 +49,68 @@ class ChainBroken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRange:
+    """A signing key and the blocks it signed (``None``: none yet)."""
+
+    public_key: str
+    first_height: int | None
+    last_height: int | None
+    endorsed_by: str | None  # the previous key, when it endorsed this one
+    unendorsed_reason: str | None
+
+    def describe(self) -> str:
+        blocks = (
+            "no blocks yet"
+            if self.first_height is None
+            else f"blocks {self.first_height}-{self.last_height}"
+        )
+        text = f"key {self.public_key} {blocks}"
+        if self.endorsed_by is not None:
+            text += f" (endorsed by {self.endorsed_by[:16]}…)"
+        elif self.unendorsed_reason is not None:
+            text += f" (not endorsed: {self.unendorsed_reason})"
+        return text
+
+
+def key_ranges(
+    history: Sequence[KeyRecord] | None, signed: Sequence[tuple[int, str]]
+) -> list[KeyRange]:
+    """Each key and its blocks: from the history when there is one (checked against the
+    blocks already), else from the runs of blocks ``signed`` (height, key) alone."""
+    if history is None:
+        runs: list[list[Any]] = []
+        for height, public_key in signed:
+            if runs and runs[-1][0] == public_key:
+                runs[-1][2] = height
+            else:
+                runs.append([public_key, height, height])
+        return [KeyRange(key, first, last, None, None) for key, first, last in runs]
+    head = max((height for height, _ in signed), default=0)
+    out = []
+    for index, record in enumerate(history):
+        later = history[index + 1].first_height - 1 if index + 1 < len(history) else head
+        last = min(later, head)
+        shown = record.first_height <= last
+        out.append(
+            KeyRange(
+                record.public_key,
+                record.first_height if shown else None,
+                last if shown else None,
+                history[index - 1].public_key if index and record.endorsement else None,
+                record.unendorsed_reason,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
     count: int
     head_hash: str
     error: ChainBroken | None = None
+    keys: list[KeyRange] = field(default_factory=list)
+    unsealed: int = 0  # transactions written but still queued for sealing
 
 
 class ChainVerifier:
@@ -59,11 +122,16 @@ class ChainVerifier:
         start_sequence: int = 0,
         start_hash: str = GENESIS_HASH,
         public_key: str | None = None,
+        public_keys: Collection[str] | None = None,
+        history: Sequence[KeyRecord] | None = None,
     ) -> None:
         self.sequence = start_sequence
         self.hash = start_hash
         self.count = 0
-        self.public_key = public_key
+        trusted = set(public_keys or ()) | ({public_key} if public_key else set())
+        self.trusted: frozenset[str] | None = frozenset(trusted) if trusted else None
+        self.history = history
+        self.signed: list[tuple[int, str]] = []  # (height, public key) of each block
 
     def add_transaction(self, obj: Mapping[str, Any], stored_hash: str | None = None) -> str:
         sequence = obj.get("sequence")
@@ -108,19 +176,48 @@ class ChainVerifier:
             raise ChainBroken(
                 f"block {height} does not end at the recomputed head", sequence=self.sequence
             )
-        if self.public_key is not None and public_key != self.public_key:
-            raise ChainBroken(f"block {height} is signed by an unexpected key")
+        if self.trusted is not None and public_key not in self.trusted:
+            raise ChainBroken(
+                f"block {height} is signed by an unexpected key {public_key} "
+                "(not among the trusted public keys)"
+            )
         if not verify_signature(public_key, canonical_json(dict(block)), signature):
             raise ChainBroken(f"block {height} has an invalid signature")
+        if self.history is not None:
+            check_block_key(self.history, height, public_key)
+        self.signed.append((height, public_key))
+
+
+def check_block_key(history: Sequence[KeyRecord], height: int, public_key: str) -> None:
+    """The block at ``height`` must be signed by the key the history names for it."""
+    expected = key_for_height(history, height)
+    if expected is not None and expected.public_key == public_key:
+        return
+    if not any(record.public_key == public_key for record in history):
+        raise ChainBroken(f"block {height} is signed by key {public_key}, not in the key history")
+    named = expected.public_key if expected else "no key"
+    raise ChainBroken(
+        f"block {height} is signed by key {public_key}, but the key history names {named} for it"
+    )
 
 
 def verify_database(
-    session: Session, *, public_key: str | None = None, chunk: int = 2000
+    session: Session,
+    *,
+    public_key: str | None = None,
+    public_keys: Collection[str] | None = None,
+    chunk: int = 2000,
 ) -> VerifyResult:
-    """Recompute every seal and block signature stored in the database."""
-    verifier = ChainVerifier(public_key=public_key)
+    """Recompute every seal and block signature stored in the database, each block
+    against the signing key history (and the ``public_keys`` trusted, when given)."""
+    history = key_history(session)
+    verifier = ChainVerifier(public_key=public_key, public_keys=public_keys, history=history)
     blocks = {b.last_sequence: b for b in session.execute(select(SealBlock)).scalars()}
+    queued = 0
     try:
+        fault = history_fault(history)
+        if fault is not None:
+            raise ChainBroken(fault)
         after = 0
         while True:
             rows = session.execute(
@@ -174,8 +271,14 @@ def verify_database(
                 f"{total} transactions, but {verifier.count} sealed and {queued} queued"
             )
     except ChainBroken as exc:
-        return VerifyResult(False, verifier.count, verifier.hash, exc)
-    return VerifyResult(True, verifier.count, verifier.hash)
+        return VerifyResult(False, verifier.count, verifier.hash, exc, unsealed=queued)
+    return VerifyResult(
+        True,
+        verifier.count,
+        verifier.hash,
+        keys=key_ranges(history, verifier.signed),
+        unsealed=queued,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,18 +288,30 @@ class FileResult:
     head_hash: str
     line: int | None = None
     error: str | None = None
+    keys: list[KeyRange] = field(default_factory=list)
 
 
 def verify_lines(
     lines: Iterator[str],
     *,
     public_key: str | None = None,
+    public_keys: Collection[str] | None = None,
     checkpoint: Mapping[str, Any] | None = None,
+    key_history: Sequence[KeyRecord] | None = None,
 ) -> FileResult:
     """Verify a jsonl export (see ``ledger/export.py``) from its lines alone: every
     transaction's hash, the chain through redacted positions, every block signature, and
     the signed manifest that must close the file. Stops at the first fault and names
     its line, sequence and transaction.
+
+    Keys: with ``public_keys`` (or ``public_key``), every block and the manifest must be
+    signed by one of them. The manifest's ``signing_keys`` history, when present (exports
+    before it existed have none), must hold together and name each block's key. With a
+    checkpoint and no trusted keys, the checkpoint's block must be signed by its key, and
+    every later block (and the manifest) by that key or a key it endorsed, directly or
+    through endorsed successors: the blocks up to the checkpoint are pinned by its hash.
+    A ``key_history`` the caller trusts (an earlier manifest's, say) must hold together,
+    and each block must be signed by the key it names for that height.
 
     ``lines`` are split at LF, as iterating over a file gives them; not by
     ``str.splitlines``, which also splits at U+0085, U+2028 and U+2029 — exports
@@ -205,14 +320,23 @@ def verify_lines(
 
     loads = json.loads
 
-    key = public_key or (str(checkpoint["public_key"]) if checkpoint else None)
-    verifier = ChainVerifier(public_key=key)
+    given = list(public_keys or ())
+    if key_history is not None:
+        given += [record.public_key for record in key_history]
+    verifier = ChainVerifier(public_key=public_key, public_keys=given, history=key_history)
+    trusted = verifier.trusted
+    point_key = str(checkpoint["public_key"]) if checkpoint else None
+    point_height = checkpoint.get("height") if checkpoint else None
     number = 0
     shown = 0
     totals: dict[str, int] = {}
     manifest: dict[str, Any] | None = None
+    history: list[KeyRecord] | None = None
     seen_checkpoint = checkpoint is None
     try:
+        fault = history_fault(key_history) if key_history is not None else None
+        if fault is not None:
+            raise ChainBroken(f"the given key history: {fault}")
         for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
             if not text or text.isspace():
                 continue
@@ -243,14 +367,25 @@ def verify_lines(
                 block = {
                     k: v for k, v in line.items() if k not in ("type", "signature", "public_key")
                 }
-                verifier.check_block(block, str(line.get("signature")), str(line.get("public_key")))
-                if checkpoint is not None and block.get("height") == checkpoint.get("height"):
+                block_key = str(line.get("public_key"))
+                verifier.check_block(block, str(line.get("signature")), block_key)
+                if checkpoint is not None and block.get("height") == point_height:
                     if block.get("hash") != checkpoint.get("hash"):
                         raise ChainBroken("block differs from the checkpoint")
+                    if block_key != point_key:
+                        raise ChainBroken(
+                            f"block {point_height} is signed by {block_key}, "
+                            f"not by the checkpoint's key {point_key}"
+                        )
                     seen_checkpoint = True
             elif kind == "manifest":
                 manifest = line
-                signer_key = key or str(line.get("public_key"))
+                signer_key = str(line.get("public_key"))
+                if trusted is not None and signer_key not in trusted:
+                    raise ChainBroken(
+                        f"the manifest is signed by an unexpected key {signer_key} "
+                        "(not among the trusted public keys)"
+                    )
                 if not verify_signature(
                     signer_key, canonical_json(unsigned_manifest(line)), str(line.get("signature"))
                 ):
@@ -269,12 +404,64 @@ def verify_lines(
                     or line.get("head_hash") != verifier.hash
                 ):
                     raise ChainBroken("the manifest's head differs from the file's")
+                history = _manifest_history(line)
+                if history is not None:
+                    for height, block_key in verifier.signed:
+                        check_block_key(history, height, block_key)
             else:
                 raise ChainBroken(f"unknown line type {kind!r}")
         if manifest is None:
             raise ChainBroken("no manifest: the file is truncated")
         if not seen_checkpoint:
             raise ChainBroken("the checkpoint's block is not in the file")
+        if checkpoint is not None and trusted is None and point_key is not None:
+            endorsed = _endorsed_from(point_key, history)
+            for height, block_key in verifier.signed:
+                if isinstance(point_height, int) and height > point_height:
+                    if block_key not in endorsed:
+                        raise ChainBroken(
+                            f"block {height} is signed by key {block_key}, which the "
+                            f"checkpoint's key {point_key} did not endorse"
+                        )
+            if str(manifest.get("public_key")) not in endorsed:
+                raise ChainBroken(
+                    "the manifest is signed by a key the checkpoint's key did not endorse"
+                )
     except ChainBroken as exc:
         return FileResult(False, shown, verifier.hash, number, str(exc))
-    return FileResult(True, shown, verifier.hash)
+    return FileResult(True, shown, verifier.hash, keys=key_ranges(history, verifier.signed))
+
+
+def _manifest_history(manifest: Mapping[str, Any]) -> list[KeyRecord] | None:
+    """The manifest's signing key history (None in an export made before it existed),
+    checked to hold together."""
+    raw = manifest.get("signing_keys")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise ChainBroken("the manifest's signing_keys is not a list of keys")
+    try:
+        history = [KeyRecord.from_line(entry) for entry in raw]
+    except ValueError as exc:
+        raise ChainBroken(f"the manifest's signing_keys: {exc}") from None
+    fault = history_fault(history)
+    if fault is not None:
+        raise ChainBroken(fault)
+    return history
+
+
+def _endorsed_from(public_key: str, history: Sequence[KeyRecord] | None) -> set[str]:
+    """``public_key`` and the keys after it that it endorsed, directly or through
+    endorsed successors (an unendorsed rotation ends the line)."""
+    out = {public_key}
+    if history is None:
+        return out
+    following = False
+    for record in history:
+        if record.public_key == public_key:
+            following = True
+        elif following:
+            if record.endorsement is None:
+                break
+            out.add(record.public_key)
+    return out

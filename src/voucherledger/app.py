@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from voucherledger import __version__
+from voucherledger import __version__, ledger
 from voucherledger.accounts.router import router as accounts_router
 from voucherledger.apidocs import install_docs
 from voucherledger.audit.router import router as audit_router
@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_engine = read_only(engine)
     app.state.session_factory = session_factory
     app.state.signer = signer
+    # A fresh Idempotency-Key must not be one the journal already holds (its record
+    # purged after the retention): core.idempotency asks the ledger through this.
+    app.state.ledger_key_used = ledger.key_used
     app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
     install_error_handlers(app)
     app.add_middleware(

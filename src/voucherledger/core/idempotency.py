@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -100,10 +101,17 @@ async def idempotency_guard(
     body = await request.body()
     digest = _request_hash(request.method, request.url.path, body)
     session = request_session(request)
-    await run_in_threadpool(_claim_key, session, principal.account_id, idempotency_key, digest)
-    scope = IdempotencyScope(
-        principal.account_id, idempotency_key, f"http:{principal.account_id}:{idempotency_key}"
+    ledger_key = f"http:{principal.account_id}:{idempotency_key}"
+    await run_in_threadpool(
+        _claim_key,
+        session,
+        principal.account_id,
+        idempotency_key,
+        digest,
+        ledger_key,
+        getattr(request.app.state, "ledger_key_used", None),
     )
+    scope = IdempotencyScope(principal.account_id, idempotency_key, ledger_key)
     request.state.idempotency = scope
     return scope
 
@@ -115,7 +123,19 @@ _CLAIM_KEY = (
 )
 
 
-def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None:
+# Whether the journal holds a transaction under a ledger key: the app sets it
+# (``app.state.ledger_key_used``) to ``ledger.key_used``; core does not know the ledger.
+KeyUsed = Callable[[Session, str], bool]
+
+
+def _claim_key(
+    session: Session,
+    account_id: str,
+    key: str,
+    digest: str,
+    ledger_key: str,
+    ledger_key_used: KeyUsed | None,
+) -> None:
     # RETURNING, not rowcount: with psycopg the rowcount of this INSERT is -1, so
     # every first use of a key looked like a replay of an unfinished request.
     # Two rounds: a record purged between the conflicting INSERT and the read below
@@ -124,6 +144,15 @@ def _claim_key(session: Session, account_id: str, key: str, digest: str) -> None
         with Raw(session) as db:
             claimed = db.fetchone(_CLAIM_KEY, (account_id, key, digest, db.bind(utcnow())))
         if claimed is not None:
+            if ledger_key_used is not None and ledger_key_used(session, ledger_key):
+                # The key's record was purged (idempotency_retention_hours), but the
+                # journal still holds what the first request wrote under it. Running
+                # the request again would write its claim, refund or settlement rows a
+                # second time beside a replayed (unmoved) ledger transaction.
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used by an earlier request, whose record "
+                    "has since expired; send a new request with a new key."
+                )
             return
         record = session.execute(
             select(IdempotencyRecord).where(

@@ -236,6 +236,15 @@ def open_accounts(
 # --- reads -------------------------------------------------------------------------
 
 
+def key_used(session: Session, idempotency_key: str) -> bool:
+    """Whether a journal transaction was written under ``idempotency_key`` (one look-up
+    on its unique index). Journal keys are never purged, unlike the API's records."""
+    stmt = select(JournalTransaction.id).where(
+        JournalTransaction.idempotency_key == idempotency_key
+    )
+    return session.execute(stmt.limit(1)).first() is not None
+
+
 def balance(session: Session, account: str, *, for_update: bool = False) -> int:
     """The current balance: one primary-key read, whatever the size of the journal.
 

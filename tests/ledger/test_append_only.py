@@ -218,3 +218,37 @@ def test_postings_that_balance_only_across_currencies_are_refused(
         _insert_posting(connection, "programme:p2:unissued", 500, "USD")
         with pytest.raises(DBAPIError, match="does not balance"):
             connection.commit()
+
+
+# A row that replaces one already written: SQLite's INSERT OR REPLACE deletes the old
+# row without firing DELETE triggers unless ``recursive_triggers`` is on, and an
+# upsert updates it. Either would rewrite history the triggers exist to protect.
+_REPLACING = {
+    "sqlite": [
+        "INSERT OR REPLACE INTO ledger_seal_blocks SELECT height, first_sequence, "
+        "last_sequence, prev_hash, 'forged', sealed_at, signature, public_key "
+        "FROM ledger_seal_blocks WHERE height = 1",
+        "INSERT OR REPLACE INTO ledger_transactions SELECT id, kind, programme_id, actor, "
+        "idempotency_key, created_at, 'edited', metadata FROM ledger_transactions",
+        "INSERT OR REPLACE INTO ledger_accounts (code, currency, may_go_negative, balance, "
+        "created_at) SELECT code, currency, 1, 0, created_at FROM ledger_accounts "
+        "WHERE code = 'voucher:v1'",
+        "REPLACE INTO ledger_signing_keys SELECT * FROM ledger_signing_keys",
+    ],
+    "postgresql": [
+        "INSERT INTO ledger_seal_blocks SELECT * FROM ledger_seal_blocks WHERE height = 1 "
+        "ON CONFLICT (height) DO UPDATE SET hash = 'forged'",
+        "INSERT INTO ledger_signing_keys SELECT * FROM ledger_signing_keys "
+        "ON CONFLICT (public_key) DO UPDATE SET first_height = 99",
+    ],
+}
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_row_cannot_be_replaced_by_an_insert(
+    engine: Engine, backend: str, sealed_ledger: str, index: int
+) -> None:
+    statements = _REPLACING[backend]
+    if index >= len(statements):
+        pytest.skip(f"{backend} has {len(statements)} ways to replace a row")
+    _refused(engine, statements[index], "append-only|refused|fixed")

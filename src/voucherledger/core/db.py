@@ -122,6 +122,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # INSERT OR REPLACE deletes the row it replaces; only with recursive triggers
+        # does that delete meet the append-only DELETE triggers (and is refused).
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 

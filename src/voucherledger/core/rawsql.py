@@ -48,9 +48,6 @@ def _pg_sql(sql: str) -> str:
     return converted
 
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
-
-
 def bind(dialect: str, value: Any) -> Any:
     """A column value as the ORM's column type binds it.
 
@@ -69,10 +66,13 @@ def bind(dialect: str, value: Any) -> Any:
     if not isinstance(value, date):
         return value
     if isinstance(value, datetime):
+        if value.tzinfo is None:  # as UTCDateTime refuses it: never guess a zone
+            raise ValueError("naive datetime given where UTC is required")
         value = value.astimezone(UTC).replace(tzinfo=None)
-    if dialect != "sqlite":
-        return value
-    return value.strftime(_SQLITE_TIME) if isinstance(value, datetime) else value.isoformat()
+        # isoformat pads the year to four digits, as SQLAlchemy's SQLite DATETIME does
+        # (strftime("%Y") does not on Linux), so text times sort as instants.
+        return value.isoformat(" ", "microseconds") if dialect == "sqlite" else value
+    return value.isoformat() if dialect == "sqlite" else value
 
 
 def from_db_time(value: Any) -> datetime:

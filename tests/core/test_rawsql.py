@@ -15,8 +15,8 @@ from voucherledger.core.db import UTCDateTime
 from voucherledger.core.rawsql import bind
 
 SQLITE = sqlite.dialect()
-ORM_TIME = UTCDateTime().dialect_impl(SQLITE)
-ORM_TEXT = sqlite.DATETIME().bind_processor(SQLITE)
+ORM_TIME = UTCDateTime()
+ORM_TEXT = sqlite.DATETIME().bind_processor(SQLITE)  # type: ignore[no-untyped-call]
 
 instants = st.datetimes(
     min_value=datetime(1, 1, 2),  # noqa: DTZ001 - naive bounds; zones are drawn below

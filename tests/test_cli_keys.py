@@ -237,21 +237,27 @@ def test_serve_names_the_key_file_and_warns_before_serving(
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-        text=True,
     )
-    lines: list[str] = []
+    # Raw reads of the pipe: a buffered readline() may take several lines at once,
+    # after which select() no longer sees the ones it holds.
+    received = b""
     try:
         assert process.stderr is not None
         for _ in range(50):  # bounded: the lines come before uvicorn starts
-            if any(line.startswith("WARNING:") for line in lines):
+            complete = received.split(b"\n")[:-1]  # whole lines only
+            if any(line.startswith(b"WARNING:") for line in complete):
                 break
             ready, _, _ = select.select([process.stderr], [], [], 2)
             if ready:
-                lines.append(process.stderr.readline())
+                chunk = os.read(process.stderr.fileno(), 65536)
+                if not chunk:
+                    break  # the process ended
+                received += chunk
     finally:
         process.terminate()
         process.wait(timeout=30)
-    text = "".join(lines)
+    text = received.decode()
+    lines = text.splitlines()
     assert f"signing with the development key in {key_file.resolve()} (generated now)" in text
     warning = next(line for line in lines if line.startswith("WARNING:"))
     assert load_signer(None, key_file).public_key_hex in warning

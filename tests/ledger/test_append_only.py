@@ -239,7 +239,7 @@ _REPLACING = {
         "INSERT INTO ledger_seal_blocks SELECT * FROM ledger_seal_blocks WHERE height = 1 "
         "ON CONFLICT (height) DO UPDATE SET hash = 'forged'",
         "INSERT INTO ledger_signing_keys SELECT * FROM ledger_signing_keys "
-        "ON CONFLICT (public_key) DO UPDATE SET first_height = 99",
+        "ON CONFLICT (position) DO UPDATE SET first_height = 99",
     ],
 }
 

@@ -177,10 +177,13 @@ class SigningKey(Base):
         ),
     )
 
-    public_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     # 1, 2, 3, ...: the order of the history (two keys may share a first_height when
     # one was replaced before it signed anything).
-    position: Mapped[int] = mapped_column(Integer, unique=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # Not unique: a chain sealed before the history existed may have gone back to a
+    # key (nodes with their own development keys); migration 0005 records each run.
+    # A rotation never brings a key back (ledger/keys.py).
+    public_key: Mapped[str] = mapped_column(String(64), index=True)
     first_height: Mapped[int] = mapped_column(BigInteger)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     endorsement: Mapped[str | None] = mapped_column(String(128))

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.factories.app import admin_headers, client_for
+from tests.factories.app import admin_headers, client_for, flaky_client
 from tests.factories.server import free_port, pg_dsn, running_server
 from voucherledger.app import create_app
 from voucherledger.core.auth import generate_key
@@ -150,20 +150,8 @@ def test_a_connection_lost_at_commit_is_not_run_again(
 
 
 def test_a_connection_lost_before_commit_is_run_again(settings: Settings) -> None:
-    failures = [_lost("SELECT 1")]
-    calls: list[int] = []
-    router = APIRouter(route_class=CommittingRoute)
-
-    @router.get("/flaky")
-    def flaky() -> dict[str, int]:
-        calls.append(1)
-        if failures:
-            raise failures.pop(0)
-        return {"calls": len(calls)}
-
-    app = create_app(settings)
-    app.include_router(router)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    client, calls = flaky_client(settings, [_lost("SELECT 1")])
+    with client:
         response = client.get("/flaky")
     assert response.status_code == 200, response.text
     assert len(calls) == 2

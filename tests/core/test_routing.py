@@ -4,33 +4,14 @@ serialization failure is run again instead of reaching the client."""
 from __future__ import annotations
 
 import psycopg
-from fastapi import APIRouter
-from fastapi.testclient import TestClient
 
-from voucherledger.app import create_app
+from tests.factories.app import flaky_client
 from voucherledger.core.db import is_transient
-from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.settings import Settings
 
 
-def _app_with(settings: Settings, failures: list[Exception]) -> tuple[TestClient, list[int]]:
-    calls: list[int] = []
-    router = APIRouter(route_class=CommittingRoute)
-
-    @router.get("/flaky")
-    def flaky() -> dict[str, int]:
-        calls.append(1)
-        if failures:
-            raise failures.pop(0)
-        return {"calls": len(calls)}
-
-    app = create_app(settings)
-    app.include_router(router)
-    return TestClient(app, raise_server_exceptions=False), calls
-
-
 def test_a_deadlock_is_retried_and_the_client_sees_success(settings: Settings) -> None:
-    client, calls = _app_with(
+    client, calls = flaky_client(
         settings,
         [
             psycopg.errors.DeadlockDetected("deadlock"),
@@ -45,7 +26,7 @@ def test_a_deadlock_is_retried_and_the_client_sees_success(settings: Settings) -
 
 
 def test_retries_stop_after_three_attempts(settings: Settings) -> None:
-    client, calls = _app_with(
+    client, calls = flaky_client(
         settings, [psycopg.errors.DeadlockDetected("deadlock") for _ in range(5)]
     )
     with client:
@@ -56,7 +37,7 @@ def test_retries_stop_after_three_attempts(settings: Settings) -> None:
 
 
 def test_other_errors_are_not_retried(settings: Settings) -> None:
-    client, calls = _app_with(settings, [psycopg.errors.UniqueViolation("duplicate")])
+    client, calls = flaky_client(settings, [psycopg.errors.UniqueViolation("duplicate")])
     with client:
         response = client.get("/flaky")
     assert response.status_code == 500

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.ledger import SIGNER, open_chart, transfer
-from tests.ledger.test_tamper import bypassing_triggers
+from tests.ledger.test_tamper import bypassing_triggers, resign_block
 from voucherledger.core.db import transaction
 from voucherledger.ledger.errors import KeyRotationRefused, SigningKeyNotRecorded
 from voucherledger.ledger.keys import key_history
@@ -192,26 +192,7 @@ def test_a_block_signed_by_a_key_outside_the_history_is_found(
     engine: Engine, chain: sessionmaker[Session]
 ) -> None:
     """A block re-signed (validly) by a key the history does not name for it."""
-    from voucherledger.ledger.canonical import block_object, canonical_json
-
-    with chain() as session:
-        block = session.get(SealBlock, 2)
-        assert block is not None
-        message = canonical_json(
-            block_object(
-                height=block.height,
-                first_sequence=block.first_sequence,
-                last_sequence=block.last_sequence,
-                prev_hash=block.prev_hash,
-                hash=block.hash,
-                sealed_at=block.sealed_at,
-            )
-        )
-    with bypassing_triggers(engine, "ledger_seal_blocks", "update") as connection:
-        connection.exec_driver_sql(
-            f"UPDATE ledger_seal_blocks SET signature = '{OTHER.sign(message)}', "
-            f"public_key = '{OTHER.public_key_hex}' WHERE height = 2"
-        )
+    resign_block(engine, chain, 2, OTHER)
     result = _verify(chain)
     assert not result.ok
     assert "block 2" in str(result.error)

@@ -47,6 +47,31 @@ def bypassing_triggers(engine: Engine, table: str, op: str) -> Iterator[Connecti
         connection.commit()
 
 
+def resign_block(
+    engine: Engine, factory: sessionmaker[Session], height: int, forger: Signer
+) -> None:
+    """Sign block ``height`` again, validly, with ``forger``'s key (a forger with a key
+    of its own), past the append-only triggers."""
+    with factory() as session:
+        block = session.get(SealBlock, height)
+        assert block is not None
+        message = canonical_json(
+            block_object(
+                height=block.height,
+                first_sequence=block.first_sequence,
+                last_sequence=block.last_sequence,
+                prev_hash=block.prev_hash,
+                hash=block.hash,
+                sealed_at=block.sealed_at,
+            )
+        )
+    with bypassing_triggers(engine, "ledger_seal_blocks", "update") as connection:
+        connection.exec_driver_sql(
+            f"UPDATE ledger_seal_blocks SET signature = '{forger.sign(message)}', "
+            f"public_key = '{forger.public_key_hex}' WHERE height = {height}"
+        )
+
+
 @pytest.fixture
 def sealed(session_factory: sessionmaker[Session]) -> list[str]:
     """Six transactions sealed in three blocks (plus one queued): their ids in order."""
@@ -250,25 +275,7 @@ def test_a_block_signed_with_another_key_is_found(
 ) -> None:
     """Re-signing a forged block needs the private key: a block signed by any other key
     fails when the verifier is given the expected public key."""
-    forger = Signer.from_seed(b"\x22" * 32)
-    with session_factory() as session:
-        block = session.get(SealBlock, 1)
-        assert block is not None
-        message = canonical_json(
-            block_object(
-                height=block.height,
-                first_sequence=block.first_sequence,
-                last_sequence=block.last_sequence,
-                prev_hash=block.prev_hash,
-                hash=block.hash,
-                sealed_at=block.sealed_at,
-            )
-        )
-    with bypassing_triggers(engine, "ledger_seal_blocks", "update") as connection:
-        connection.exec_driver_sql(
-            f"UPDATE ledger_seal_blocks SET signature = '{forger.sign(message)}', "
-            f"public_key = '{forger.public_key_hex}' WHERE height = 1"
-        )
+    resign_block(engine, session_factory, 1, Signer.from_seed(b"\x22" * 32))
     result = _verify(session_factory)
     assert result.error is not None
     assert "unexpected key" in str(result.error)

@@ -67,7 +67,7 @@ def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server was not ready within 60 s")
 
 
-def fuzz(env: dict[str, str], max_time: int, seed: int | None) -> list[str]:
+def fuzz(env: dict[str, str], max_time: int, seed: int | None, workdir: str) -> list[str]:
     """Serve the demo scheme and run schemathesis as each party; the parties that failed."""
     keys = demo_keys(env)
     port = free_port()
@@ -101,7 +101,8 @@ def fuzz(env: dict[str, str], max_time: int, seed: int | None) -> list[str]:
             if seed is not None:
                 command += ["--seed", str(seed)]
             print(f"== schemathesis as the {party}", flush=True)
-            if subprocess.run(command, check=False).returncode != 0:  # noqa: S603
+            # From the scratch folder: schemathesis keeps a cache in the current one.
+            if subprocess.run(command, check=False, cwd=workdir).returncode != 0:  # noqa: S603
                 failed.append(party)
     finally:
         server.terminate()
@@ -132,7 +133,7 @@ def main() -> int:
             env["VOUCHERLEDGER_DATABASE_URL"] = f"sqlite:///{tmp}/fuzz.db"
         env["VOUCHERLEDGER_SIGNING_KEY_FILE"] = f"{tmp}/signing-key"
         try:
-            failed = fuzz(env, args.max_time, args.seed)
+            failed = fuzz(env, args.max_time, args.seed, tmp)
         finally:
             if args.postgres:
                 admin(args.postgres, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -20,6 +20,7 @@ from tests.factories.programmes import (
     Snapshot,
     accredit,
     funded_programme,
+    issue,
     session_factory,
     snapshot,
 )
@@ -308,3 +309,11 @@ def claim_programme(
             client, cast.manager, programme["id"], supplier.id, categories or SUPPLIER_CATEGORIES
         )
     return programme
+
+
+def issue_expiring(
+    client: TestClient, cast: Cast, programme_id: str, amount: int, *, after: timedelta
+) -> dict[str, Any]:
+    """A voucher of ``cast.group`` that expires ``after`` from now (by the real clock)."""
+    expires_at = (datetime.now(UTC) + after).isoformat()
+    return issue(client, cast.manager, programme_id, cast.group.id, amount, expires_at=expires_at)

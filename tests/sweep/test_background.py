@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.accounts import account_body
 from tests.factories.app import admin_headers, client_for
-from tests.factories.programmes import issue
-from tests.factories.redemptions import claim_programme, make_cast, moved_clock
+from tests.factories.redemptions import claim_programme, issue_expiring, make_cast, moved_clock
 from voucherledger.core import idempotency, rawsql
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.idempotency import IdempotencyRecord, purge_records
@@ -57,14 +56,7 @@ def test_a_pass_expires_vouchers_and_purges_what_is_past_keeping(
     with client_for(settings) as client, moved_clock(monkeypatch) as clock:
         c = make_cast(client)
         pid = claim_programme(client, c)["id"]
-        voucher = issue(
-            client,
-            c.manager,
-            pid,
-            c.group.id,
-            5_000,
-            expires_at=(now + timedelta(hours=1)).isoformat(),
-        )
+        voucher = issue_expiring(client, c, pid, 5_000, after=timedelta(hours=1))
         with transaction(session_factory) as session:
             session.add_all(
                 [
@@ -104,14 +96,7 @@ def test_the_server_sweeps_by_itself_and_gives_the_lease_up_when_it_stops(
     with client_for(background) as client, moved_clock(monkeypatch) as clock:
         c = make_cast(client)
         pid = claim_programme(client, c)["id"]
-        voucher = issue(
-            client,
-            c.manager,
-            pid,
-            c.group.id,
-            5_000,
-            expires_at=(now + timedelta(hours=1)).isoformat(),
-        )
+        voucher = issue_expiring(client, c, pid, 5_000, after=timedelta(hours=1))
         clock.advance(timedelta(hours=2))
         for _ in range(400):  # at most 20 s; a pass every 50 ms
             swept = _voucher_status(session_factory, voucher["id"]) == "expired"

@@ -14,29 +14,21 @@ from tests.factories.programmes import issue
 from tests.factories.redemptions import (
     claim_programme,
     get_voucher,
+    issue_expiring,
     make_cast,
     moved_clock,
     sweep,
 )
-from voucherledger.core.db import utcnow
 from voucherledger.core.settings import Settings
 
 
 def test_a_voucher_past_its_expiry_reads_as_expired_before_the_sweep(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = utcnow()
     with client_for(settings) as client, moved_clock(monkeypatch) as clock:
         c = make_cast(client)
         pid = claim_programme(client, c)["id"]
-        soon = issue(
-            client,
-            c.manager,
-            pid,
-            c.group.id,
-            5_000,
-            expires_at=(now + timedelta(hours=1)).isoformat(),
-        )
+        soon = issue_expiring(client, c, pid, 5_000, after=timedelta(hours=1))
         later = issue(client, c.manager, pid, c.group.id, 3_000)
         clock.advance(timedelta(hours=2))
 

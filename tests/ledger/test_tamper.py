@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.ledger import SIGNER, open_chart, transfer
-from voucherledger.ledger.canonical import block_object, canonical_json
+from voucherledger.ledger.canonical import canonical_json, stored_block_object
 from voucherledger.ledger.models import SealBlock, TransactionKind
 from voucherledger.ledger.sealer import seal_pending
 from voucherledger.ledger.signing import Signer
@@ -55,16 +55,7 @@ def resign_block(
     with factory() as session:
         block = session.get(SealBlock, height)
         assert block is not None
-        message = canonical_json(
-            block_object(
-                height=block.height,
-                first_sequence=block.first_sequence,
-                last_sequence=block.last_sequence,
-                prev_hash=block.prev_hash,
-                hash=block.hash,
-                sealed_at=block.sealed_at,
-            )
-        )
+        message = canonical_json(stored_block_object(block))
     with bypassing_triggers(engine, "ledger_seal_blocks", "update") as connection:
         connection.exec_driver_sql(
             f"UPDATE ledger_seal_blocks SET signature = '{forger.sign(message)}', "

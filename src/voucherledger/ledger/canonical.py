@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from voucherledger.core.money import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER
 
@@ -132,3 +132,32 @@ def block_object(
         "hash": hash,
         "sealed_at": sealed_at if isinstance(sealed_at, str) else format_timestamp(sealed_at),
     }
+
+
+class StoredBlock(Protocol):
+    """A seal block as stored (a ``SealBlock`` row, or the sealer's ``BlockInfo``)."""
+
+    @property
+    def height(self) -> int: ...
+    @property
+    def first_sequence(self) -> int: ...
+    @property
+    def last_sequence(self) -> int: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def sealed_at(self) -> datetime: ...
+
+
+def stored_block_object(block: StoredBlock) -> dict[str, Any]:
+    """:func:`block_object` of a stored block: the object its signature covers."""
+    return block_object(
+        height=block.height,
+        first_sequence=block.first_sequence,
+        last_sequence=block.last_sequence,
+        prev_hash=block.prev_hash,
+        hash=block.hash,
+        sealed_at=block.sealed_at,
+    )

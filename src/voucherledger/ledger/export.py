@@ -36,9 +36,9 @@ from voucherledger.core.db import utcnow
 from voucherledger.core.exporttext import json_line
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
-    block_object,
     canonical_json,
     format_timestamp,
+    stored_block_object,
     transaction_object,
 )
 from voucherledger.ledger.keys import key_history
@@ -175,14 +175,7 @@ def chain_lines(
                     height = block.height
                     yield {
                         "type": "block",
-                        **block_object(
-                            height=block.height,
-                            first_sequence=block.first_sequence,
-                            last_sequence=block.last_sequence,
-                            prev_hash=block.prev_hash,
-                            hash=block.hash,
-                            sealed_at=block.sealed_at,
-                        ),
+                        **stored_block_object(block),
                         "signature": block.signature,
                         "public_key": block.public_key,
                     }

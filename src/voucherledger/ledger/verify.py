@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
-    block_object,
     canonical_json,
     chain_hash,
+    stored_block_object,
 )
 from voucherledger.ledger.keys import KeyRecord, history_fault, key_for_height, key_history
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
@@ -235,14 +235,7 @@ def verify_database(
                 block = blocks.pop(sequence, None)
                 if block is not None:
                     verifier.check_block(
-                        block_object(
-                            height=block.height,
-                            first_sequence=block.first_sequence,
-                            last_sequence=block.last_sequence,
-                            prev_hash=block.prev_hash,
-                            hash=block.hash,
-                            sealed_at=block.sealed_at,
-                        ),
+                        stored_block_object(block),
                         block.signature,
                         block.public_key,
                     )

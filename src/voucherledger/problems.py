@@ -100,6 +100,18 @@ _HTTP_CODES = {
 }
 
 
+def _bad_json(request: Request, what: str, msg: str, error_type: str) -> JSONResponse:
+    """A body JSON cannot read: 422 ``validation_error``, like any other bad body."""
+    return problem(
+        request,
+        422,
+        "validation_error",
+        "Validation failed",
+        f"The request body {what}; see errors.",
+        [{"loc": ["body"], "msg": msg, "type": error_type}],
+    )
+
+
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         return _unexpected(request, exc)
@@ -107,23 +119,11 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI answers a body that json.loads refuses with something other than
         # JSONDecodeError (an integer of more than 4300 digits) with a bare 400.
         # It is malformed JSON like any other: 422, as documented.
-        return problem(
-            request,
-            422,
-            "validation_error",
-            "Validation failed",
-            "The request body is not valid JSON; see errors.",
-            [{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}],
-        )
+        return _bad_json(request, "is not valid JSON", str(exc.__cause__), "json_invalid")
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # json.loads gives up on arrays or objects nested about a thousand deep.
-        return problem(
-            request,
-            422,
-            "validation_error",
-            "Validation failed",
-            "The request body is nested too deeply to parse; see errors.",
-            [{"loc": ["body"], "msg": "JSON nested too deeply", "type": "json_too_deep"}],
+        return _bad_json(
+            request, "is nested too deeply to parse", "JSON nested too deeply", "json_too_deep"
         )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()

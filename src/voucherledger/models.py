@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic sees the whole metadata."""
 
-from voucherledger.accounts.models import Account, ApiKey
+from voucherledger.accounts.models import Account, ApiKey, Member
 from voucherledger.core.db import Base
 from voucherledger.core.idempotency import IdempotencyRecord
 from voucherledger.ledger.models import (
@@ -30,6 +30,7 @@ __all__ = [
     "JournalTransaction",
     "Lease",
     "LedgerAccount",
+    "Member",
     "Posting",
     "Programme",
     "ProgrammeParty",

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from voucherledger.core.auth import MemberRole
 from voucherledger.core.db import Base, UTCDateTime
 
 ACCOUNT_KINDS = ("admin", "funder", "manager", "group", "supplier", "auditor")
+MEMBER_ROLES = ("viewer", "operator", "approver", "owner")
+MEMBER_STATUSES = ("invited", "active", "disabled")
 
 
 AccountKind = Literal["admin", "funder", "manager", "group", "supplier", "auditor"]
+MemberStatus = Literal["invited", "active", "disabled"]
 
 
 class Account(Base):
@@ -62,6 +66,47 @@ class ApiKey(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # A member's personal key acts as that person, with that person's role;
+    # without a member it is the account's key (a machine).
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Member(Base):
+    """A person in one account, with a role inside it.
+
+    ``email_key`` is the address folded to lower case: unique per account, so two
+    invitations cannot differ only in case. The password is an Argon2id hash; the
+    invitation token and the TOTP secret are set while they are in use.
+    """
+
+    __tablename__ = "members"
+    __table_args__ = (
+        CheckConstraint(_in("role", MEMBER_ROLES), name="role"),
+        CheckConstraint(_in("status", MEMBER_STATUSES), name="status"),
+        CheckConstraint("status = 'invited' OR password_hash IS NOT NULL", name="password_set"),
+        UniqueConstraint("account_id", "email_key", name="uq_members_account_id_email_key"),
+        Index("ix_members_account_id_id", "account_id", "id"),
+        Index("ix_members_email_key", "email_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[MemberRole] = mapped_column(String(16))
+    status: Mapped[MemberStatus] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

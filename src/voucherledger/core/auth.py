@@ -1,9 +1,16 @@
-"""API keys and roles.
+"""API keys, the principal a request acts as, and roles.
 
 A key is ``vl_{key id}_{secret}``: 256 random bits of secret, stored only as
 its SHA-256 (a fast hash is right for high-entropy secrets), compared in
 constant time. Checking a key is one primary-key look-up joined to its
-account, on every request, so a revoked key stops working at once.
+account (and to its member, for a personal key), on every request, so a
+revoked key or a disabled member stops working at once.
+
+A principal is an account and, when a person acts, a member of it with a role
+inside the account: ``viewer`` reads only, ``operator`` acts for the account,
+``approver`` may also give the second approval, ``owner`` also manages members.
+An account's own key (a machine) has no member: it acts for the account but is
+nobody, so it can never be the second person.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,11 +37,41 @@ KEY_PREFIX = "vl_"
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer vl_...`")
 
 
+MemberRole = Literal["viewer", "operator", "approver", "owner"]
+
+# What each role inside an account may do, in increasing order of power.
+ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "approver": 2, "owner": 3}
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who a request acts as.
+
+    ``key_id`` is the API key used, or None for a browser session
+    (``session_id``). ``member_id`` and ``member_role`` are the person, or None
+    for an account's own key.
+    """
+
     account_id: str
     kind: str
-    key_id: str
+    key_id: str | None
+    member_id: str | None = None
+    member_role: MemberRole | None = None
+    session_id: str | None = None
+
+    @property
+    def actor_ref(self) -> str:
+        """Who did it, as recorded: the member, or the account key for a machine."""
+        ref = self.member_id or self.key_id
+        if ref is None:
+            raise RuntimeError("a principal with neither a member nor a key")
+        return ref
+
+    def has_member_role(self, role: MemberRole) -> bool:
+        """True for a person with at least ``role`` inside the account."""
+        return self.member_role is not None and ROLE_RANK[self.member_role] >= ROLE_RANK[role]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +101,9 @@ def parse_key(plaintext: str) -> tuple[str, str] | None:
 
 
 _KEY_LOOKUP = (
-    "SELECT k.secret_hash, k.revoked_at, a.id, a.kind FROM api_keys k "
-    "JOIN accounts a ON a.id = k.account_id WHERE k.id = ?"
+    "SELECT k.secret_hash, k.revoked_at, a.id, a.kind, m.id, m.role, m.status FROM api_keys k "
+    "JOIN accounts a ON a.id = k.account_id "
+    "LEFT JOIN members m ON m.id = k.member_id WHERE k.id = ?"
 )
 
 
@@ -79,12 +117,20 @@ def authenticate(session: Session, plaintext: str) -> Principal | None:
     row = rawsql.fetchone(session, _KEY_LOOKUP, (key_id,))
     if row is None:
         return None
-    secret_hash, revoked_at, account_id, kind = row
+    secret_hash, revoked_at, account_id, kind, member_id, member_role, member_status = row
     if revoked_at is not None:
         return None
     if not hmac.compare_digest(secret_hash, hash_secret(secret)):
         return None
-    return Principal(account_id=account_id, kind=kind, key_id=key_id)
+    if member_id is not None and member_status != "active":
+        return None
+    return Principal(
+        account_id=account_id,
+        kind=kind,
+        key_id=key_id,
+        member_id=member_id,
+        member_role=member_role,
+    )
 
 
 async def current_principal(
@@ -105,12 +151,18 @@ async def current_principal(
 
 
 def require_roles(*kinds: str) -> Callable[..., object]:
-    """A dependency that admits only accounts of the given kinds (403 otherwise)."""
+    """A dependency that admits only accounts of the given kinds (403 otherwise).
+
+    A member with the ``viewer`` role reads only: any other method is 403."""
     allowed = frozenset(kinds)
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
         if principal.kind not in allowed:
             raise Forbidden(f"This endpoint is for {', '.join(sorted(allowed))} accounts.")
+        if principal.member_role == "viewer" and request.method not in SAFE_METHODS:
+            raise Forbidden("A viewer may read but not change anything.")
         return principal
 
     return check

@@ -13,7 +13,9 @@ import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-PREFIXES = frozenset({"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk"})
+PREFIXES = frozenset(
+    {"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk", "mem", "ses"}
+)
 
 _RANDOM_BITS = 80
 _lock = threading.Lock()

@@ -109,4 +109,6 @@ class Member(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who invited this person: a member id, an account key id, or None (the CLI).
+    created_by: Mapped[str | None] = mapped_column(String(40))
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("totp_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_confirmed_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by", sa.String(length=40), nullable=True),
         sa.Column("last_sign_in_at", sa.DateTime(), nullable=True),
         sa.CheckConstraint(
             "role IN ('viewer', 'operator', 'approver', 'owner')", name=op.f("ck_members_role")

@@ -1,0 +1,1 @@
+"""People: members of accounts, invitations, passwords, sign-in sessions and second factors."""

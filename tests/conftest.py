@@ -334,4 +334,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         sweep_enabled=False,  # tests sweep when they mean to
         pool_size=2,  # the app's engine: up to 4 connections with overflow
         log_level="WARNING",
+        password_time_cost=1,  # Argon2id at its cheapest: tests hash many passwords
+        password_memory_kib=8,
+        password_parallelism=1,
     )

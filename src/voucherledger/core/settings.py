@@ -116,6 +116,18 @@ class Settings(BaseSettings):
         "(else 401). Unset, /metrics is open: keep it off the public network.",
     )
 
+    # --- Issue 10: people ---
+    password_time_cost: int = Field(
+        default=3, ge=1, le=20, description="Argon2id passes over memory for a password hash."
+    )
+    password_memory_kib: int = Field(
+        default=65536,
+        ge=8,
+        le=4_194_304,
+        description="Argon2id memory per password hash, KiB (65536: RFC 9106's second choice).",
+    )
+    password_parallelism: int = Field(default=4, ge=1, le=64, description="Argon2id lanes.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -72,14 +72,14 @@ def check_password(password: str, field: str = "password") -> None:
     """Refuse (422 ``weak_password``) a password too short, too long or too common."""
     reason = None
     if len(password) < MIN_LENGTH:
-        reason = f"at least {MIN_LENGTH} characters"
+        reason = f"shorter than {MIN_LENGTH} characters"
     elif len(password) > MAX_LENGTH:
-        reason = f"at most {MAX_LENGTH} characters"
+        reason = f"longer than {MAX_LENGTH} characters"
     elif password.lower() in common_passwords():
-        reason = "a common password; choose another"
+        reason = "one of the most common passwords"
     if reason is not None:
         raise WeakPassword(
-            f"The password must be {reason}.",
+            f"The password is {reason}; choose another.",
             [{"loc": ["body", field], "msg": reason, "type": "weak_password"}],
         )
 

@@ -56,6 +56,13 @@ class ValidationFailed(AppError):
         super().__init__(detail, errors=list(errors))
 
 
+class WeakPassword(ValidationFailed):
+    """A new password shorter than 12 characters, longer than 1024, or a common one
+    (the shipped list, also with digits or punctuation added, or repeated)."""
+
+    code, title = "weak_password", "Weak password"
+
+
 class Conflict(AppError):
     """The request clashes with the current state of an object."""
 

@@ -17,6 +17,9 @@ OPENAPI_FILE = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+# Operations for a caller without an API key: no 401, no bearer scheme, and no
+# Idempotency-Key (it is scoped to the caller's account).
+PUBLIC_OPERATIONS = {"accept_invite"}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +100,9 @@ def test_every_v1_operation_documents_its_problems(document: dict[str, Any]) -> 
             continue
         where = f"{method.upper()} {path}"
         responses: dict[str, Any] = operation["responses"]
-        if "401" not in responses:
-            missing.append(f"{where}: no 401")
+        public = operation["operationId"] in PUBLIC_OPERATIONS
+        if public == ("401" in responses):
+            missing.append(f"{where}: {'a 401, though public' if public else 'no 401'}")
         takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
         if takes_input and "422" not in responses:
             missing.append(f"{where}: takes input but documents no 422")
@@ -131,7 +135,9 @@ def test_every_post_documents_the_idempotency_key(document: dict[str, Any]) -> N
         if method != "post":
             continue
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
-        assert "Idempotency-Key" in headers, path
+        assert ("Idempotency-Key" in headers) != (operation["operationId"] in PUBLIC_OPERATIONS), (
+            path
+        )
 
 
 def test_v1_operations_require_the_bearer_key(document: dict[str, Any]) -> None:
@@ -139,4 +145,5 @@ def test_v1_operations_require_the_bearer_key(document: dict[str, Any]) -> None:
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
     for _, path, operation in operations(document):
         if path.startswith("/v1/"):
-            assert operation.get("security"), path
+            public = operation["operationId"] in PUBLIC_OPERATIONS
+            assert bool(operation.get("security")) != public, path

@@ -19,6 +19,8 @@ from voucherledger.core.settings import Settings, get_settings
 from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
+from voucherledger.people.router import public as people_public_router
+from voucherledger.people.router import router as people_router
 from voucherledger.problems import install_error_handlers
 from voucherledger.programmes.router import router as programmes_router
 from voucherledger.redemptions.limiter import FailureLimiter
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     install_docs(app)
     app.include_router(accounts_router)
+    app.include_router(people_router)
+    app.include_router(people_public_router)
     app.include_router(programmes_router)
     app.include_router(reporting_router)
     app.include_router(sweep_router)

@@ -1,17 +1,26 @@
-"""Members of accounts with personal keys, written straight to the database.
+"""Members of accounts with personal keys: written straight to the database
+(:func:`add_member`), or through the invitation flow of the API (:func:`invite`,
+:func:`accept`, :func:`onboard`).
 
-For tests of what a person may do; the invitation and sign-in flow has tests of
-its own that go through the API. The password hash here is a placeholder: such a
-member signs in with its key, never with a password.
+:func:`add_member` is for tests of what a person may do; its password hash is a
+placeholder: such a member signs in with its key, never with a password.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories.app import bearer
+from tests.factories.redemptions import Clock
 from voucherledger.accounts.models import ApiKey, Member
 from voucherledger.core.auth import MemberRole, generate_key
 from voucherledger.core.db import transaction, utcnow
@@ -72,3 +81,76 @@ def add_member(
             )
         )
     return Person(member_id, account_id, role, new.plaintext)
+
+
+# --- the invitation flow, through the API ---------------------------------------------
+
+# A password that meets the rules (long, not common).
+PASSWORD = "a long and quite uncommon passphrase"
+# The modules whose ``utcnow`` decides when an invitation expires.
+PEOPLE_CLOCKED_MODULES = ("voucherledger.people.service",)
+_addresses = itertools.count(1)
+
+
+def new_email(prefix: str = "person") -> str:
+    return f"{prefix}.{next(_addresses)}@example.org"
+
+
+@contextmanager
+def people_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    """The clock of invitations, under the test's control."""
+    clock = Clock()
+    with monkeypatch.context() as patched:
+        for module in PEOPLE_CLOCKED_MODULES:
+            patched.setattr(f"{module}.utcnow", clock)
+        yield clock
+
+
+def invite(
+    client: TestClient,
+    headers: dict[str, str],
+    account_id: str,
+    role: MemberRole,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Invite a person (201 asserted); the body, ``invite_token`` included."""
+    body = {"email": email or new_email(role), "name": name or f"An invited {role}", "role": role}
+    response = client.post(f"/v1/accounts/{account_id}/members", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    invited: dict[str, Any] = response.json()
+    return invited
+
+
+def accept(client: TestClient, token: str, password: str = PASSWORD) -> httpx.Response:
+    return client.post("/v1/invites/accept", json={"token": token, "password": password})
+
+
+def personal_key(client: TestClient, headers: dict[str, str], member_id: str) -> str:
+    response = client.post(f"/v1/members/{member_id}/keys", headers=headers)
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def onboard(
+    client: TestClient,
+    inviter: dict[str, str],
+    account_id: str,
+    role: MemberRole,
+    *,
+    key_maker: dict[str, str] | None = None,
+    email: str | None = None,
+) -> Person:
+    """Invite, accept, and a personal key (made by ``key_maker``, the inviter by
+    default: until sign-in, a person cannot ask for its own first key)."""
+    invited = invite(client, inviter, account_id, role, email=email)
+    accepted = accept(client, invited["invite_token"])
+    assert accepted.status_code == 200, accepted.text
+    key = personal_key(client, key_maker or inviter, invited["id"])
+    return Person(invited["id"], account_id, role, key)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["accounts"], route_class=CommittingRoute)
 
 DB = Annotated[Session, Depends(get_session)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
+Creator = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 
 
@@ -30,8 +31,10 @@ DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", 
     operation_id="create_account",
     responses=problem_responses(Forbidden),
 )
-def create_account(body: AccountCreate, _admin: Admin, session: DB) -> AccountOut:
-    """Create a party. Admin only."""
+def create_account(body: AccountCreate, principal: Creator, session: DB) -> AccountOut:
+    """Create a party. The admin creates any kind; a funder or manager creates groups
+    and suppliers (to onboard them: it may then invite the account's first owner)."""
+    service.may_create(principal, body.kind)
     return service.create(session, body)
 
 

@@ -15,7 +15,7 @@ from voucherledger.accounts.schemas import (
 )
 from voucherledger.core.auth import Principal, generate_key
 from voucherledger.core.db import utcnow
-from voucherledger.core.errors import NotFound
+from voucherledger.core.errors import Forbidden, NotFound
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
 
@@ -25,6 +25,20 @@ _VISIBLE_KINDS: dict[str, frozenset[str]] = {
     "funder": frozenset({"group", "supplier"}),
     "manager": frozenset({"group", "supplier"}),
 }
+
+
+# What each role may create besides the admin, who creates every kind.
+_CREATABLE_KINDS: dict[str, frozenset[str]] = {
+    "funder": frozenset({"group", "supplier"}),
+    "manager": frozenset({"group", "supplier"}),
+}
+
+
+def may_create(principal: Principal, kind: str) -> None:
+    """403 unless the caller may create an account of ``kind``."""
+    if principal.kind == "admin" or kind in _CREATABLE_KINDS.get(principal.kind, frozenset()):
+        return
+    raise Forbidden(f"A {principal.kind} account may not create {kind} accounts.")
 
 
 def to_out(account: Account) -> AccountOut:

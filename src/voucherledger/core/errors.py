@@ -69,6 +69,30 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class MemberExists(AppError):
+    """The account has a member with this email already (compared without case)."""
+
+    status, code, title = 409, "member_exists", "Member exists"
+
+
+class LastOwner(AppError):
+    """The change would leave the account without an active owner."""
+
+    status, code, title = 409, "last_owner", "Last owner"
+
+
+class InviteInvalid(AppError):
+    """No open invitation has this token: unknown, or used already (one answer for both)."""
+
+    status, code, title = 404, "invite_invalid", "Invitation invalid"
+
+
+class InviteExpired(AppError):
+    """The invitation's token is past its expiry; an owner sends a new one."""
+
+    status, code, title = 410, "invite_expired", "Invitation expired"
+
+
 class IdempotencyKeyReused(AppError):
     """The same Idempotency-Key was sent earlier with a different request."""
 

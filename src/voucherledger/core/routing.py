@@ -133,9 +133,13 @@ def _may_run_again(exc: BaseException) -> bool:
 
 
 class CommittingRoute(APIRoute):
+    # Idempotency-Key handling on POSTs; it is scoped to the caller's account, so a
+    # route a caller without a key may use turns it off (PublicCommittingRoute).
+    idempotent_posts = True
+
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
-        if "POST" in methods:
+        if "POST" in methods and self.idempotent_posts:
             kwargs["dependencies"] = [
                 *(kwargs.get("dependencies") or []),
                 Depends(idempotency_guard),
@@ -206,3 +210,11 @@ class CommittingRoute(APIRoute):
             return response
 
         return handler
+
+
+class PublicCommittingRoute(CommittingRoute):
+    """A route for callers without an API key (accepting an invitation): one
+    transaction committed before the response, as everywhere, but no Idempotency-Key,
+    which is scoped to an account the caller does not have yet."""
+
+    idempotent_posts = False

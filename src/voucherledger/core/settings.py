@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         description="Argon2id memory per password hash, KiB (65536: RFC 9106's second choice).",
     )
     password_parallelism: int = Field(default=4, ge=1, le=64, description="Argon2id lanes.")
+    invite_ttl_hours: int = Field(
+        default=168,
+        ge=1,
+        le=24 * 90,
+        description="How long an invitation's token may be used to accept it (168: 7 days).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,95 @@
+"""Bodies of the member, invitation and personal-key endpoints."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from voucherledger.accounts.schemas import Name
+from voucherledger.core.auth import MemberRole
+from voucherledger.core.schemas import InputSchema, Schema, SingleLine
+
+# A sane address, not RFC 5322 in full: one @, a local part of printable characters
+# without spaces, a domain of dot-separated labels of letters, digits and hyphens
+# (internationalised domains in their xn-- form), ending in a label of letters.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_LOCAL}@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})")
+
+
+def _email(value: str) -> str:
+    local = value.partition("@")[0]
+    if not _EMAIL.fullmatch(value) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[
+    str,
+    SingleLine,
+    StringConstraints(min_length=3, max_length=254, strip_whitespace=True),
+    AfterValidator(_email),
+]
+# Set through PATCH: an invited member becomes active by accepting its invitation.
+SettableStatus = Literal["active", "disabled"]
+
+
+class MemberCreate(InputSchema):
+    email: Email
+    name: Name
+    role: MemberRole
+
+
+class MemberUpdate(InputSchema):
+    """What an owner may change; a field left out stays as it is."""
+
+    name: Name | None = None
+    role: MemberRole | None = None
+    status: SettableStatus | None = None
+
+
+class InviteAccept(InputSchema):
+    # Not stripped or otherwise changed: the password is used exactly as sent.
+    token: Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=200)]
+    password: Annotated[
+        str, StringConstraints(min_length=1, max_length=4096, strip_whitespace=False)
+    ]
+
+
+class MemberOut(Schema):
+    id: str
+    account_id: str
+    email: str
+    name: str
+    role: str
+    status: str
+    created_at: datetime
+    created_by: str | None = Field(
+        description="Who invited the person: a member id, an account key id, or null "
+        "(the command line)."
+    )
+    last_sign_in_at: datetime | None
+
+
+class MemberInvited(MemberOut):
+    invite_token: str | None = Field(
+        description="The invitation: the person accepts it with POST /v1/invites/accept. "
+        "Shown only in this response, pass it on now; null when the response is an "
+        "idempotent replay."
+    )
+    invite_expires_at: datetime
+
+
+class PersonalKeyCreated(Schema):
+    id: str
+    account_id: str
+    member_id: str
+    key: str | None = Field(
+        description="The API key; it acts as the member, with the member's role. Shown "
+        "only in this response, store it now; null when the response is an idempotent "
+        "replay."
+    )
+    created_at: datetime

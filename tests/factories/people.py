@@ -124,7 +124,10 @@ def invite(
 
 
 def accept(client: TestClient, token: str, password: str = PASSWORD) -> httpx.Response:
-    return client.post("/v1/invites/accept", json={"token": token, "password": password})
+    response: httpx.Response = client.post(
+        "/v1/invites/accept", json={"token": token, "password": password}
+    )
+    return response
 
 
 def personal_key(client: TestClient, headers: dict[str, str], member_id: str) -> str:

@@ -77,6 +77,9 @@ def test_the_wheel_carries_the_migrations_and_runs_from_an_empty_directory(
     where = _run(python, "-c", "import voucherledger; print(voucherledger.__file__)", cwd=workdir)
     assert Path(where.strip()).is_relative_to(installed), where  # not the checkout's src/
     assert "Usage" in _run(python, "-m", "voucherledger", "--help", cwd=workdir, env=env)
+    # The common-password list is package data, read from the installed wheel.
+    check = "from voucherledger.people.passwords import common_passwords as c; print(len(c()))"
+    assert _run(python, "-c", check, cwd=workdir, env=env).strip() == "10000"
 
     # The default database: ./voucherledger.db in the current directory.
     _run(cli, "db", "upgrade", cwd=workdir, env=env)

@@ -12,6 +12,7 @@ from voucherledger.ledger.models import (
     SealQueue,
     SigningKey,
 )
+from voucherledger.people.session_models import SigninFailure, WebSession
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
 from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.settlements.models import Settlement
@@ -40,6 +41,8 @@ __all__ = [
     "SealQueue",
     "Settlement",
     "SigningKey",
+    "SigninFailure",
     "Voucher",
+    "WebSession",
     "metadata",
 ]

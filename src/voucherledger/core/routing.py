@@ -133,18 +133,22 @@ def _may_run_again(exc: BaseException) -> bool:
 
 
 class CommittingRoute(APIRoute):
+    # False for a POST that has no principal to keep its keys under (signing in).
+    idempotent = True
+
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
         if "POST" in methods:
-            kwargs["dependencies"] = [
-                *(kwargs.get("dependencies") or []),
-                Depends(idempotency_guard),
-            ]
+            if self.idempotent:
+                kwargs["dependencies"] = [
+                    *(kwargs.get("dependencies") or []),
+                    Depends(idempotency_guard),
+                ]
+                kwargs["responses"] = add_problems(
+                    kwargs.get("responses") or {}, IdempotencyKeyReused
+                )
             kwargs["responses"] = add_problems(
-                kwargs.get("responses") or {},
-                IdempotencyKeyReused,
-                PayloadTooLarge,
-                UnsupportedMediaType,
+                kwargs.get("responses") or {}, PayloadTooLarge, UnsupportedMediaType
             )
         super().__init__(path, endpoint, **kwargs)
         if self.body_field is None:
@@ -206,3 +210,10 @@ class CommittingRoute(APIRoute):
             return response
 
         return handler
+
+
+class UnauthenticatedRoute(CommittingRoute):
+    """A route anyone may call (no principal): its POSTs take no ``Idempotency-Key``,
+    as there is no account to keep the key under."""
+
+    idempotent = False

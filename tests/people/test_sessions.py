@@ -181,7 +181,7 @@ def test_only_active_members_sign_in(settings: Settings) -> None:
             with transaction(factory) as session:
                 member = session.get(Member, human.person.id)
                 assert member is not None
-                member.status = status  # type: ignore[assignment]
+                member.status = status
             response = client.post("/v1/sessions", json=sign_in_body(human.email))
             assert_problem(response, 401, "invalid_credentials")
 

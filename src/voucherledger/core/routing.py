@@ -147,6 +147,7 @@ class CommittingRoute(APIRoute):
                 kwargs["responses"] = add_problems(
                     kwargs.get("responses") or {}, IdempotencyKeyReused
                 )
+        if methods & {"POST", "PUT", "PATCH"}:
             kwargs["responses"] = add_problems(
                 kwargs.get("responses") or {}, PayloadTooLarge, UnsupportedMediaType
             )

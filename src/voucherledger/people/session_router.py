@@ -133,7 +133,7 @@ def get_me(principal: CurrentPrincipal, session: DB) -> MeOut:
     "/me/totp",
     status_code=201,
     operation_id="begin_totp_setup",
-    responses=problem_responses(Forbidden, InvalidState, *SESSION_REFUSALS, validation=False),
+    responses=problem_responses(Forbidden, InvalidState, *SESSION_REFUSALS),
 )
 def begin_totp_setup(principal: CurrentPrincipal, request: Request, session: DB) -> TotpSetup:
     """A new TOTP secret for the member (issuer `voucherledger`), unconfirmed until

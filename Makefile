@@ -31,8 +31,11 @@ help: ## list the targets
 
 venv: $(STAMP) ## create .venv and install the project with its dev tools
 
+# Over plain http the session cookie cannot be Secure: `make run` turns it off unless
+# VOUCHERLEDGER_SESSION_COOKIE_SECURE says otherwise.
 run: $(STAMP) ## migrate the database (SQLite ./voucherledger.db by default) and serve on HOST:PORT (127.0.0.1:8000)
 	$(BIN)/voucherledger db upgrade
+	VOUCHERLEDGER_SESSION_COOKIE_SECURE=$${VOUCHERLEDGER_SESSION_COOKIE_SECURE:-false} \
 	$(BIN)/voucherledger serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (required with CI=true)

@@ -17,9 +17,10 @@ OPENAPI_FILE = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
-# Operations for a caller without an API key: no 401, no bearer scheme, and no
-# Idempotency-Key (it is scoped to the caller's account).
-PUBLIC_OPERATIONS = {"accept_invite"}
+# The operations anyone may call, without a key or a session (accepting an invitation,
+# signing in): the only ones without a security requirement, and the only POSTs
+# without an Idempotency-Key (it is scoped to the caller's account).
+PUBLIC_OPERATIONS = frozenset({"accept_invite", "create_session"})
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +102,8 @@ def test_every_v1_operation_documents_its_problems(document: dict[str, Any]) -> 
         where = f"{method.upper()} {path}"
         responses: dict[str, Any] = operation["responses"]
         public = operation["operationId"] in PUBLIC_OPERATIONS
-        if public == ("401" in responses):
-            missing.append(f"{where}: {'a 401, though public' if public else 'no 401'}")
+        if not public and "401" not in responses:
+            missing.append(f"{where}: no 401")
         takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
         if takes_input and "422" not in responses:
             missing.append(f"{where}: takes input but documents no 422")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -19,8 +20,11 @@ from voucherledger.core.settings import Settings, get_settings
 from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
+from voucherledger.people.limiter import SigninLimiter
 from voucherledger.people.router import public as people_public_router
 from voucherledger.people.router import router as people_router
+from voucherledger.people.session_router import public as signin_router
+from voucherledger.people.session_router import router as session_router
 from voucherledger.problems import install_error_handlers
 from voucherledger.programmes.router import router as programmes_router
 from voucherledger.redemptions.limiter import FailureLimiter
@@ -100,6 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # purged after the retention): core.idempotency asks the ledger through this.
     app.state.ledger_key_used = ledger.key_used
     app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
+    app.state.signin_limiter = SigninLimiter(
+        limit=settings.signin_failure_limit,
+        window=timedelta(minutes=settings.signin_failure_window_minutes),
+    )
     install_error_handlers(app)
     app.add_middleware(
         RequestGuard,
@@ -119,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(people_router)
     app.include_router(people_public_router)
+    app.include_router(signin_router)
+    app.include_router(session_router)
     app.include_router(programmes_router)
     app.include_router(reporting_router)
     app.include_router(sweep_router)

@@ -12,6 +12,7 @@ from voucherledger.ledger.models import (
     SealQueue,
     SigningKey,
 )
+from voucherledger.people.session_models import SigninFailure, WebSession
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
 from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.settlements.models import Settlement
@@ -39,7 +40,9 @@ __all__ = [
     "SealBlock",
     "SealQueue",
     "Settlement",
+    "SigninFailure",
     "SigningKey",
     "Voucher",
+    "WebSession",
     "metadata",
 ]

@@ -25,6 +25,7 @@ from voucherledger.accounts.models import ApiKey, Member
 from voucherledger.core.auth import MemberRole, generate_key
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.ids import new_id
+from voucherledger.people.passwords import passwords_for
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,14 @@ def onboard(
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def set_password(client: TestClient, member_id: str, password: str) -> None:
+    """Give the member a real password (an Argon2id hash with the app's parameters),
+    so that it can sign in with it."""
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with transaction(factory) as session:
+        member = session.get(Member, member_id)
+        assert member is not None, member_id
+        member.password_hash = passwords_for(settings).hash(password)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.auth import MemberRole
@@ -53,6 +63,9 @@ class Account(Base):
     women_led: Mapped[bool | None] = mapped_column(Boolean)
     service_categories: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set by an owner: every member must confirm a TOTP second factor; until then a
+    # member's session may only set one up (people/totp.py).
+    require_totp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiKey(Base):
@@ -108,6 +121,9 @@ class Member(Base):
     invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The RFC 6238 time step of the last code accepted: a code of that step or an
+    # earlier one is refused, so a code seen once cannot be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Who invited this person: a member id, an account key id, or None (the CLI).
     created_by: Mapped[str | None] = mapped_column(String(40))

@@ -1,4 +1,4 @@
-"""``/v1/accounts``, ``/v1/keys``, ``/v1/me``."""
+"""``/v1/accounts``, ``/v1/keys`` (``/v1/me`` is in ``people.session_router``)."""
 
 from __future__ import annotations
 
@@ -79,8 +79,3 @@ def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
     """Revoke a key: it stops working with the next request."""
     service.revoke_key(session, key_id)
     return Response(status_code=204)
-
-
-@router.get("/me", operation_id="get_me", responses=problem_responses(validation=False))
-def get_me(principal: CurrentPrincipal, session: DB) -> AccountOut:
-    return service.get(session, principal, principal.account_id)

@@ -68,6 +68,9 @@ class AccountOut(Schema):
     group: GroupProfileOut | None
     supplier: SupplierProfileOut | None
     created_at: datetime
+    require_totp: bool = Field(
+        default=False, description="Every member must confirm a TOTP second factor."
+    )
 
 
 class KeyCreated(Schema):

@@ -61,6 +61,7 @@ def to_out(account: Account) -> AccountOut:
         group=group,
         supplier=supplier,
         created_at=account.created_at,
+        require_totp=bool(account.require_totp),
     )
 
 

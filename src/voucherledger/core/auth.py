@@ -11,6 +11,13 @@ inside the account: ``viewer`` reads only, ``operator`` acts for the account,
 ``approver`` may also give the second approval, ``owner`` also manages members.
 An account's own key (a machine) has no member: it acts for the account but is
 nobody, so it can never be the second person.
+
+A person may instead sign in from a browser (``POST /v1/sessions``): the cookie
+``vl_session`` then carries a random token whose SHA-256 finds the session row
+(one unique-index read joined to its member and account, by raw SQL, as for a
+key). A state-changing request so authenticated must also send the session's
+``X-CSRF-Token`` header; a Bearer key needs none (a browser never adds it by
+itself). A key wins over a cookie when both are sent.
 """
 
 from __future__ import annotations
@@ -20,21 +27,41 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
+import structlog
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from voucherledger.core import rawsql
-from voucherledger.core.errors import Forbidden, Unauthenticated
+from voucherledger.core.db import transaction, utcnow
+from voucherledger.core.errors import CsrfFailed, Forbidden, TotpSetupRequired, Unauthenticated
 from voucherledger.core.ids import new_id
 from voucherledger.core.session import request_session
 
+log = structlog.get_logger("voucherledger.auth")
+
 KEY_PREFIX = "vl_"
+SESSION_COOKIE = "vl_session"
+CSRF_HEADER = "X-CSRF-Token"
+# last_seen_at is written at most this often, so a session's reads stay reads; the
+# idle timeout is therefore exact to within this much.
+SLIDE_EVERY = timedelta(minutes=1)
+# All a session may reach while its account requires TOTP and its member has none.
+TOTP_SETUP_PATHS = frozenset(
+    {"/v1/me", "/v1/me/totp", "/v1/me/totp/confirm", "/v1/sessions/current"}
+)
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer vl_...`")
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="A browser session from `POST /v1/sessions`; state-changing requests "
+    "also need the header `X-CSRF-Token` (the `csrf_token` of the sign-in).",
+)
 
 
 MemberRole = Literal["viewer", "operator", "approver", "owner"]
@@ -133,19 +160,130 @@ def authenticate(session: Session, plaintext: str) -> Principal | None:
     )
 
 
+_SESSION_LOOKUP = (
+    "SELECT s.id, s.csrf_token, s.last_seen_at, s.expires_at, s.revoked_at, "
+    "a.id, a.kind, a.require_totp, m.id, m.role, m.status, m.totp_confirmed_at "
+    "FROM web_sessions s JOIN members m ON m.id = s.member_id "
+    "JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?"
+)
+_SLIDE = "UPDATE web_sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?"
+MAX_SESSION_TOKEN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """A live session: who it acts as, and what the request must still check."""
+
+    principal: Principal
+    csrf_token: str
+    setup_only: bool  # the account requires TOTP and the member has none yet
+    slide: bool  # last_seen_at is old enough to be written again
+
+
+def check_session(
+    session: Session, token: str, now: datetime, idle: timedelta
+) -> SessionCheck | None:
+    """The session of a cookie's token, or None when it is unknown, signed out, idle
+    for ``idle`` or more, past its absolute expiry, or its member is not active."""
+    if not token or len(token) > MAX_SESSION_TOKEN:
+        return None
+    row = rawsql.fetchone(session, _SESSION_LOOKUP, (hash_secret(token),))
+    if row is None:
+        return None
+    (
+        session_id,
+        csrf_token,
+        last_seen_at,
+        expires_at,
+        revoked_at,
+        account_id,
+        kind,
+        require_totp,
+        member_id,
+        member_role,
+        member_status,
+        totp_confirmed_at,
+    ) = row
+    if revoked_at is not None or member_status != "active":
+        return None
+    last_seen = rawsql.from_db_time(last_seen_at)
+    if now >= rawsql.from_db_time(expires_at) or now - last_seen >= idle:
+        return None
+    principal = Principal(
+        account_id=account_id,
+        kind=kind,
+        key_id=None,
+        member_id=member_id,
+        member_role=member_role,
+        session_id=session_id,
+    )
+    return SessionCheck(
+        principal=principal,
+        csrf_token=csrf_token,
+        setup_only=bool(require_totp) and totp_confirmed_at is None,
+        slide=now - last_seen >= SLIDE_EVERY,
+    )
+
+
+def slide_session(session: Session, session_id: str, now: datetime) -> None:
+    """Move the idle timeout on (a guarded write: a concurrent slide changes nothing)."""
+    with rawsql.Raw(session) as db:
+        db.execute(_SLIDE, (db.bind(now), session_id, db.bind(now - SLIDE_EVERY)))
+
+
+def _session_principal(request: Request, token: str) -> Principal:
+    settings = request.app.state.settings
+    now = utcnow()
+    session = request_session(request)
+    check = check_session(session, token, now, timedelta(minutes=settings.session_idle_minutes))
+    if check is None:
+        raise Unauthenticated("The session is unknown, expired or signed out; sign in again.")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None or not hmac.compare_digest(
+            sent.encode("latin-1"), check.csrf_token.encode("latin-1")
+        ):
+            raise CsrfFailed(f"Send the session's csrf_token in the {CSRF_HEADER} header.")
+    if check.setup_only and request.url.path not in TOTP_SETUP_PATHS:
+        raise TotpSetupRequired(
+            "Your account requires a second factor: set one up with POST /v1/me/totp "
+            "and POST /v1/me/totp/confirm first."
+        )
+    if check.slide:
+        session_id = check.principal.session_id or ""
+        if request.method in ("GET", "HEAD"):
+            # The request's own transaction only reads: write on a short one of its own.
+            try:
+                with transaction(request.app.state.session_factory) as writer:
+                    slide_session(writer, session_id, now)
+            except Exception:  # the request still stands; the next one slides
+                log.warning("session_slide_failed", session_id=session_id)
+        else:
+            slide_session(session, session_id, now)
+    return check.principal
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    cookie: Annotated[str | None, Depends(session_cookie)],
 ) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
-    session = request_session(request)
-    principal = await run_in_threadpool(authenticate, session, credentials.credentials)
-    if principal is None:
-        raise Unauthenticated("The API key is unknown or revoked.")
+    if credentials is not None or "authorization" in request.headers:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+        session = request_session(request)
+        principal = await run_in_threadpool(authenticate, session, credentials.credentials)
+        if principal is None:
+            raise Unauthenticated("The API key is unknown or revoked.")
+    elif cookie is not None:
+        principal = await run_in_threadpool(_session_principal, request, cookie)
+    else:
+        raise Unauthenticated(
+            "Send an API key as 'Authorization: Bearer <key>', or sign in (POST /v1/sessions)."
+        )
     request.state.principal = principal
     return principal
 

@@ -35,6 +35,20 @@ class Unauthenticated(AppError):
     status, code, title = 401, "unauthenticated", "Authentication required"
 
 
+class CsrfFailed(AppError):
+    """A state-changing request authenticated by the session cookie without the
+    session's ``X-CSRF-Token`` header (or with a wrong one)."""
+
+    status, code, title = 403, "csrf_failed", "CSRF token missing or wrong"
+
+
+class TotpSetupRequired(AppError):
+    """The member's account requires TOTP and the member has none confirmed yet: the
+    session may only set it up (``/v1/me``, ``/v1/me/totp*``, sign-out)."""
+
+    status, code, title = 403, "totp_setup_required", "Second factor setup required"
+
+
 class Forbidden(AppError):
     """The caller's role may not use this endpoint at all."""
 

@@ -133,22 +133,23 @@ def _may_run_again(exc: BaseException) -> bool:
 
 
 class CommittingRoute(APIRoute):
-    # Idempotency-Key handling on POSTs; it is scoped to the caller's account, so a
-    # route a caller without a key may use turns it off (PublicCommittingRoute).
-    idempotent_posts = True
+    # False for a POST that has no principal to keep its keys under (signing in).
+    idempotent = True
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
-        if "POST" in methods and self.idempotent_posts:
-            kwargs["dependencies"] = [
-                *(kwargs.get("dependencies") or []),
-                Depends(idempotency_guard),
-            ]
+        if "POST" in methods:
+            if self.idempotent:
+                kwargs["dependencies"] = [
+                    *(kwargs.get("dependencies") or []),
+                    Depends(idempotency_guard),
+                ]
+                kwargs["responses"] = add_problems(
+                    kwargs.get("responses") or {}, IdempotencyKeyReused
+                )
+        if methods & {"POST", "PUT", "PATCH"}:
             kwargs["responses"] = add_problems(
-                kwargs.get("responses") or {},
-                IdempotencyKeyReused,
-                PayloadTooLarge,
-                UnsupportedMediaType,
+                kwargs.get("responses") or {}, PayloadTooLarge, UnsupportedMediaType
             )
         super().__init__(path, endpoint, **kwargs)
         if self.body_field is None:
@@ -212,9 +213,8 @@ class CommittingRoute(APIRoute):
         return handler
 
 
-class PublicCommittingRoute(CommittingRoute):
-    """A route for callers without an API key (accepting an invitation): one
-    transaction committed before the response, as everywhere, but no Idempotency-Key,
-    which is scoped to an account the caller does not have yet."""
+class UnauthenticatedRoute(CommittingRoute):
+    """A route anyone may call (no principal): its POSTs take no ``Idempotency-Key``,
+    as there is no account to keep the key under."""
 
-    idempotent_posts = False
+    idempotent = False

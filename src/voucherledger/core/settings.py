@@ -133,6 +133,36 @@ class Settings(BaseSettings):
         le=24 * 90,
         description="How long an invitation's token may be used to accept it (168: 7 days).",
     )
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A browser session ends after this many minutes without a request.",
+    )
+    session_absolute_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="A browser session ends this many hours after sign-in, however used.",
+    )
+    session_cookie_secure: bool = Field(
+        default=True,
+        description="Mark the vl_session cookie Secure (sent over HTTPS only). Turn it off "
+        "only for development over plain http (`make run` does).",
+    )
+    signin_failure_limit: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins allowed per email, and per client address, within "
+        "signin_failure_window_minutes; further attempts answer 429 rate_limited.",
+    )
+    signin_failure_window_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="The sliding window of signin_failure_limit, in minutes.",
+    )
 
 
 @lru_cache(maxsize=1)

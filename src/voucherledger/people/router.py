@@ -28,7 +28,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.idempotency import redact_secrets
 from voucherledger.core.pagination import Page, PageParams, page_params
-from voucherledger.core.routing import CommittingRoute, PublicCommittingRoute
+from voucherledger.core.routing import CommittingRoute, UnauthenticatedRoute
 from voucherledger.core.session import get_session
 from voucherledger.core.settings import Settings
 from voucherledger.people import service
@@ -44,7 +44,7 @@ from voucherledger.people.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["members"], route_class=CommittingRoute)
 # Routes for a caller who has no key yet: no Idempotency-Key (it is per account).
-public = APIRouter(prefix="/v1", tags=["members"], route_class=PublicCommittingRoute)
+public = APIRouter(prefix="/v1", tags=["members"], route_class=UnauthenticatedRoute)
 
 DB = Annotated[Session, Depends(get_session)]
 # Any account's principal; a viewer member is refused every change (403).

@@ -72,6 +72,7 @@ class MemberOut(Schema):
         "(the command line)."
     )
     last_sign_in_at: datetime | None
+    totp_enabled: bool = Field(description="A TOTP second factor is confirmed.")
 
 
 class MemberInvited(MemberOut):

@@ -68,6 +68,7 @@ def to_out(member: Member) -> MemberOut:
         created_at=member.created_at,
         created_by=member.created_by,
         last_sign_in_at=member.last_sign_in_at,
+        totp_enabled=member.totp_confirmed_at is not None,
     )
 
 

@@ -12,7 +12,9 @@ pass does what nobody should have to run by hand:
   transaction, under the programme's row lock — so even two overlapping passes
   (a lease that ran out mid-pass, a cron job) cannot do one programme's work twice;
 - Idempotency-Key records older than ``idempotency_retention_hours`` are purged;
-- failed voucher-code look-ups that have left the limiter's window are purged.
+- failed voucher-code look-ups that have left the limiter's window are purged;
+- failed sign-ins older than a day (past the longest sign-in limiter window), and
+  browser sessions that expired more than a day ago, are purged.
 
 Purges go in batches of ``PURGE_BATCH`` rows, each batch its own transaction.
 """
@@ -32,6 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voucherledger.core import idempotency
 from voucherledger.core.db import transaction, utcnow
+from voucherledger.people import limiter as signin_limiter
+from voucherledger.people import session_repository as sessions_repo
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.redemptions import repository as redemptions_repo
 from voucherledger.sweep import repository
@@ -44,6 +48,8 @@ PURGE_BATCH = 1000
 # Failed look-ups are only counted for 60 s; they are kept a little longer so that a
 # support question about a 429 can still be answered from the table.
 CODE_FAILURE_RETENTION = timedelta(minutes=10)
+# An ended session is kept a day, for a question about it; then it goes.
+SESSION_RETENTION = timedelta(days=1)
 
 
 def new_holder() -> str:
@@ -91,6 +97,8 @@ class Housekeeping:
     released_holds: int
     purged_idempotency_records: int
     purged_code_failures: int
+    purged_signin_failures: int = 0
+    purged_sessions: int = 0
 
 
 def _purge(
@@ -136,7 +144,13 @@ def housekeep(
     purged_failures = _purge(
         factory, lease, redemptions_repo.purge_code_failures, now - CODE_FAILURE_RETENTION
     )
-    return Housekeeping(swept, expired, released, purged_keys, purged_failures)
+    purged_signins = _purge(
+        factory, lease, signin_limiter.purge_failures, now - signin_limiter.RETENTION
+    )
+    purged_sessions = _purge(factory, lease, sessions_repo.purge_sessions, now - SESSION_RETENTION)
+    return Housekeeping(
+        swept, expired, released, purged_keys, purged_failures, purged_signins, purged_sessions
+    )
 
 
 class BackgroundSweeper:

@@ -53,6 +53,10 @@ class Account(Base):
     women_led: Mapped[bool | None] = mapped_column(Boolean)
     service_categories: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who did it (here and in every ``*_by`` column): a member id, an account key id,
+    # "system" for the service's own work (the CLI, background jobs), or None for a
+    # row written before migration 0009.
+    created_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApiKey(Base):
@@ -71,7 +75,9 @@ class ApiKey(Base):
     member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(40))
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

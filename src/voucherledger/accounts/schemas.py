@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StringConstraints, model_validator
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import CREATED_BY, InputSchema, Schema, SingleLine
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -68,6 +68,7 @@ class AccountOut(Schema):
     group: GroupProfileOut | None
     supplier: SupplierProfileOut | None
     created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)
 
 
 class KeyCreated(Schema):
@@ -78,3 +79,4 @@ class KeyCreated(Schema):
         "response is an idempotent replay."
     )
     created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)

@@ -173,9 +173,10 @@ def of_target(sql: str, pick: Callable[[dict[str, Any]], str]) -> Rows:
 def swept(world: World, headers: dict[str, str], target: dict[str, Any]) -> httpx.Response:
     with moved_clock(world.monkeypatch) as clock:
         clock.advance(timedelta(days=30))
-        return world.client.post(
+        response: httpx.Response = world.client.post(
             f"/v1/programmes/{target['programme']['id']}/sweep", headers=headers
         )
+        return response
 
 
 CASES: dict[str, Case] = {
@@ -558,7 +559,7 @@ def told(world: World) -> str:
             "auditor_ids": [cast.auditor.id],
         },
     )
-    pid = made["id"]
+    pid: str = made["id"]
     post("funder", f"/v1/programmes/{pid}/deposits", {"amount": 90_000, "reference": "grant"})
     post(
         "manager",

@@ -7,6 +7,8 @@ One case per endpoint, each run as a member and as the account's own key.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -455,6 +457,14 @@ def test_every_write_records_who_did_it(
             "/v1/audit/export", headers=world.cast.funder.headers, params={"format": "jsonl"}
         )
         assert response.status_code == 200, response.text
+        as_csv = client.get(
+            "/v1/audit/export", headers=world.cast.funder.headers, params={"format": "csv"}
+        )
+        assert as_csv.status_code == 200, as_csv.text
+    rows = list(csv.DictReader(io.StringIO(as_csv.text.split("\r\n\r\n")[0])))
+    assert {
+        row["transaction_id"]: row["created_by"] for row in rows if row["transaction_id"] in made
+    } == made
     lines = response.text.splitlines()
     exported = {
         record["id"]: record for record in map(json.loads, lines) if record["type"] == "transaction"

@@ -121,8 +121,8 @@ def programme(world: World, **overrides: Any) -> dict[str, Any]:
     return claim_programme(world.client, world.cast, 100_000, **overrides)
 
 
-def with_voucher(world: World) -> dict[str, Any]:
-    made = programme(world, accredit_for=(world.cast.supplier,))
+def with_voucher(world: World, **overrides: Any) -> dict[str, Any]:
+    made = programme(world, accredit_for=(world.cast.supplier,), **overrides)
     voucher = issue(world.client, world.cast.manager, made["id"], world.cast.group.id, 5_000)
     return {"programme": made, "voucher": voucher}
 
@@ -314,6 +314,17 @@ CASES: dict[str, Case] = {
         rows=by_id("redemptions", "created_by"),
         fields=("created_by",),
         ledger_kinds=("hold",),
+    ),
+    "claim, captured at once": Case(
+        "supplier",
+        lambda w: with_voucher(w, rules={"requires_group_confirmation": False}),
+        lambda w, h, t: w.client.post(
+            "/v1/redemptions", headers=h, json=claim_body(t["voucher"]["code"], 1_000)
+        ),
+        201,
+        rows=by_id("redemptions", "created_by, decided_by"),
+        fields=("created_by", "decided_by"),
+        ledger_kinds=("capture",),
     ),
     "confirm": Case(
         "group",

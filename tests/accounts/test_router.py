@@ -337,7 +337,7 @@ def test_a_new_key_is_shown_once_and_authenticates(settings: Settings) -> None:
         response = client.post(f"/v1/accounts/{group.id}/keys", headers=admin)
         assert response.status_code == 201, response.text
         created = response.json()
-        assert set(created) == {"id", "account_id", "key", "created_at"}
+        assert set(created) == {"id", "account_id", "key", "created_at", "created_by"}
         assert created["id"].startswith("key_")
         assert created["account_id"] == group.id
         assert created["key"].startswith(f"vl_{created['id']}_")

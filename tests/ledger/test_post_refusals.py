@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.factories.ledger import journal_counts, ledger_violations, open_chart
 from voucherledger import ledger
 from voucherledger.core.db import transaction
+from voucherledger.ledger.models import JournalTransaction
 
 EUR_A, EUR_B, USD_C = "account:a", "account:b", "account:c"
 
@@ -91,3 +92,56 @@ def test_a_posting_to_an_unknown_account_is_refused_as_unknown_account(
         [ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg("nobody", 5, "EUR")],
         ledger.UnknownAccount,
     )
+
+
+@pytest.mark.parametrize(
+    ("created_by", "metadata"),
+    [
+        ("", None),
+        ("x" * 41, None),
+        ("mem_1", {"created_by": "mem_2"}),  # one source only: the parameter
+    ],
+    ids=["empty", "too-long", "also-in-metadata"],
+)
+def test_a_created_by_that_is_not_one_reference_is_refused(
+    two_currencies: sessionmaker[Session], created_by: str, metadata: dict[str, str] | None
+) -> None:
+    with two_currencies() as session:
+        before = journal_counts(session)
+    with pytest.raises(ledger.InvalidTransaction), transaction(two_currencies) as session:
+        ledger.post(
+            session,
+            kind="transfer",
+            legs=[ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg(EUR_B, 5, "EUR")],
+            metadata=metadata,
+            created_by=created_by,
+        )
+    with two_currencies() as session:
+        assert journal_counts(session) == before
+
+
+def test_created_by_goes_into_the_metadata_the_chain_covers(
+    two_currencies: sessionmaker[Session],
+) -> None:
+    with transaction(two_currencies) as session:
+        posted = ledger.post(
+            session,
+            kind="transfer",
+            legs=[ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg(EUR_B, 5, "EUR")],
+            actor="acc_1",
+            metadata={"reference": "r"},
+            created_by="mem_1",
+        )
+        plain = ledger.post(
+            session,
+            kind="transfer",
+            legs=[ledger.Leg(EUR_A, -5, "EUR"), ledger.Leg(EUR_B, 5, "EUR")],
+        )
+    with two_currencies() as session:
+        stored = session.get(JournalTransaction, posted.transaction_id)
+        unsigned = session.get(JournalTransaction, plain.transaction_id)
+        assert stored is not None
+        assert unsigned is not None
+        assert stored.meta == {"reference": "r", "created_by": "mem_1"}
+        assert stored.actor == "acc_1"
+        assert unsigned.meta == {}  # without the parameter, nothing is claimed

@@ -501,18 +501,47 @@ def test_an_account_someone_holds_already_is_not_onboarded_by_a_funder(
     with client_for(settings) as client:
         admin = admin_headers(client)
         funder = make_party(client, admin, "funder")
-        with_key = make_party(client, admin, "group")  # the admin gave it a key
         body = {"email": new_email(), "name": "Taker", "role": "owner"}
-        response = client.post(
-            f"/v1/accounts/{with_key.id}/members", headers=funder.headers, json=body
-        )
-        problem(response, 403, "forbidden")
+        for taken in ("a key", "a member"):
+            made = client.post("/v1/accounts", headers=funder.headers, json=account_body("group"))
+            group_id = made.json()["id"]
+            if taken == "a key":
+                assert client.post(f"/v1/accounts/{group_id}/keys", headers=admin).is_success
+            else:
+                add_member(client, group_id, "operator")
+            response = client.post(
+                f"/v1/accounts/{group_id}/members", headers=funder.headers, json=body
+            )
+            problem(response, 403, "forbidden")
+            assert "taken up" in response.json()["detail"]
         for kind in ("funder", "manager", "auditor"):  # not the funder's to onboard
             target = make_party(client, admin, kind)
             response = client.post(
                 f"/v1/accounts/{target.id}/members", headers=funder.headers, json=body
             )
             problem(response, 404, "not_found")
+
+
+def test_a_funder_onboards_only_the_accounts_it_created(settings: Settings) -> None:
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        funder = make_party(client, admin, "funder")
+        rival = make_party(client, admin, "funder")
+        body = {"email": new_email(), "name": "Taker", "role": "owner"}
+        by_admin = client.post("/v1/accounts", headers=admin, json=account_body("group"))
+        by_rival = client.post("/v1/accounts", headers=rival.headers, json=account_body("group"))
+        for made in (by_admin, by_rival):
+            assert made.status_code == 201, made.text
+            refused = client.post(
+                f"/v1/accounts/{made.json()['id']}/members", headers=funder.headers, json=body
+            )
+            problem(refused, 403, "forbidden")
+        # The creator's people act for it too: its owner invites the first owner.
+        funder_owner = add_member(client, funder.id, "owner")
+        mine = client.post(
+            "/v1/accounts", headers=funder_owner.headers, json=account_body("supplier")
+        )
+        invite(client, funder.headers, mine.json()["id"], "owner")
 
 
 @pytest.mark.parametrize("kind", ["admin", "funder", "manager", "auditor"])

@@ -105,7 +105,9 @@ def test_a_claim_losing_to_an_expiry_is_voucher_expired(settings: Settings, pg_o
         programme = programmes_repo.get(session, programme_id, for_update=True)
         assert programme is not None
         # The sweep of a clock past the voucher's expiry; the claim's clock is not.
-        count, _ = vouchers.expire_due(session, programme, utcnow() + timedelta(days=3650), None)
+        count, _ = vouchers.expire_due(
+            session, programme, utcnow() + timedelta(days=3650), None, created_by="system"
+        )
         assert count == 1
 
     with client_for(settings) as client:

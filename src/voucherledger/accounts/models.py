@@ -66,6 +66,10 @@ class Account(Base):
     # Set by an owner: every member must confirm a TOTP second factor; until then a
     # member's session may only set one up (people/totp.py).
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Who did it (here and in every ``*_by`` column): a member id, an account key id,
+    # "system" for the service's own work (the CLI, background jobs), or None for a
+    # row written before migration 0009.
+    created_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApiKey(Base):
@@ -84,7 +88,9 @@ class ApiKey(Base):
     member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(40))
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -125,6 +131,6 @@ class Member(Base):
     # earlier one is refused, so a code seen once cannot be replayed.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Who invited this person: a member id, an account key id, or None (the CLI).
+    # Who invited this person: a member id or an account key id.
     created_by: Mapped[str | None] = mapped_column(String(40))
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -48,9 +48,11 @@ def any_admin_key(session: Session) -> bool:
     )
 
 
-def revoke_key(session: Session, key_id: str, at: datetime) -> None:
+def revoke_key(session: Session, key_id: str, at: datetime, by: str) -> None:
     session.execute(
-        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_by=by)
     )
 
 

@@ -35,7 +35,7 @@ def create_account(body: AccountCreate, principal: Creator, session: DB) -> Acco
     """Create a party. The admin creates any kind; a funder or manager creates groups
     and suppliers (to onboard them: it may then invite the account's first owner)."""
     service.may_create(principal, body.kind)
-    return service.create(session, body)
+    return service.create(session, body, created_by=principal.actor_ref)
 
 
 @router.get("/accounts", operation_id="list_accounts", responses=problem_responses(Forbidden))
@@ -62,11 +62,11 @@ def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> Ac
     operation_id="create_key",
     responses=problem_responses(Forbidden, NotFound),
 )
-def create_key(account_id: str, _admin: Admin, session: DB, request: Request) -> KeyCreated:
+def create_key(account_id: str, admin: Admin, session: DB, request: Request) -> KeyCreated:
     """A new API key for the account. The key is in this response only: a replay of the
     request (same ``Idempotency-Key``) returns the same id with ``key`` null."""
     redact_secrets(request, "key")
-    return service.create_key(session, account_id)
+    return service.create_key(session, account_id, created_by=admin.actor_ref)
 
 
 @router.delete(
@@ -75,7 +75,7 @@ def create_key(account_id: str, _admin: Admin, session: DB, request: Request) ->
     operation_id="revoke_key",
     responses=problem_responses(Forbidden, NotFound),
 )
-def revoke_key(key_id: str, _admin: Admin, session: DB) -> Response:
+def revoke_key(key_id: str, admin: Admin, session: DB) -> Response:
     """Revoke a key: it stops working with the next request."""
-    service.revoke_key(session, key_id)
+    service.revoke_key(session, key_id, revoked_by=admin.actor_ref)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StringConstraints, model_validator
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import CREATED_BY, InputSchema, Schema, SingleLine
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -71,6 +71,7 @@ class AccountOut(Schema):
     require_totp: bool = Field(
         default=False, description="Every member must confirm a TOTP second factor."
     )
+    created_by: str | None = Field(description=CREATED_BY)
 
 
 class KeyCreated(Schema):
@@ -81,3 +82,4 @@ class KeyCreated(Schema):
         "response is an idempotent replay."
     )
     created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)

@@ -1,4 +1,8 @@
-"""Accounts and keys: who may see whom, and key issuance and revocation."""
+"""Accounts and keys: who may see whom, and key issuance and revocation.
+
+``created_by`` / ``revoked_by`` are who asked (``Principal.actor_ref``); the CLI,
+the demo and other callers with no request behind them record ``"system"``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from voucherledger.core.db import utcnow
 from voucherledger.core.errors import Forbidden, NotFound
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
+from voucherledger.ledger import SYSTEM
 
 # What each role may see of the directory besides itself.
 _VISIBLE_KINDS: dict[str, frozenset[str]] = {
@@ -62,16 +67,18 @@ def to_out(account: Account) -> AccountOut:
         supplier=supplier,
         created_at=account.created_at,
         require_totp=bool(account.require_totp),
+        created_by=account.created_by,
     )
 
 
-def create(session: Session, data: AccountCreate) -> AccountOut:
+def create(session: Session, data: AccountCreate, *, created_by: str = SYSTEM) -> AccountOut:
     account = Account(
         id=new_id("acc"),
         kind=data.kind,
         name=data.name,
         country=data.country,
         created_at=utcnow(),
+        created_by=created_by,
     )
     if data.group is not None:
         account.group_type = data.group.group_type
@@ -106,24 +113,35 @@ def directory(
     return make_page([to_out(a) for a in rows], limit)
 
 
-def create_key(session: Session, account_id: str) -> KeyCreated:
+def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -> KeyCreated:
     if repository.get(session, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     new = generate_key()
-    key = ApiKey(id=new.id, account_id=account_id, secret_hash=new.secret_hash, created_at=utcnow())
+    key = ApiKey(
+        id=new.id,
+        account_id=account_id,
+        secret_hash=new.secret_hash,
+        created_at=utcnow(),
+        created_by=created_by,
+    )
     repository.add_key(session, key)
     return KeyCreated(
-        id=key.id, account_id=account_id, key=new.plaintext, created_at=key.created_at
+        id=key.id,
+        account_id=account_id,
+        key=new.plaintext,
+        created_at=key.created_at,
+        created_by=key.created_by,
     )
 
 
-def revoke_key(session: Session, key_id: str) -> None:
-    """Revoke at once; revoking a revoked key again changes nothing."""
+def revoke_key(session: Session, key_id: str, *, revoked_by: str) -> None:
+    """Revoke at once; revoking a revoked key again changes nothing (nor who did it)."""
     if repository.get_key(session, key_id) is None:
         raise NotFound(f"No API key {key_id}.")
-    repository.revoke_key(session, key_id, utcnow())
+    repository.revoke_key(session, key_id, utcnow(), revoked_by)
 
 
 def create_admin(session: Session, name: str) -> KeyCreated:
-    account = create(session, AccountCreate(kind="admin", name=name))
-    return create_key(session, account.id)
+    """The first admin account and its key, from the CLI: made by ``"system"``."""
+    account = create(session, AccountCreate(kind="admin", name=name), created_by=SYSTEM)
+    return create_key(session, account.id, created_by=SYSTEM)

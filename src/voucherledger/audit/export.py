@@ -48,6 +48,8 @@ CSV_HEADER = [
     "programme_id",
     "actor",
     "memo",
+    # metadata.created_by: the person or key inside the actor account (empty before 0009)
+    "created_by",
 ]
 _CSV_FLUSH_AT = 65536
 
@@ -89,6 +91,7 @@ def csv_bytes(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
                         line["programme_id"],
                         line["actor"],
                         line["memo"],
+                        line["metadata"].get("created_by"),
                     )
                 )
         elif line["type"] == "manifest":

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from voucherledger.core.schemas import Schema
+from pydantic import Field
+
+from voucherledger.core.schemas import CREATED_BY, Schema
 
 
 class PostingOut(Schema):
@@ -19,7 +21,10 @@ class TransactionOut(Schema):
     sequence: int | None
     kind: str
     programme_id: str | None
-    actor: str | None
+    actor: str | None = Field(description="The account (party) the transaction is for.")
+    created_by: str | None = Field(
+        description="`metadata.created_by`: who did it, inside the account. " + CREATED_BY
+    )
     created_at: datetime
     memo: str | None
     metadata: dict[str, Any]

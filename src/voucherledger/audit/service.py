@@ -56,6 +56,7 @@ def _to_out(session: Session, txns: list[JournalTransaction]) -> list[Transactio
             kind=t.kind,
             programme_id=t.programme_id,
             actor=t.actor,
+            created_by=t.meta.get("created_by"),
             created_at=t.created_at,
             memo=t.memo,
             metadata=t.meta,

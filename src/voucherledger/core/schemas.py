@@ -31,6 +31,14 @@ class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+# The description of every ``created_by`` / ``*_by`` field of a response.
+CREATED_BY = (
+    "Who did it: a member id (mem_...) for a person, an API key id (key_...) for an "
+    "account's own key, 'system' for the service's own work; null for a record made "
+    "before the service recorded it."
+)
+
+
 class InputSchema(BaseModel):
     """A request body: unknown fields are refused, strings are stripped."""
 

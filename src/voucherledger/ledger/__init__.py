@@ -26,6 +26,7 @@ from voucherledger.ledger.errors import (
     UnknownAccount,
 )
 from voucherledger.ledger.service import (
+    SYSTEM,
     AccountBalance,
     Leg,
     Posted,
@@ -41,6 +42,7 @@ from voucherledger.ledger.service import (
 )
 
 __all__ = [
+    "SYSTEM",
     "AccountBalance",
     "CurrencyMismatch",
     "IdempotencyConflict",

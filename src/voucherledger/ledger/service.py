@@ -112,6 +112,22 @@ def _validate(
     return net
 
 
+# ``created_by`` of what the service does on its own, no person or key asking.
+SYSTEM = "system"
+
+
+def _with_created_by(
+    metadata: Mapping[str, Any] | None, created_by: str | None
+) -> Mapping[str, Any] | None:
+    if created_by is None:
+        return metadata
+    if not isinstance(created_by, str) or not 0 < len(created_by) <= 40:
+        raise errors.InvalidTransaction(f"created_by {created_by!r} is not an id of 1-40 chars")
+    if metadata is not None and "created_by" in metadata:
+        raise errors.InvalidTransaction("metadata carries created_by: pass it as the parameter")
+    return {**(metadata or {}), "created_by": created_by}
+
+
 def post(
     session: Session,
     *,
@@ -122,9 +138,16 @@ def post(
     idempotency_key: str | None = None,
     memo: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    created_by: str | None = None,
     now: datetime | None = None,
 ) -> Posted:
-    """Write one balanced journal transaction in the caller's database transaction."""
+    """Write one balanced journal transaction in the caller's database transaction.
+
+    ``actor`` is the account (party) the transaction is for; ``created_by`` is who
+    did it — a member id (``mem_…``) for a person, an account key id (``key_…``) for
+    a machine, or :data:`SYSTEM` for the service's own work (sweeps, hold timeouts).
+    It goes into the metadata as ``"created_by"``, so the seal chain covers it."""
+    metadata = _with_created_by(metadata, created_by)
     net = _validate(kind, legs, metadata)
     txn_id = new_id("txn")
     created_at = now or utcnow()

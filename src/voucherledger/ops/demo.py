@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from voucherledger import chart
+from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts import service as accounts
 from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
@@ -123,9 +123,12 @@ def account_count(session: Session) -> int:
 
 
 def _principal(account: AccountOut, key: KeyCreated | None = None) -> Principal:
-    # Principal.key_id names the key a request came with; the services never read
-    # it. Parties the demo prints no key for act without one.
-    return Principal(account_id=account.id, kind=account.kind, key_id=key.id if key else "key_demo")
+    # Principal.key_id names the key a request came with, and is who did it (the
+    # rows' created_by, the journal's metadata.created_by). Parties the demo prints no
+    # key for act as "system": the demo wrote their part of the story.
+    return Principal(
+        account_id=account.id, kind=account.kind, key_id=key.id if key else ledger.SYSTEM
+    )
 
 
 def _account(session: Session, body: dict[str, Any]) -> AccountOut:

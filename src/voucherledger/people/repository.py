@@ -49,6 +49,16 @@ def has_keys(session: Session, account_id: str) -> bool:
     )
 
 
+def acts_for(session: Session, actor_ref: str | None, account_id: str) -> bool:
+    """Whether ``actor_ref`` (a member id or a key id, as ``created_by`` records) is a
+    member or a key of the account."""
+    if actor_ref is None:
+        return False
+    member = select(Member.id).where(Member.id == actor_ref, Member.account_id == account_id)
+    key = select(ApiKey.id).where(ApiKey.id == actor_ref, ApiKey.account_id == account_id)
+    return session.execute(member.union_all(key).limit(1)).first() is not None
+
+
 def lock_active_owners(session: Session, account_id: str) -> list[str]:
     """The ids of the account's active owners, each row locked until the transaction
     ends: of two concurrent demotions of the last two owners, the second waits and then

@@ -68,8 +68,7 @@ class MemberOut(Schema):
     status: str
     created_at: datetime
     created_by: str | None = Field(
-        description="Who invited the person: a member id, an account key id, or null "
-        "(the command line)."
+        description="Who invited the person: a member id or an account key id."
     )
     last_sign_in_at: datetime | None
     totp_enabled: bool = Field(description="A TOTP second factor is confirmed.")

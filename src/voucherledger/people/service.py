@@ -129,12 +129,15 @@ def _require_manager(principal: Principal, member: Member) -> None:
 
 
 def _may_onboard(session: Session, principal: Principal, account_id: str, role: str) -> bool:
-    """A funder or manager inviting the first owner of a group or supplier nobody has
-    taken up yet. Forbidden (with the reason) when it is such a caller and account but
-    not such an invitation; False when the rule is not about this caller at all."""
+    """A funder or manager inviting the first owner of a group or supplier that it
+    created and nobody has taken up yet. Forbidden (with the reason) when it is such a
+    caller and account but not such an invitation; False when the rule is not about
+    this caller at all."""
     account = accounts.get(session, account_id)
     if account is None or principal.kind not in ONBOARDERS or account.kind not in ONBOARDED:
         return False
+    if not repository.acts_for(session, account.created_by, principal.account_id):
+        raise Forbidden("A funder or manager onboards only the accounts it created.")
     if repository.has_members(session, account_id) or repository.has_keys(session, account_id):
         raise Forbidden("This account has been taken up already; its owners invite its members.")
     if role != "owner":
@@ -282,6 +285,7 @@ def create_personal_key(
         member_id=member.id,
         secret_hash=new.secret_hash,
         created_at=utcnow(),
+        created_by=principal.actor_ref,
     )
     repository.add_key(session, key)
     return PersonalKeyCreated(

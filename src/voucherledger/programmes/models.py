@@ -35,7 +35,12 @@ class Programme(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[ProgrammeStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who created and who closed it: a member id, an account key id, or None for a
+    # row written before migration 0009. The parties named at creation have no
+    # column of their own: the programme's creator named them.
+    created_by: Mapped[str | None] = mapped_column(String(40))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ProgrammeParty(Base):
@@ -64,3 +69,6 @@ class Accreditation(Base):
     status: Mapped[AccreditationStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who accredited it first, and who last changed it (re-accredited or suspended).
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    updated_by: Mapped[str | None] = mapped_column(String(40))

@@ -8,7 +8,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount, Currency
-from voucherledger.core.schemas import InputSchema, Schema, SingleLine, UTCDateTimeIn
+from voucherledger.core.schemas import (
+    CREATED_BY,
+    InputSchema,
+    Schema,
+    SingleLine,
+    UTCDateTimeIn,
+)
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -96,7 +102,9 @@ class ProgrammeOut(Schema):
     ends_at: datetime | None
     status: str
     created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)
     closed_at: datetime | None
+    closed_by: str | None = Field(description="Who closed it. " + CREATED_BY)
     balances: Balances
 
 
@@ -116,6 +124,7 @@ class DepositOut(Schema):
     reference: str
     women_led_reserve_amount: int
     created_at: datetime
+    created_by: str = Field(description=CREATED_BY)
 
 
 class AccreditationCreate(InputSchema):
@@ -134,7 +143,11 @@ class AccreditationOut(Schema):
     service_categories: list[str]
     status: str
     created_at: datetime
+    created_by: str | None = Field(description="Who first accredited it. " + CREATED_BY)
     updated_at: datetime
+    updated_by: str | None = Field(
+        description="Who last changed it (accredited it again or suspended it). " + CREATED_BY
+    )
 
 
 class SupplierListing(Schema):

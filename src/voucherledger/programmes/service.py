@@ -109,7 +109,9 @@ def to_out(session: Session, programme: Programme) -> ProgrammeOut:
         ends_at=programme.ends_at,
         status=programme.status,
         created_at=programme.created_at,
+        created_by=programme.created_by,
         closed_at=programme.closed_at,
+        closed_by=programme.closed_by,
         balances=balances(session, programme.id),
     )
 
@@ -152,7 +154,9 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
         ends_at=body.ends_at,
         status="open",
         created_at=now,
+        created_by=principal.actor_ref,
         closed_at=None,
+        closed_by=None,
     )
     repository.add(
         session,
@@ -226,6 +230,7 @@ def deposit(
         idempotency_key=ledger_key,
         memo=body.reference,
         metadata={"reference": body.reference},
+        created_by=principal.actor_ref,
     )
     return DepositOut(
         transaction_id=posted.transaction_id,
@@ -235,6 +240,7 @@ def deposit(
         reference=body.reference,
         women_led_reserve_amount=reserve,
         created_at=posted.created_at,
+        created_by=principal.actor_ref,
     )
 
 
@@ -261,9 +267,11 @@ def close(
             actor=principal.account_id,
             idempotency_key=ledger_key,
             memo="programme closed: unissued budget returned",
+            created_by=principal.actor_ref,
         )
     programme.status = "closed"
     programme.closed_at = utcnow()
+    programme.closed_by = principal.actor_ref
     session.flush()
     return to_out(session, programme)
 
@@ -301,6 +309,7 @@ def accredit(
         existing.service_categories = list(body.service_categories)
         existing.status = "active"
         existing.updated_at = now
+        existing.updated_by = principal.actor_ref
         session.flush()
         return accreditation_out(existing)
     accreditation = Accreditation(
@@ -310,6 +319,8 @@ def accredit(
         status="active",
         created_at=now,
         updated_at=now,
+        created_by=principal.actor_ref,
+        updated_by=principal.actor_ref,
     )
     repository.add_accreditation(session, accreditation)
     return accreditation_out(accreditation)
@@ -325,6 +336,7 @@ def suspend(session: Session, principal: Principal, programme_id: str, supplier_
     if accreditation.status != "suspended":
         accreditation.status = "suspended"
         accreditation.updated_at = utcnow()
+        accreditation.updated_by = principal.actor_ref
         session.flush()
 
 
@@ -335,5 +347,7 @@ def accreditation_out(accreditation: Accreditation) -> AccreditationOut:
         service_categories=list(accreditation.service_categories),
         status=accreditation.status,
         created_at=accreditation.created_at,
+        created_by=accreditation.created_by,
         updated_at=accreditation.updated_at,
+        updated_by=accreditation.updated_by,
     )

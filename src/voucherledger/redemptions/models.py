@@ -69,6 +69,12 @@ class Redemption(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     void_reason: Mapped[str | None] = mapped_column(Text)
     settlement_id: Mapped[str | None] = mapped_column(ForeignKey("settlements.id"), index=True)
+    # Who claimed it, and who decided it (``decided_at``: captured or voided): a member
+    # id, an account key id, "system" (the background sweep releasing a timed-out
+    # hold), or None for a row
+    # written before migration 0009. Each refund's journal transaction says who.
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class Feedback(Base):
@@ -86,6 +92,7 @@ class Feedback(Base):
     outcome: Mapped[str] = mapped_column(Text)
     outcome_kind: Mapped[OutcomeKind] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class CodeFailure(Base):

@@ -86,6 +86,8 @@ _CLAIM_COLUMNS = (
     "decided_at",
     "void_reason",
     "settlement_id",
+    "created_by",
+    "decided_by",
 )
 _INSERT_CLAIM = (
     f"INSERT INTO redemptions ({', '.join(_CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StringConstraints
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import CREATED_BY, FreeText, InputSchema, Schema, SingleLine
 from voucherledger.redemptions.models import OutcomeKind, RedemptionStatus
 from voucherledger.reference import ServiceCategory
 
@@ -62,7 +62,12 @@ class RedemptionOut(Schema):
     status: RedemptionStatus
     settled: bool
     created_at: datetime
+    created_by: str | None = Field(description="Who made the claim. " + CREATED_BY)
     hold_expires_at: datetime | None
+    decided_by: str | None = Field(
+        description="Who captured or voided it (confirmed, rejected or cancelled it, or "
+        "ran the sweep that released its timed-out hold); null while pending. " + CREATED_BY
+    )
 
 
 class RedemptionList(Schema):
@@ -91,3 +96,4 @@ class FeedbackOut(Schema):
     outcome: str
     outcome_kind: str
     created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)

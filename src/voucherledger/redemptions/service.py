@@ -81,7 +81,9 @@ def to_out(redemption: Redemption) -> RedemptionOut:
         status=redemption.status,
         settled=redemption.settlement_id is not None,
         created_at=redemption.created_at,
+        created_by=redemption.created_by,
         hold_expires_at=redemption.hold_expires_at,
+        decided_by=redemption.decided_by,
     )
 
 
@@ -165,6 +167,7 @@ def claim(
             idempotency_key=ledger_key,
             memo=body.description[:200],
             metadata={"voucher_id": voucher.id},
+            created_by=principal.actor_ref,
             now=now,
         )
     except ledger.InsufficientFunds as exc:
@@ -198,6 +201,8 @@ def claim(
         "decided_at": None if confirm else now,
         "void_reason": None,
         "settlement_id": None,
+        "created_by": principal.actor_ref,
+        "decided_by": None if confirm else principal.actor_ref,
     }
     repository.insert_claim(session, values)
     return to_out(Redemption(**values))
@@ -316,10 +321,12 @@ def confirm(
         actor=principal.account_id,
         idempotency_key=ledger_key,
         metadata={"redemption_id": redemption.id},
+        created_by=principal.actor_ref,
         now=now,
     )
     redemption.status = "captured"
     redemption.decided_at = now
+    redemption.decided_by = principal.actor_ref
     session.flush()
     return to_out(redemption)
 
@@ -329,11 +336,13 @@ def void(
     redemption: Redemption,
     *,
     actor: str | None,
+    created_by: str,
     reason: str,
     ledger_key: str | None,
     now: datetime,
 ) -> None:
-    """Release a pending claim's hold (reject, cancel or timeout)."""
+    """Release a pending claim's hold (reject, cancel or timeout); ``actor`` is the
+    account and ``created_by`` the person, key or ``"system"`` that decided it."""
     ledger.post(
         session,
         kind="void",
@@ -346,10 +355,12 @@ def void(
         idempotency_key=ledger_key,
         memo=reason[:200],
         metadata={"redemption_id": redemption.id},
+        created_by=created_by,
         now=now,
     )
     redemption.status = "voided"
     redemption.decided_at = now
+    redemption.decided_by = created_by
     redemption.void_reason = reason
     session.flush()
 
@@ -363,6 +374,7 @@ def reject(
         session,
         redemption,
         actor=principal.account_id,
+        created_by=principal.actor_ref,
         reason=f"rejected: {reason}",
         ledger_key=ledger_key,
         now=utcnow(),
@@ -379,6 +391,7 @@ def cancel(
         session,
         redemption,
         actor=principal.account_id,
+        created_by=principal.actor_ref,
         reason="cancelled by the supplier",
         ledger_key=ledger_key,
         now=utcnow(),
@@ -424,6 +437,7 @@ def refund(
         idempotency_key=ledger_key,
         memo=reason,
         metadata={"redemption_id": redemption.id},
+        created_by=principal.actor_ref,
         now=now,
     )
     redemption.refunded_amount += amount
@@ -446,6 +460,7 @@ def feedback(
         outcome=body.outcome,
         outcome_kind=body.outcome_kind,
         created_at=utcnow(),
+        created_by=principal.actor_ref,
     )
     repository.add_feedback(session, item)
     return FeedbackOut(
@@ -454,6 +469,7 @@ def feedback(
         outcome=item.outcome,
         outcome_kind=item.outcome_kind,
         created_at=item.created_at,
+        created_by=item.created_by,
     )
 
 
@@ -468,13 +484,25 @@ def release_expired_holds(
     now: datetime,
     actor: str | None,
     holds: list[Redemption] | None = None,
+    *,
+    created_by: str,
 ) -> tuple[int, int]:
-    """Void the timed-out holds (``holds`` if the caller has locked them already)."""
+    """Void the timed-out holds (``holds`` if the caller has locked them already).
+    ``actor`` and ``created_by`` are whoever runs the sweep (none and ``"system"``
+    for the background job), and become the claims' ``decided_by``."""
     count = amount = 0
     for redemption in (
         repository.expired_holds(session, programme_id, now) if holds is None else holds
     ):
-        void(session, redemption, actor=actor, reason="hold expired", ledger_key=None, now=now)
+        void(
+            session,
+            redemption,
+            actor=actor,
+            created_by=created_by,
+            reason="hold expired",
+            ledger_key=None,
+            now=now,
+        )
         count += 1
         amount += redemption.amount
     return count, amount

@@ -29,6 +29,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from voucherledger import ledger
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import MAX_ATTEMPTS, run_retrying, transaction, utcnow
 from voucherledger.core.errors import NotFound
@@ -46,15 +47,24 @@ from voucherledger.vouchers.service import ISSUERS, due_to_expire, expire_due, l
 
 
 def sweep_programme(
-    session: Session, programme: Programme, now: datetime, actor: str | None
+    session: Session,
+    programme: Programme,
+    now: datetime,
+    actor: str | None,
+    *,
+    created_by: str,
 ) -> SweepOut:
-    """Sweep one programme, which the caller has locked (``lock_for_sweep``)."""
+    """Sweep one programme, which the caller has locked (``lock_for_sweep``). ``actor``
+    is the account asking (None for the background job and the CLI) and ``created_by``
+    the person or key (``"system"`` for them): the journal records both."""
     holds = expired_holds(session, programme.id, now)
     due = due_to_expire(session, programme.id, now)
     for voucher_id in sorted({hold.voucher_id for hold in holds} | {v.id for v in due}):
         lock_voucher(session, voucher_id)
-    released, held = release_expired_holds(session, programme.id, now, actor, holds)
-    count, returned = expire_due(session, programme, now, actor, due)
+    released, held = release_expired_holds(
+        session, programme.id, now, actor, holds, created_by=created_by
+    )
+    count, returned = expire_due(session, programme, now, actor, due, created_by=created_by)
     count_on_commit(session, SWEEP_HOLDS_RELEASED, released)
     count_on_commit(session, SWEEP_VOUCHERS_EXPIRED, count)
     return SweepOut(
@@ -71,7 +81,9 @@ def sweep(session: Session, principal: Principal, programme_id: str) -> SweepOut
     programme = programmes_repo.lock_for_sweep(session, programme_id)
     if programme is None:
         raise NotFound(f"No programme {programme_id}.")
-    return sweep_programme(session, programme, utcnow(), principal.account_id)
+    return sweep_programme(
+        session, programme, utcnow(), principal.account_id, created_by=principal.actor_ref
+    )
 
 
 def _sweep_one(factory: sessionmaker[Session], programme_id: str) -> SweepOut | None:
@@ -79,7 +91,7 @@ def _sweep_one(factory: sessionmaker[Session], programme_id: str) -> SweepOut | 
         locked = programmes_repo.lock_for_sweep(session, programme_id)
         if locked is None:
             return None
-        return sweep_programme(session, locked, utcnow(), actor=None)
+        return sweep_programme(session, locked, utcnow(), actor=None, created_by=ledger.SYSTEM)
 
 
 def sweep_all(

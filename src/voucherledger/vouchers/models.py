@@ -56,3 +56,8 @@ class Voucher(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoke_reason: Mapped[str | None] = mapped_column(Text)
     ended_transaction_id: Mapped[str | None] = mapped_column(String(40))
+    # Who issued it and who revoked it: a member id or an account key id (None for a
+    # row written before migration 0009). An expiry is the sweep's: its journal
+    # transaction says who ran it.
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    revoked_by: Mapped[str | None] = mapped_column(String(40))

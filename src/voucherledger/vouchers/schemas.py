@@ -8,7 +8,14 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine, UTCDateTimeIn
+from voucherledger.core.schemas import (
+    CREATED_BY,
+    FreeText,
+    InputSchema,
+    Schema,
+    SingleLine,
+    UTCDateTimeIn,
+)
 from voucherledger.reference import ServiceCategory
 from voucherledger.vouchers.models import VoucherStatus
 
@@ -48,6 +55,8 @@ class VoucherOut(Schema):
     status: VoucherStatus
     expires_at: datetime
     created_at: datetime
+    created_by: str | None = Field(description="Who issued it. " + CREATED_BY)
+    revoked_by: str | None = Field(description="Who revoked it, if revoked. " + CREATED_BY)
 
 
 class VoucherList(Schema):

@@ -94,6 +94,8 @@ def to_out(
         status=shown_status(voucher.status, voucher.expires_at, now or utcnow()),
         expires_at=voucher.expires_at,
         created_at=voucher.created_at,
+        created_by=voucher.created_by,
+        revoked_by=voucher.revoked_by,
     )
 
 
@@ -238,6 +240,8 @@ def issue(
                 "revoked_at": None,
                 "revoke_reason": None,
                 "ended_transaction_id": None,
+                "created_by": principal.actor_ref,
+                "revoked_by": None,
             }
         )
         legs.append(ledger.Leg(chart.voucher(voucher_id), plan.item.amount, cur))
@@ -265,6 +269,7 @@ def issue(
         idempotency_key=ledger_key,
         memo=f"{len(rows)} voucher(s) issued",
         metadata={"vouchers": len(rows)},
+        created_by=principal.actor_ref,
         now=now,
     )
     for row in rows:
@@ -286,6 +291,8 @@ def issue(
             status="active",
             expires_at=row["expires_at"],
             created_at=now,
+            created_by=principal.actor_ref,
+            revoked_by=None,
         )
         for row in rows
     ]
@@ -423,6 +430,7 @@ def _return_to_budget(
     *,
     kind: TransactionKind,
     actor: str | None,
+    created_by: str,
     ledger_key: str | None,
     memo: str,
 ) -> str | None:
@@ -446,6 +454,7 @@ def _return_to_budget(
         idempotency_key=ledger_key,
         memo=memo,
         metadata={"voucher_id": voucher.id},
+        created_by=created_by,
     )
     return posted.transaction_id
 
@@ -468,11 +477,13 @@ def revoke(
         remaining,
         kind="revoke",
         actor=principal.account_id,
+        created_by=principal.actor_ref,
         ledger_key=ledger_key,
         memo=f"voucher revoked: {reason}",
     )
     voucher.status = "revoked"
     voucher.revoked_at = utcnow()
+    voucher.revoked_by = principal.actor_ref
     voucher.revoke_reason = reason
     session.flush()
     return get(session, principal, voucher_id)
@@ -489,9 +500,13 @@ def expire_due(
     now: datetime,
     actor: str | None,
     due: list[Voucher] | None = None,
+    *,
+    created_by: str,
 ) -> tuple[int, int]:
     """Expire the programme's vouchers past ``expires_at`` (``due``, if the caller has
-    found them already); returns (count, amount returned)."""
+    found them already); returns (count, amount returned). ``actor`` and
+    ``created_by`` are whoever runs the sweep (none and ``"system"`` for the
+    background job)."""
     count = returned = 0
     for due_voucher in (
         repository.vouchers_to_expire(session, programme.id, now) if due is None else due
@@ -505,6 +520,7 @@ def expire_due(
             remaining,
             kind="expire",
             actor=actor,
+            created_by=created_by,
             ledger_key=None,
             memo="voucher expired",
         )

@@ -136,6 +136,27 @@ class NothingToSettle(AppError):
     status, code, title = 409, "nothing_to_settle", "Nothing to settle"
 
 
+class SettlementPending(AppError):
+    """The claim is covered by a proposed settlement awaiting approval: it cannot be
+    refunded until the settlement is rejected (and is paid if it is approved)."""
+
+    status, code, title = 409, "settlement_pending", "Settlement pending"
+
+
+class SecondPersonRequired(AppError):
+    """Two-person approval: the approver must be a person (not an account key) other
+    than the one who proposed."""
+
+    status, code, title = 403, "second_person_required", "Second person required"
+
+
+class TotpRequired(AppError):
+    """An approver or owner of a funder must have confirmed a TOTP second factor
+    before approving a payout."""
+
+    status, code, title = 403, "totp_required", "Second factor required"
+
+
 class UnsupportedMediaType(AppError):
     """A request body that is not JSON (``application/json`` or a ``+json`` type)."""
 

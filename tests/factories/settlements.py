@@ -58,7 +58,9 @@ def add_funders(client: TestClient, funder_id: str) -> Funders:
 
 def approval_world(client: TestClient, amount: int = 1_000_000) -> ApprovalWorld:
     cast = make_cast(client)
-    programme = claim_programme(client, cast, amount, accredit_for=(cast.supplier,), rules=TWO_PERSON)
+    programme = claim_programme(
+        client, cast, amount, accredit_for=(cast.supplier,), rules=TWO_PERSON
+    )
     pid = str(programme["id"])
     code = str(issue(client, cast.manager, pid, cast.group.id, amount)["code"])
     return ApprovalWorld(client, cast, add_funders(client, cast.funder.id), pid, code)

@@ -75,7 +75,9 @@ def test_single_approval_settles_at_once_as_before(settings: Settings) -> None:
         programme = claim_programme(client, cast, 10_000, accredit_for=(cast.supplier,))
         assert programme["rules"]["settlement_approval"] == "single"
         code = issue(client, cast.manager, programme["id"], cast.group.id, 1_000)["code"]
-        world = ApprovalWorld(client, cast, add_funders(client, cast.funder.id), programme["id"], code)
+        world = ApprovalWorld(
+            client, cast, add_funders(client, cast.funder.id), programme["id"], code
+        )
         redemption_id = world.captured(300)
         response = settle(client, cast.funder, programme["id"], cast.supplier.id)
         assert response.status_code == 201, response.text
@@ -145,7 +147,9 @@ def test_the_proposer_cannot_approve_a_second_approver_can(settings: Settings) -
         w.captured()
         body = proposed(w, w.people.approver)
         before = claim_snapshot(client)
-        assert_problem(approve(client, w.people.approver, body["id"]), 403, "second_person_required")
+        assert_problem(
+            approve(client, w.people.approver, body["id"]), 403, "second_person_required"
+        )
         assert claim_snapshot(client) == before
         response = approve(client, w.people.second_approver, body["id"])
         assert response.status_code == 200, response.text

@@ -79,11 +79,12 @@ def table(**overrides: Expect) -> dict[str, Expect]:
 
 def _propose(w: World, h: dict[str, str], _: str) -> httpx.Response:
     a = w.approval
-    return a.client.post(
+    response: httpx.Response = a.client.post(
         f"/v1/programmes/{a.programme_id}/settlements",
         headers=h,
         json={"supplier_id": a.cast.supplier.id, "payout_reference": "wire"},
     )
+    return response
 
 
 CASES: dict[str, Case] = {

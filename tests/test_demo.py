@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.app import bearer, client_for
-from voucherledger.accounts.models import Account
+from voucherledger.accounts.models import Account, Member
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.models import JournalTransaction
 from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.settlements.models import Settlement
 from voucherledger.vouchers.models import Voucher
 
 CLI = Path(sys.executable).parent / "voucherledger"
@@ -151,6 +152,15 @@ def _check_story(
         assert "cancelled by the supplier" in reasons
         assert any(0 < c.refunded_amount < c.amount for c in claims)
         assert any(c.settlement_id is not None for c in claims)
+        # Paid with two people: proposed by one member of the funder, approved by another.
+        (paid,) = session.execute(select(Settlement)).scalars().all()
+        assert paid.status == "settled"
+        assert paid.proposed_by is not None
+        assert paid.approved_by is not None
+        assert paid.proposed_by != paid.approved_by
+        assert {paid.proposed_by, paid.approved_by} <= {
+            m.id for m in session.execute(select(Member)).scalars()
+        }
         assert {f.outcome_kind for f in feedback} == {"product", "process"}
         assert len({f.rating for f in feedback}) > 1
         assert Counter(v.status for v in vouchers)["revoked"] == 1

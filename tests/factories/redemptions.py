@@ -224,7 +224,10 @@ _CLAIM_ROWS = {
         "FROM redemptions ORDER BY id"
     ),
     "feedback": "SELECT redemption_id, rating FROM feedback ORDER BY redemption_id",
-    "settlements": "SELECT id, amount FROM settlements ORDER BY id",
+    "settlements": (
+        "SELECT id, amount, status, transaction_id, approved_by, rejected_by, redemption_ids "
+        "FROM settlements ORDER BY id"
+    ),
     "vouchers": "SELECT id, status, ended_transaction_id FROM vouchers ORDER BY id",
     "accreditations": (
         "SELECT programme_id, supplier_id, status, updated_at FROM accreditations "

@@ -247,6 +247,17 @@ CASES: dict[str, Case] = {
         allowed(("funder", "auditor", "supplier", "other funder", "other supplier")),
         check=lists_settlement,
     ),
+    "GET /v1/settlements/{id}": Case(
+        lambda w, h, _: w.client.get(f"/v1/settlements/{w.settlement_id}", headers=h),
+        200,
+        allowed(("funder", "auditor", "supplier"), ("other funder", "other supplier")),
+        check=lambda w, c, resp: resp.json()["id"] == w.settlement_id,
+    ),
+    "GET /v1/settlements/{unknown}": Case(
+        lambda w, h, _: w.client.get("/v1/settlements/stl_01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=h),
+        200,
+        allowed((), ("funder", "auditor", "supplier", "other funder", "other supplier")),
+    ),
     "GET /v1/settlements?programme_id=": Case(
         lambda w, h, _: w.client.get(
             "/v1/settlements", headers=h, params={"programme_id": w.programme_id}
@@ -259,9 +270,16 @@ CASES: dict[str, Case] = {
 
 
 def routes_of_this_issue(client: TestClient) -> set[str]:
-    """``METHOD /path`` of the operations of the claim and settlement routers."""
+    """``METHOD /path`` of the operations of the claim and settlement routers, but for
+    approving and rejecting a settlement: their table, by member role, is in
+    tests/settlements/test_authorization.py."""
     paths: dict[str, dict[str, Any]] = client.app.openapi()["paths"]  # type: ignore[attr-defined]
-    generic = {"{programme_id}": "{id}", "{redemption_id}": "{id}"}
+    paths = {
+        path: item
+        for path, item in paths.items()
+        if not path.endswith(("/approve", "/reject")) or not path.startswith("/v1/settlements/")
+    }
+    generic = {"{programme_id}": "{id}", "{redemption_id}": "{id}", "{settlement_id}": "{id}"}
     for name, replacement in generic.items():
         paths = {path.replace(name, replacement): item for path, item in paths.items()}
     return {

@@ -1,16 +1,17 @@
-"""Claims over the HTTP API as a random sequence of operations, against a model.
-
-A hypothesis state machine claims (random voucher, supplier, amount, category,
-now and then a mistyped code), confirms, rejects, cancels, refunds, settles,
-gives feedback, revokes vouchers, suspends and re-accredits suppliers, sweeps,
-and moves the clock of claims and vouchers forward — on a fresh database per
-example, through the app's TestClient. It keeps its own model of every voucher,
-claim, payable, payout and programme budget, and predicts each response: the
-exact status and ``code`` of a refusal (always one the endpoint documents in
-OpenAPI, never a 500), the body of a success. After every step the API and the
-ledger must agree with the model; no voucher or hold is negative; each
-programme's ``balances`` add up; the journal holds exactly the transactions the
-model expects; the trial balance sums to zero and the ledger's guarantees hold.
+"""Claims over the HTTP API as a random sequence of operations, against a model. A
+hypothesis state machine claims (random voucher, supplier, amount, category, now and
+then a mistyped code), confirms, rejects, cancels, refunds, settles (in a
+``two_person`` programme: proposes, as the funder's key or one of its members, then
+approves or rejects as one of them), gives feedback, revokes vouchers, suspends and
+re-accredits suppliers, sweeps, and moves the clock of claims and vouchers forward —
+on a fresh database per example, through the app's TestClient. It keeps its own
+model of every voucher, claim, settlement, payable, payout and programme budget, and
+predicts each response: the exact status and ``code`` of a refusal (always one the
+endpoint documents in OpenAPI, never a 500), the body of a success. After every step
+the API and the ledger must agree with the model; no voucher or hold is negative;
+each programme's ``balances`` add up; every settlement reads as the model has it (a
+proposed one moved no money); the journal holds exactly the transactions the model
+expects; the trial balance sums to zero and the ledger's guarantees hold.
 
 The rate limiter is replaced by one whose failures never age out, so that the
 model can predict the 429s of a supplier that mistyped ten codes.
@@ -40,6 +41,7 @@ from tests.conftest import (
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers, client_for
 from tests.factories.ledger import account_balances, journal_counts, ledger_violations
+from tests.factories.people import Person, add_member
 from tests.factories.programmes import (
     BALANCE_PARTS,
     PROBLEM_JSON,
@@ -84,6 +86,7 @@ class Programme:
     confirm: bool
     deposited: int
     unissued: int
+    two_person: bool = False
 
 
 @dataclass
@@ -110,7 +113,20 @@ class Claim:
     hold_expires_at: datetime | None
     refunded: int = 0
     settled: bool = False
+    settlement: str | None = None  # the settlement covering it, proposed or settled
     feedback: bool = False
+
+
+@dataclass
+class Settlement:
+    id: str
+    programme: str
+    supplier: str
+    amount: int
+    claims: list[str]
+    status: str
+    proposed_by: str
+    approved_by: str | None = None
 
 
 @dataclass
@@ -127,6 +143,7 @@ class Model:
     accreditations: dict[tuple[str, str], Accreditation] = field(default_factory=dict)
     payable: dict[tuple[str, str], int] = field(default_factory=dict)  # (supplier, programme)
     paid: dict[str, int] = field(default_factory=dict)  # supplier -> paid out
+    settlements: dict[str, Settlement] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # failed code look-ups
     transactions: int = 0
 
@@ -190,8 +207,22 @@ class ClaimsMachine(RuleBasedStateMachine):
         self.parties: dict[str, Party] = {
             p.id: p for p in (self.funder, *self.groups, *self.suppliers)
         }
-        # "held": with the group's confirmation and 2-day holds; "direct": captured at once.
-        for confirm, amount in ((True, 30_000), (False, 20_000)):
+        # The funder's people, and its own key: who proposes, approves and rejects.
+        self.actors: list[tuple[str, Party | Person]] = [
+            ("key", self.funder),
+            ("operator", add_member(client, self.funder.id, "operator")),
+            ("approver", add_member(client, self.funder.id, "approver", totp=True)),
+            ("approver", add_member(client, self.funder.id, "owner", totp=True)),
+            ("no totp", add_member(client, self.funder.id, "approver")),
+            ("viewer", add_member(client, self.funder.id, "viewer")),
+        ]
+        # "held": with the group's confirmation and 2-day holds; "direct": captured at
+        # once; "approved": captured at once, and settled by two people.
+        for confirm, amount, two_person in (
+            (True, 30_000, False),
+            (False, 20_000, False),
+            (False, 20_000, True),
+        ):
             made = funded_programme(
                 client,
                 self.funder,
@@ -200,17 +231,20 @@ class ClaimsMachine(RuleBasedStateMachine):
                     "requires_group_confirmation": confirm,
                     "hold_days": 2,
                     "voucher_validity_days": 10 if confirm else 7,
+                    "settlement_approval": "two_person" if two_person else "single",
                 },
             )
-            m.programmes[made["id"]] = Programme(made["id"], confirm, amount, amount)
+            m.programmes[made["id"]] = Programme(made["id"], confirm, amount, amount, two_person)
             m.transactions += 1
-        held, direct = list(m.programmes)
-        # Supplier 0 is accredited everywhere for everything; supplier 1 only in the
-        # first programme, only for leadership.
+        held, direct, approved = list(m.programmes)
+        # Supplier 0 is accredited everywhere for everything; supplier 1 in the first
+        # programme, only for leadership, and in the third.
         for supplier, programme, categories in (
             (self.suppliers[0], held, list(CATEGORIES)),
             (self.suppliers[0], direct, list(CATEGORIES)),
             (self.suppliers[1], held, ["leadership"]),
+            (self.suppliers[0], approved, list(CATEGORIES)),
+            (self.suppliers[1], approved, list(CATEGORIES)),
         ):
             accredit(client, self.funder, programme, supplier.id, categories)
             m.accreditations[(supplier.id, programme)] = Accreditation(set(categories))
@@ -229,6 +263,10 @@ class ClaimsMachine(RuleBasedStateMachine):
                 ],
             ),
             (direct, [voucher_item(self.groups[1].id, 4_000)]),
+            (
+                approved,
+                [voucher_item(self.groups[0].id, 4_000), voucher_item(self.groups[1].id, 4_000)],
+            ),
         ):
             for made in issue_batch(client, self.funder, programme, items):
                 m.vouchers[made["id"]] = Voucher(
@@ -340,7 +378,7 @@ class ClaimsMachine(RuleBasedStateMachine):
         self.claim(voucher_index, 0, amount, "leadership", False)
 
     @rule(
-        programme_index=st.integers(0, 1),
+        programme_index=st.integers(0, 2),
         group_index=st.integers(0, 1),
         amount=st.integers(min_value=500, max_value=5_000),
         narrow=st.booleans(),
@@ -477,6 +515,8 @@ class ClaimsMachine(RuleBasedStateMachine):
             expected = (409, "invalid_state")
         elif c.settled:
             expected = (409, "already_settled")
+        elif c.settlement is not None:
+            expected = (409, "settlement_pending")
         elif amount > refundable:
             expected = (409, "insufficient_funds")
         party = self.funder if by_funder else self.parties[c.supplier]
@@ -493,41 +533,152 @@ class ClaimsMachine(RuleBasedStateMachine):
             self._return(self.model.vouchers[c.voucher], amount)
             self.model.transactions += 1
 
-    @rule(index=pick)
-    def settle(self, index: int) -> None:
-        """Pay a supplier in a programme: one where it is accredited, or the one where
-        supplier 1 never was."""
+    def _actor_ref(self, actor: Party | Person) -> str:
+        if isinstance(actor, Person):
+            return actor.id
+        return actor.key.removeprefix("vl_").rpartition("_")[0]
+
+    def _awaiting(self, supplier_id: str, programme: str) -> int:
+        return sum(
+            s.amount
+            for s in self.model.settlements.values()
+            if (s.supplier, s.programme, s.status) == (supplier_id, programme, "proposed")
+        )
+
+    @rule(index=pick, actor_index=st.sampled_from([0, 0, 1, 2, 3, 5]))
+    def settle(self, index: int, actor_index: int) -> None:
+        """Pay (or, in the two-person programme, propose to pay) a supplier in a
+        programme: one where it is accredited, or the one where supplier 1 never was."""
         m = self.model
         pairs = [*m.payable, (self.suppliers[1].id, list(m.programmes)[1])]
         supplier_id, programme = pairs[index % len(pairs)]
         supplier = self.parties[supplier_id]
+        role, actor = self.actors[actor_index]
         owed = m.payable.get((supplier.id, programme))
+        free = None if owed is None else owed - self._awaiting(supplier.id, programme)
         expected: Expected = OK_201
-        if owed is None:
+        if role == "viewer":
+            expected = (403, "forbidden")
+        elif free is None:
             expected = (422, "validation_error")  # never accredited there
-        elif owed == 0:
+        elif free == 0:
             expected = (409, "nothing_to_settle")
         response = self.client.post(
             f"/v1/programmes/{programme}/settlements",
-            headers=self.funder.headers,
+            headers=actor.headers,
             json={"supplier_id": supplier.id, "payout_reference": "wire"},
         )
         body = self._expect("create_settlement", response, expected)
-        if expected != OK_201:
+        if expected != OK_201 or free is None:
             return
-        paid_for = sorted(
+        covered = sorted(
             c.id
             for c in m.claims.values()
             if (c.programme, c.supplier, c.status) == (programme, supplier.id, "captured")
-            and not c.settled
+            and c.settlement is None
             and c.refunded < c.amount
         )
-        assert (body["amount"], body["redemption_ids"]) == (owed, paid_for)
-        for claim_id in paid_for:
+        assert (body["amount"], body["redemption_ids"]) == (free, covered)
+        two_person = m.programmes[programme].two_person
+        assert body["status"] == ("proposed" if two_person else "settled")
+        assert body["proposed_by"] == self._actor_ref(actor)
+        made = Settlement(
+            body["id"], programme, supplier.id, free, covered, "proposed", body["proposed_by"]
+        )
+        m.settlements[made.id] = made
+        for claim_id in covered:
+            m.claims[claim_id].settlement = made.id
+        if not two_person:
+            self._paid(made, made.proposed_by)
+
+    def _paid(self, s: Settlement, approver: str) -> None:
+        m = self.model
+        s.status, s.approved_by = "settled", approver
+        for claim_id in s.claims:
             m.claims[claim_id].settled = True
-        m.payable[(supplier.id, programme)] = 0
-        m.paid[supplier.id] = m.paid.get(supplier.id, 0) + (owed or 0)
+        m.payable[(s.supplier, s.programme)] -= s.amount
+        m.paid[s.supplier] = m.paid.get(s.supplier, 0) + s.amount
         m.transactions += 1
+
+    def _settlement(self, index: int) -> Settlement | None:
+        if not self.model.settlements:
+            return None
+        return list(self.model.settlements.values())[index % len(self.model.settlements)]
+
+    @rule(
+        index=pick,
+        proposer=st.sampled_from([0, 1, 2, 3]),
+        decider=st.sampled_from([0, 1, 2, 2, 3, 3, 4, 5]),
+        approving=st.sampled_from([True, True, False]),
+    )
+    def propose_then_decide(self, index: int, proposer: int, decider: int, approving: bool) -> None:
+        """A proposal in the two-person programme, then a decision on the newest
+        settlement: likelier to reach approvals and rejections than the rules alone."""
+        m = self.model
+        vouchers = list(m.vouchers.values())
+        live = [
+            i
+            for i, v in enumerate(vouchers)
+            if m.programmes[v.programme].two_person and v.balance > 0 and not self._ended(v)
+        ]
+        if live:  # something captured to propose
+            self.claim(live[index % len(live)], index % 2, 1 + index % 300, "leadership", False)
+        pairs = [pair for pair in m.payable if m.programmes[pair[1]].two_person]
+        self.settle(list(m.payable).index(pairs[index % len(pairs)]), proposer)
+        newest = len(m.settlements) - 1
+        if approving:
+            self.approve(newest, decider)
+        else:
+            self.reject_settlement(newest, decider)
+
+    @rule(index=pick, actor_index=st.sampled_from([0, 1, 2, 2, 3, 3, 4, 5]))
+    def approve(self, index: int, actor_index: int) -> None:
+        s = self._settlement(index)
+        if s is None:
+            return
+        role, actor = self.actors[actor_index]
+        ref = self._actor_ref(actor)
+        expected: Expected = OK_200
+        if role in ("viewer", "operator"):
+            expected = (403, "forbidden")
+        elif role == "key":
+            expected = (403, "second_person_required")
+        elif role == "no totp":
+            expected = (403, "totp_setup_required")
+        elif s.status != "proposed":
+            expected = (409, "invalid_state")
+        elif s.proposed_by == ref:
+            expected = (403, "second_person_required")
+        response = self.client.post(f"/v1/settlements/{s.id}/approve", headers=actor.headers)
+        body = self._expect("approve_settlement", response, expected)
+        if expected == OK_200:
+            self._paid(s, ref)
+            assert (body["status"], body["approved_by"], body["amount"]) == (
+                "settled",
+                ref,
+                s.amount,
+            )
+
+    @rule(index=pick, actor_index=st.integers(0, 5))
+    def reject_settlement(self, index: int, actor_index: int) -> None:
+        s = self._settlement(index)
+        if s is None:
+            return
+        role, actor = self.actors[actor_index]
+        expected: Expected = OK_200
+        if role in ("viewer", "operator"):
+            expected = (403, "forbidden")
+        elif s.status != "proposed":
+            expected = (409, "invalid_state")
+        response = self.client.post(
+            f"/v1/settlements/{s.id}/reject", headers=actor.headers, json={"reason": "no"}
+        )
+        body = self._expect("reject_settlement", response, expected)
+        if expected == OK_200:
+            s.status = "rejected"
+            for claim_id in s.claims:
+                self.model.claims[claim_id].settlement = None
+            assert (body["status"], body["redemption_ids"]) == ("rejected", s.claims)
 
     @rule(index=pick, rating=st.integers(1, 5))
     def feedback(self, index: int, rating: int) -> None:
@@ -585,7 +736,7 @@ class ClaimsMachine(RuleBasedStateMachine):
             )
         accreditation.active = not accreditation.active
 
-    @rule(programme_index=st.integers(0, 1))
+    @rule(programme_index=st.integers(0, 2))
     def sweep(self, programme_index: int) -> None:
         m = self.model
         programme = list(m.programmes)[programme_index]
@@ -654,6 +805,14 @@ class ClaimsMachine(RuleBasedStateMachine):
             for r in list_all(client, self.funder.headers, "/v1/redemptions")
         }
         assert claims == {c.id: (c.status, c.refunded, c.settled) for c in m.claims.values()}
+
+        settlements = {
+            s["id"]: (s["status"], s["amount"], s["redemption_ids"], s["approved_by"])
+            for s in list_all(client, self.funder.headers, "/v1/settlements")
+        }
+        assert settlements == {
+            s.id: (s.status, s.amount, s.claims, s.approved_by) for s in m.settlements.values()
+        }
 
         for programme in list_all(client, self.funder.headers, "/v1/programmes"):
             found = programme["balances"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sqlalchemy import Result, Select, and_, func, select
 from sqlalchemy.orm import Session, aliased
@@ -263,34 +263,36 @@ class SettledClaims(NamedTuple):
 def settled_claims(
     session: Session, voucher_ids: list[str], *, until: datetime | None
 ) -> list[SettledClaims]:
-    """Per voucher and settlement made before ``until``, the net of the voucher's claims
-    it paid; by voucher, then settlement time and id."""
+    """Per voucher and settlement paid (approved) before ``until``, the net of the
+    voucher's claims it paid; by voucher, then settlement time and id. A proposed
+    settlement has paid nothing yet."""
     supplier = aliased(Account)
     net = func.sum(Redemption.amount - Redemption.refunded_amount)
     stmt = (
         select(
             Redemption.voucher_id,
             Settlement.id,
-            Settlement.created_at,
+            Settlement.approved_at,
             Settlement.supplier_id,
             supplier.name,
             net,
         )
         .join(Settlement, Settlement.id == Redemption.settlement_id)
         .join(supplier, supplier.id == Settlement.supplier_id)
-        .where(Redemption.voucher_id.in_(voucher_ids))
+        .where(Redemption.voucher_id.in_(voucher_ids), Settlement.status == "settled")
         .group_by(
             Redemption.voucher_id,
             Settlement.id,
-            Settlement.created_at,
+            Settlement.approved_at,
             Settlement.supplier_id,
             supplier.name,
         )
-        .order_by(Redemption.voucher_id, Settlement.created_at, Settlement.id)
+        .order_by(Redemption.voucher_id, Settlement.approved_at, Settlement.id)
     )
     if until is not None:
-        stmt = stmt.where(Settlement.created_at < until)
+        stmt = stmt.where(Settlement.approved_at < until)
     return [
-        SettledClaims(voucher_id, sid, at, supplier_id, name, int(amount or 0))
+        # approved_at is set on every settled settlement
+        SettledClaims(voucher_id, sid, cast(datetime, at), supplier_id, name, int(amount or 0))
         for voucher_id, sid, at, supplier_id, name, amount in session.execute(stmt)
     ]

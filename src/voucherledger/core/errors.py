@@ -43,8 +43,9 @@ class CsrfFailed(AppError):
 
 
 class TotpSetupRequired(AppError):
-    """The member's account requires TOTP and the member has none confirmed yet: the
-    session may only set it up (``/v1/me``, ``/v1/me/totp*``, sign-out)."""
+    """A second factor must be confirmed first: the member's account requires TOTP
+    (the session may only set it up: ``/v1/me``, ``/v1/me/totp*``, sign-out), or the
+    member is approving a payout for a funder."""
 
     status, code, title = 403, "totp_setup_required", "Second factor setup required"
 
@@ -179,6 +180,20 @@ class AlreadySettled(AppError):
 
 class NothingToSettle(AppError):
     status, code, title = 409, "nothing_to_settle", "Nothing to settle"
+
+
+class SettlementPending(AppError):
+    """The claim is covered by a proposed settlement awaiting approval: it cannot be
+    refunded until the settlement is rejected (and is paid if it is approved)."""
+
+    status, code, title = 409, "settlement_pending", "Settlement pending"
+
+
+class SecondPersonRequired(AppError):
+    """Two-person approval: the approver must be a person (not an account key) other
+    than the one who proposed."""
+
+    status, code, title = 403, "second_person_required", "Second person required"
 
 
 class UnsupportedMediaType(AppError):

@@ -10,12 +10,15 @@ diaspora umbrella body, with an auditor named on it. A dozen diaspora and migran
 groups of different kinds and origins (some led by women) get vouchers, one at a
 time and in a batch; four suppliers are accredited; suppliers claim, groups confirm
 or reject, a supplier cancels a mistaken claim and refunds part of another; the
-agency pays one supplier; groups say what the training changed; one voucher is
-revoked.
+agency pays one supplier (its programme officer proposes the payout, its finance
+officer approves it: the programme wants two people); groups say what the
+training changed; one voucher is revoked.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts import service as accounts
+from voucherledger.accounts.models import Member
 from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
-from voucherledger.core.auth import Principal
+from voucherledger.core.auth import MemberRole, Principal
 from voucherledger.core.db import transaction, utcnow
+from voucherledger.core.ids import new_id
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.schemas import AccreditationCreate, DepositCreate, ProgrammeCreate
 from voucherledger.redemptions import repository as redemptions_repo
@@ -332,6 +337,7 @@ def _programme_and_funding(story: _Story, cast: _Cast) -> Demo:
                     "max_total_per_group": 400_000,
                     "voucher_validity_days": 365,
                     "hold_days": 14,
+                    "settlement_approval": "two_person",
                 },
                 "manager_ids": [cast.manager.id],
                 "auditor_ids": [cast.auditor.id],
@@ -545,10 +551,13 @@ def _feedback(story: _Story, cast: _Cast, delivered: _Delivered) -> None:
 
 
 def _settlement(story: _Story, cast: _Cast, prg: str) -> None:
-    """The agency pays Civic Skills Academy for its captured claims."""
-    settlements.settle(
+    """The agency pays Civic Skills Academy for its captured claims, with two people:
+    its programme officer proposes the payout, its finance officer approves it."""
+    officer = _funder_member(story, cast, "Programme officer", "operator")
+    finance = _funder_member(story, cast, "Finance officer", "approver")
+    proposed = settlements.settle(
         story.session,
-        cast.as_funder,
+        officer,
         prg,
         SettlementCreate.model_validate(
             {
@@ -557,6 +566,41 @@ def _settlement(story: _Story, cast: _Cast, prg: str) -> None:
             }
         ),
         None,
+    )
+    settlements.approve(story.session, finance, proposed.id, None)
+
+
+# Matches no password hash: the demo's people act through the demo only.
+NO_PASSWORD = "!none"  # noqa: S105 - not a password
+
+
+def _funder_member(story: _Story, cast: _Cast, name: str, role: MemberRole) -> Principal:
+    """A person of the agency, as the principal it acts as. It signs in with no
+    password (none is set) and holds a confirmed second factor, as an approver must."""
+    member_id = new_id("mem")
+    email = f"{name.lower().replace(' ', '.')}@agency.example.org"
+    story.session.add(
+        Member(
+            id=member_id,
+            account_id=cast.funder.id,
+            email=email,
+            email_key=email,
+            name=name,
+            role=role,
+            status="active",
+            password_hash=NO_PASSWORD,
+            totp_secret=base64.b32encode(secrets.token_bytes(20)).decode("ascii"),
+            totp_confirmed_at=utcnow(),
+            created_at=utcnow(),
+        )
+    )
+    story.session.flush()
+    return Principal(
+        account_id=cast.funder.id,
+        kind="funder",
+        key_id=None,
+        member_id=member_id,
+        member_role=role,
     )
 
 

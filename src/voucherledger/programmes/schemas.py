@@ -24,6 +24,7 @@ Reference = Annotated[
     str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
 ]
 AccountId = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=40)]
+SettlementApproval = Literal["single", "two_person"]
 Categories = Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)]
 
 
@@ -41,6 +42,12 @@ class ProgrammeRules(InputSchema):
     voucher_validity_days: Annotated[StrictInt, Field(ge=1, le=3650)] = 365
     requires_group_confirmation: StrictBool = True
     hold_days: Annotated[StrictInt, Field(ge=1, le=365)] = 14
+    settlement_approval: SettlementApproval = Field(
+        default="single",
+        description="`single`: a settlement is paid when the funder creates it. "
+        "`two_person`: it is proposed, and paid when a second person of the funder (an "
+        "approver or owner, not the proposer) approves it.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ProgrammeRules:
@@ -88,6 +95,8 @@ class RulesOut(Schema):
     voucher_validity_days: int
     requires_group_confirmation: bool
     hold_days: int
+    # Programmes created before the rule existed settle at once.
+    settlement_approval: SettlementApproval = "single"
 
 
 class ProgrammeOut(Schema):

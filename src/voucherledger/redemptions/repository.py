@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    true,
+    update,
+)
+from sqlalchemy import column as sa_column
 from sqlalchemy.orm import Session
 
 from voucherledger.core.pagination import keyset
@@ -152,6 +165,22 @@ def list_visible(
         if value is not None:
             stmt = stmt.where(getattr(Redemption, column) == value)
     return keyset(session, stmt, Redemption.id, after, limit)
+
+
+# The settlements table as this layer sees it (the settlements package sits above).
+_settlements = table("settlements", sa_column("id", String), sa_column("status", String))
+
+
+def settlement_statuses(session: Session, settlement_ids: Collection[str]) -> dict[str, str]:
+    """The status of each of these settlements (proposed, settled, rejected)."""
+    if not settlement_ids:
+        return {}
+    rows = session.execute(
+        select(_settlements.c.id, _settlements.c.status).where(
+            _settlements.c.id.in_(sorted(set(settlement_ids)))
+        )
+    )
+    return {str(sid): str(status) for sid, status in rows}
 
 
 def expired_holds(session: Session, programme_id: str, now: datetime) -> list[Redemption]:

@@ -16,6 +16,7 @@ from voucherledger.core.errors import (
     InvalidState,
     NotFound,
     RateLimited,
+    SettlementPending,
     SupplierNotAccredited,
     VoucherExhausted,
     VoucherExpired,
@@ -155,7 +156,7 @@ def cancel_redemption(
     status_code=201,
     operation_id="refund_redemption",
     responses=problem_responses(
-        Forbidden, NotFound, InvalidState, AlreadySettled, InsufficientFunds
+        Forbidden, NotFound, InvalidState, AlreadySettled, SettlementPending, InsufficientFunds
     ),
 )
 def refund_redemption(

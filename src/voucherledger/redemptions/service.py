@@ -22,6 +22,7 @@ after the claim read it answers ``voucher_revoked`` / ``voucher_expired``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from voucherledger.core.errors import (
     InvalidState,
     NotFound,
     RateLimited,
+    SettlementPending,
     SupplierNotAccredited,
     ValidationFailed,
     VoucherExhausted,
@@ -64,7 +66,9 @@ from voucherledger.vouchers.service import budget_legs, lock_voucher
 MANAGERS = frozenset({"funder", "manager"})
 
 
-def to_out(redemption: Redemption) -> RedemptionOut:
+def to_out(redemption: Redemption, paid: Collection[str] = ()) -> RedemptionOut:
+    """``paid``: the settlements among the claim's that are settled (a claim covered by
+    a proposed settlement is not paid yet)."""
     return RedemptionOut(
         id=redemption.id,
         voucher_id=redemption.voucher_id,
@@ -79,7 +83,7 @@ def to_out(redemption: Redemption) -> RedemptionOut:
         delivered_on=redemption.delivered_on,
         evidence=[EvidenceOut(**item) for item in redemption.evidence],
         status=redemption.status,
-        settled=redemption.settlement_id is not None,
+        settled=redemption.settlement_id is not None and redemption.settlement_id in paid,
         created_at=redemption.created_at,
         created_by=redemption.created_by,
         hold_expires_at=redemption.hold_expires_at,
@@ -258,8 +262,16 @@ def _visible(
     return redemption
 
 
+def _paid(session: Session, redemptions: Iterable[Redemption]) -> set[str]:
+    statuses = repository.settlement_statuses(
+        session, [r.settlement_id for r in redemptions if r.settlement_id is not None]
+    )
+    return {sid for sid, status in statuses.items() if status == "settled"}
+
+
 def get(session: Session, principal: Principal, redemption_id: str) -> RedemptionOut:
-    return to_out(_visible(session, principal, redemption_id))
+    redemption = _visible(session, principal, redemption_id)
+    return to_out(redemption, _paid(session, [redemption]))
 
 
 def list_visible(
@@ -274,7 +286,8 @@ def list_visible(
         session, principal.account_id, principal.kind, filters=filters, after=after, limit=limit + 1
     )
     page, cursor = split_page(rows, limit)
-    return RedemptionList(data=[to_out(r) for r in page], next_cursor=cursor)
+    paid = _paid(session, page)
+    return RedemptionList(data=[to_out(r, paid) for r in page], next_cursor=cursor)
 
 
 def _return_legs(session: Session, voucher_id: str, amount: int, now: datetime) -> list[ledger.Leg]:
@@ -420,6 +433,11 @@ def refund(
             f"Claim {redemption.id} is {redemption.status}; only captured claims are refunded."
         )
     if redemption.settlement_id is not None:
+        if redemption.settlement_id not in _paid(session, [redemption]):
+            raise SettlementPending(
+                f"Claim {redemption.id} is in settlement {redemption.settlement_id}, awaiting "
+                "approval; it can be refunded only if that settlement is rejected."
+            )
         raise AlreadySettled(f"Claim {redemption.id} was settled; it can no longer be refunded.")
     refundable = redemption.amount - redemption.refunded_amount
     if amount > refundable:

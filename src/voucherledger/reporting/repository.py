@@ -17,6 +17,7 @@ from voucherledger.accounts.models import Account
 from voucherledger.ledger.models import JournalTransaction, Posting
 from voucherledger.programmes.models import Accreditation, Programme
 from voucherledger.redemptions.models import Feedback, Redemption
+from voucherledger.settlements.models import Settlement
 from voucherledger.vouchers.models import Voucher
 
 # Transactions that can move a voucher's value back to the budget or the funder.
@@ -55,9 +56,11 @@ def claims(session: Session, programme_id: str) -> Sequence[AggregateRow]:
             func.sum(case((live, 1), else_=0)),
             func.sum(case((live, Redemption.amount), else_=0)),
             func.sum(case((captured, net), else_=0)),
-            func.sum(case((and_(captured, Redemption.settlement_id.is_not(None)), net), else_=0)),
+            # Paid: covered by a settled settlement (a proposed one has paid nothing yet).
+            func.sum(case((and_(captured, Settlement.status == "settled"), net), else_=0)),
         )
         .join(Account, Account.id == Redemption.group_id)
+        .outerjoin(Settlement, Settlement.id == Redemption.settlement_id)
         .where(Redemption.programme_id == programme_id)
         .group_by(*keys)
     ).all()

@@ -1,19 +1,35 @@
-"""Settlements: one payout to one supplier for one programme."""
+"""Settlements: one payout to one supplier for one programme.
+
+A settlement is ``proposed`` (the claims it covers are marked with it, no money
+moved), then ``settled`` (the ``settle`` transaction is posted) or ``rejected``
+(the claims are free again). A programme whose ``settlement_approval`` rule is
+``single`` settles at once: the row is born ``settled``, its proposer being also
+its approver. ``redemption_ids`` keeps the claims a settlement covered even after a
+rejection has cleared their ``settlement_id``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime
+
+SettlementStatus = Literal["proposed", "settled", "rejected"]
 
 
 class Settlement(Base):
     __tablename__ = "settlements"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status IN ('proposed', 'settled', 'rejected')", name="status"),
+        # Money has moved exactly when the settlement is settled.
+        CheckConstraint(
+            "(status = 'settled') = (transaction_id IS NOT NULL)", name="settled_has_transaction"
+        ),
         Index("ix_settlements_programme_id_id", "programme_id", "id"),
         Index("ix_settlements_supplier_id_id", "supplier_id", "id"),
     )
@@ -21,9 +37,23 @@ class Settlement(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     programme_id: Mapped[str] = mapped_column(ForeignKey("programmes.id"))
     supplier_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    # Minor units paid out: the supplier's payable in the programme at that moment.
+    # Minor units paid (or to be paid) to the supplier: the net of the claims covered,
+    # what the supplier's payable held for them when proposed.
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payout_reference: Mapped[str] = mapped_column(String(200))
-    transaction_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[SettlementStatus] = mapped_column(String(10))
+    # The claims covered, sorted; kept when a rejection frees them.
+    redemption_ids: Mapped[list[str]] = mapped_column(JSON)
+    # The ``settle`` journal transaction; null until settled.
+    transaction_id: Mapped[str | None] = mapped_column(String(40))
+    # Actor refs (a member id, or an account key's id); null on settlements made
+    # before people existed.
+    proposed_by: Mapped[str | None] = mapped_column(String(40))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approved_by: Mapped[str | None] = mapped_column(String(40))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejected_by: Mapped[str | None] = mapped_column(String(40))
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejection_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select, true, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
+from voucherledger.accounts.models import Member
 from voucherledger.core.pagination import keyset
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Redemption
@@ -16,13 +17,20 @@ def add(session: Session, settlement: Settlement) -> None:
     session.flush()
 
 
-def settle_captured(
+def get(session: Session, settlement_id: str, *, for_update: bool = False) -> Settlement | None:
+    stmt = select(Settlement).where(Settlement.id == settlement_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def cover_free_captured(
     session: Session, settlement_id: str, programme_id: str, supplier_id: str
 ) -> list[tuple[str, int]]:
-    """Mark every captured, unsettled claim of the supplier in the programme as settled
-    by this settlement; returns (id, amount net of refunds) of each. A claim refunded
-    in full is paid nothing, so no settlement lists it (and it stays ``settled: false``
-    whether or not a settlement follows)."""
+    """Mark every captured claim of the supplier in the programme that no settlement
+    covers with this settlement; returns (id, amount net of refunds) of each. A claim
+    refunded in full is paid nothing, so no settlement lists it (and it stays
+    ``settled: false`` whether or not a settlement follows)."""
     rows = session.execute(
         update(Redemption)
         .where(
@@ -38,28 +46,61 @@ def settle_captured(
     return sorted((redemption_id, int(net)) for redemption_id, net in rows)
 
 
-def redemption_ids(session: Session, settlement_ids: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {sid: [] for sid in settlement_ids}
-    if not settlement_ids:
-        return out
-    for redemption_id, settlement_id in session.execute(
-        select(Redemption.id, Redemption.settlement_id)
-        .where(Redemption.settlement_id.in_(settlement_ids))
-        .order_by(Redemption.id)
-    ):
-        if settlement_id is not None:
-            out[settlement_id].append(redemption_id)
-    return out
+def covered_net(session: Session, settlement_id: str) -> int:
+    """What the claims marked with the settlement add up to, net of refunds."""
+    total = session.execute(
+        select(func.sum(Redemption.amount - Redemption.refunded_amount)).where(
+            Redemption.settlement_id == settlement_id
+        )
+    ).scalar_one()
+    return int(total or 0)
+
+
+def free_claims(session: Session, settlement_id: str) -> None:
+    """A rejected settlement's claims: covered by no settlement again."""
+    session.execute(
+        update(Redemption)
+        .where(Redemption.settlement_id == settlement_id)
+        .values(settlement_id=None)
+    )
+
+
+def proposed_total(session: Session, programme_id: str, supplier_id: str) -> int:
+    """What the supplier's proposed settlements in the programme await: part of its
+    payable, already covered."""
+    total = session.execute(
+        select(func.sum(Settlement.amount)).where(
+            Settlement.programme_id == programme_id,
+            Settlement.supplier_id == supplier_id,
+            Settlement.status == "proposed",
+        )
+    ).scalar_one()
+    return int(total or 0)
+
+
+def totp_confirmed(session: Session, member_id: str) -> bool:
+    confirmed = session.execute(
+        select(Member.totp_confirmed_at).where(Member.id == member_id)
+    ).scalar_one_or_none()
+    return confirmed is not None
 
 
 def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:
-    """Which rows a caller may list: a supplier its own; parties their programmes'."""
+    """Which rows a caller may see: a supplier its own; parties their programmes'."""
     if kind == "supplier":
         return Settlement.supplier_id == account_id
     programmes = party_programme_ids(account_id, kind)
     if programmes is None:
         return ~true()
     return Settlement.programme_id.in_(programmes)
+
+
+def get_visible(
+    session: Session, settlement_id: str, account_id: str, kind: str
+) -> Settlement | None:
+    return session.execute(
+        select(Settlement).where(Settlement.id == settlement_id, visible_filter(account_id, kind))
+    ).scalar_one_or_none()
 
 
 def list_visible(
@@ -69,6 +110,7 @@ def list_visible(
     *,
     programme_id: str | None,
     supplier_id: str | None,
+    status: str | None,
     after: str | None,
     limit: int,
 ) -> list[Settlement]:
@@ -77,4 +119,6 @@ def list_visible(
         stmt = stmt.where(Settlement.programme_id == programme_id)
     if supplier_id is not None:
         stmt = stmt.where(Settlement.supplier_id == supplier_id)
+    if status is not None:
+        stmt = stmt.where(Settlement.status == status)
     return keyset(session, stmt, Settlement.id, after, limit)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from voucherledger.core.schemas import InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine
+
+SettlementStatusFilter = Literal["proposed", "settled", "rejected"]
 
 
 class SettlementCreate(InputSchema):
@@ -17,15 +19,39 @@ class SettlementCreate(InputSchema):
     ]
 
 
+class SettlementReject(InputSchema):
+    reason: Annotated[
+        str, FreeText, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)
+    ]
+
+
 class SettlementOut(Schema):
+    """A payout to a supplier. Actor refs (``*_by``) are a member id, or an account
+    key's id when a machine acted; null on settlements made before people existed."""
+
     id: str
     programme_id: str
     supplier_id: str
-    amount: int
+    amount: int = Field(description="Net of the claims covered, in minor units.")
     currency: str
     payout_reference: str
-    redemption_ids: list[str]
-    transaction_id: str
+    status: SettlementStatusFilter = Field(
+        description="`proposed` (no money moved yet), `settled` (paid) or `rejected`."
+    )
+    redemption_ids: list[str] = Field(
+        description="The claims covered; a rejected settlement still lists them."
+    )
+    transaction_id: str | None = Field(description="The `settle` transaction; null until settled.")
+    proposed_by: str | None
+    proposed_at: datetime
+    approved_by: str | None = Field(
+        description="Who approved the payout; with `single` approval, the proposer."
+    )
+    approved_at: datetime | None
+    rejected_by: str | None
+    rejected_at: datetime | None
+    rejection_reason: str | None
+    created_by: str | None = Field(description="The same as `proposed_by`.")
     created_at: datetime
 
 

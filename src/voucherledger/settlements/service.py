@@ -1,29 +1,60 @@
-"""Settlement: the funder pays a supplier everything captured and unsettled in a
-programme — the supplier's payable balance — as one ``settle`` transaction
-(payable -> paid), and the claims it pays are marked with the settlement.
+"""Settlement: the funder pays a supplier what its captured claims earned in a
+programme as one ``settle`` transaction (payable -> paid), and the claims it pays are
+marked with the settlement.
 
-The payable account row is locked first, so the amount paid is exactly what the
-claims marked add up to: a claim being confirmed or refunded at the same time
-either commits before (and is paid) or waits and follows (and is not).
+A settlement covers every captured claim of the supplier that no other settlement
+covers; its amount is their net. With the programme rule ``settlement_approval:
+single`` it is paid at once. With ``two_person`` it is first ``proposed``: the claims
+are marked (so they can be neither refunded nor proposed again) and no money moves;
+a second person of the funder — a member with the approver or owner role, with a
+confirmed second factor, who is not the proposer — approves it (the ``settle``
+transaction is posted then) or someone rejects it (the claims are free again).
+
+Locks: every step locks the supplier's payable account row first, then the
+settlement (refunds lock the payable, then the claim), so a claim being captured or
+refunded at the same time either commits before or waits and follows, and a
+concurrent approval and rejection of one settlement are taken one after the other:
+the second finds it no longer ``proposed``.
+
+The payable holds exactly the net of the supplier's captured claims not yet paid:
+those covered by proposed settlements and the free ones. A proposal checks that the
+free ones it marks add up to the payable less what proposed settlements await; an
+approval checks that the claims it pays still add up to the amount proposed.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
-from voucherledger.core.errors import NothingToSettle, ValidationFailed
+from voucherledger.core.errors import (
+    Forbidden,
+    InvalidState,
+    NotFound,
+    NothingToSettle,
+    SecondPersonRequired,
+    TotpSetupRequired,
+    ValidationFailed,
+)
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import split_page
 from voucherledger.programmes import service as programmes
+from voucherledger.programmes.models import Programme
 from voucherledger.settlements import repository
 from voucherledger.settlements.models import Settlement
-from voucherledger.settlements.schemas import SettlementCreate, SettlementList, SettlementOut
+from voucherledger.settlements.schemas import (
+    SettlementCreate,
+    SettlementList,
+    SettlementOut,
+    SettlementReject,
+)
 
 
-def to_out(settlement: Settlement, redemption_ids: list[str]) -> SettlementOut:
+def to_out(settlement: Settlement) -> SettlementOut:
     return SettlementOut(
         id=settlement.id,
         programme_id=settlement.programme_id,
@@ -31,10 +62,23 @@ def to_out(settlement: Settlement, redemption_ids: list[str]) -> SettlementOut:
         amount=settlement.amount,
         currency=settlement.currency,
         payout_reference=settlement.payout_reference,
-        redemption_ids=redemption_ids,
+        status=settlement.status,
+        redemption_ids=list(settlement.redemption_ids),
         transaction_id=settlement.transaction_id,
+        proposed_by=settlement.proposed_by,
+        proposed_at=settlement.proposed_at,
+        approved_by=settlement.approved_by,
+        approved_at=settlement.approved_at,
+        rejected_by=settlement.rejected_by,
+        rejected_at=settlement.rejected_at,
+        rejection_reason=settlement.rejection_reason,
+        created_by=settlement.proposed_by,
         created_at=settlement.created_at,
     )
+
+
+def approval_rule(programme: Programme) -> str:
+    return str(programme.rules.get("settlement_approval", "single"))
 
 
 def settle(
@@ -44,12 +88,14 @@ def settle(
     body: SettlementCreate,
     ledger_key: str | None,
 ) -> SettlementOut:
+    """Cover the supplier's free captured claims: paid at once under ``single``
+    approval, proposed under ``two_person``."""
     programme = programmes.access(
         session, principal, programme_id, roles=frozenset({"funder"})
     ).programme
     payable = chart.payable(body.supplier_id, programme.id)
     try:
-        amount = ledger.balance(session, payable, for_update=True)
+        balance = ledger.balance(session, payable, for_update=True)
     except ledger.UnknownAccount:
         raise ValidationFailed(
             "the supplier was never accredited for this programme",
@@ -61,41 +107,156 @@ def settle(
                 }
             ],
         ) from None
+    awaiting = repository.proposed_total(session, programme.id, body.supplier_id)
+    amount = balance - awaiting
+    if amount < 0:
+        raise RuntimeError(
+            f"payable {balance} of {body.supplier_id} is below its proposed settlements"
+        )
     if amount == 0:
         raise NothingToSettle(f"Nothing captured and unsettled for {body.supplier_id}.")
-    cur = programme.currency
-    paid = chart.paid(body.supplier_id, cur)
-    ledger.open_account(session, paid, cur)
     now = utcnow()
-    settlement_id = new_id("stl")
-    posted = ledger.post(
-        session,
-        kind="settle",
-        legs=[ledger.Leg(payable, -amount, cur), ledger.Leg(paid, amount, cur)],
-        programme_id=programme.id,
-        actor=principal.account_id,
-        idempotency_key=ledger_key,
-        memo=body.payout_reference,
-        metadata={"settlement_id": settlement_id, "payout_reference": body.payout_reference},
-        now=now,
-    )
     settlement = Settlement(
-        id=settlement_id,
+        id=new_id("stl"),
         programme_id=programme.id,
         supplier_id=body.supplier_id,
         amount=amount,
-        currency=cur,
+        currency=programme.currency,
         payout_reference=body.payout_reference,
-        transaction_id=posted.transaction_id,
+        status="proposed",
+        redemption_ids=[],
+        transaction_id=None,
+        proposed_by=principal.actor_ref,
+        proposed_at=now,
         created_at=now,
     )
     repository.add(session, settlement)
-    paid_claims = repository.settle_captured(session, settlement_id, programme.id, body.supplier_id)
-    if sum(net for _, net in paid_claims) != amount:
+    covered = repository.cover_free_captured(session, settlement.id, programme.id, body.supplier_id)
+    if sum(net for _, net in covered) != amount:
         raise RuntimeError(
-            f"payable {amount} of {body.supplier_id} does not match its captured claims"
+            f"payable {balance} of {body.supplier_id} does not match its captured claims"
         )
-    return to_out(settlement, [redemption_id for redemption_id, _ in paid_claims])
+    settlement.redemption_ids = [redemption_id for redemption_id, _ in covered]
+    if approval_rule(programme) == "single":
+        _pay(session, settlement, principal, ledger_key, now)
+    session.flush()
+    return to_out(settlement)
+
+
+def _pay(
+    session: Session,
+    settlement: Settlement,
+    principal: Principal,
+    ledger_key: str | None,
+    now: datetime,
+) -> None:
+    """Post the payout of a proposed settlement (its payable row already locked)."""
+    if repository.covered_net(session, settlement.id) != settlement.amount:
+        raise RuntimeError(
+            f"the claims of settlement {settlement.id} no longer add up to its amount"
+        )
+    if settlement.proposed_by is None:
+        raise RuntimeError(f"settlement {settlement.id} has no proposer")
+    approver = principal.actor_ref
+    cur = settlement.currency
+    payable = chart.payable(settlement.supplier_id, settlement.programme_id)
+    paid = chart.paid(settlement.supplier_id, cur)
+    ledger.open_account(session, paid, cur)
+    posted = ledger.post(
+        session,
+        kind="settle",
+        legs=[
+            ledger.Leg(payable, -settlement.amount, cur),
+            ledger.Leg(paid, settlement.amount, cur),
+        ],
+        programme_id=settlement.programme_id,
+        actor=principal.account_id,
+        idempotency_key=ledger_key,
+        memo=settlement.payout_reference,
+        metadata={
+            "settlement_id": settlement.id,
+            "payout_reference": settlement.payout_reference,
+            "proposed_by": settlement.proposed_by,
+            "approved_by": approver,
+        },
+        created_by=approver,
+        now=now,
+    )
+    settlement.status = "settled"
+    settlement.transaction_id = posted.transaction_id
+    settlement.approved_by = approver
+    settlement.approved_at = now
+
+
+def _locked_proposal(session: Session, principal: Principal, settlement_id: str) -> Settlement:
+    """The settlement, locked after its payable row (the lock order of settling), if
+    the caller funds its programme and it is still proposed."""
+    peek = _visible(session, principal, settlement_id)
+    ledger.balance(session, chart.payable(peek.supplier_id, peek.programme_id), for_update=True)
+    settlement = repository.get(session, settlement_id, for_update=True)
+    if settlement is None:
+        raise NotFound(f"No settlement {settlement_id}.")
+    if settlement.status != "proposed":
+        raise InvalidState(
+            f"Settlement {settlement.id} is {settlement.status}; only a proposed one can be "
+            "approved or rejected."
+        )
+    return settlement
+
+
+def approve(
+    session: Session, principal: Principal, settlement_id: str, ledger_key: str | None
+) -> SettlementOut:
+    _visible(session, principal, settlement_id)
+    if principal.member_id is None:
+        raise SecondPersonRequired(
+            "An account key acts for no person: a member with the approver or owner role "
+            "approves a payout."
+        )
+    if not principal.has_member_role("approver"):
+        raise Forbidden("Only a member with the approver or owner role approves a payout.")
+    if not repository.totp_confirmed(session, principal.member_id):
+        raise TotpSetupRequired("Confirm a TOTP second factor (POST /v1/me/totp) before approving.")
+    settlement = _locked_proposal(session, principal, settlement_id)
+    if settlement.proposed_by == principal.actor_ref:
+        raise SecondPersonRequired(
+            f"Settlement {settlement.id} was proposed by you; another person approves it."
+        )
+    _pay(session, settlement, principal, ledger_key, utcnow())
+    session.flush()
+    return to_out(settlement)
+
+
+def reject(
+    session: Session, principal: Principal, settlement_id: str, body: SettlementReject
+) -> SettlementOut:
+    """Refuse (or, by its proposer, withdraw) a proposal: nothing is paid, its claims
+    are free again. Approvers and owners may, and the account's own key; no second
+    factor is needed, as no money moves."""
+    _visible(session, principal, settlement_id)
+    if principal.member_id is not None and not principal.has_member_role("approver"):
+        raise Forbidden("Only a member with the approver or owner role rejects a payout.")
+    settlement = _locked_proposal(session, principal, settlement_id)
+    repository.free_claims(session, settlement.id)
+    settlement.status = "rejected"
+    settlement.rejected_by = principal.actor_ref
+    settlement.rejected_at = utcnow()
+    settlement.rejection_reason = body.reason
+    session.flush()
+    return to_out(settlement)
+
+
+def _visible(session: Session, principal: Principal, settlement_id: str) -> Settlement:
+    settlement = repository.get_visible(
+        session, settlement_id, principal.account_id, principal.kind
+    )
+    if settlement is None:
+        raise NotFound(f"No settlement {settlement_id}.")
+    return settlement
+
+
+def get(session: Session, principal: Principal, settlement_id: str) -> SettlementOut:
+    return to_out(_visible(session, principal, settlement_id))
 
 
 def list_visible(
@@ -104,6 +265,7 @@ def list_visible(
     *,
     programme_id: str | None,
     supplier_id: str | None,
+    status: str | None,
     after: str | None,
     limit: int,
 ) -> SettlementList:
@@ -113,9 +275,9 @@ def list_visible(
         principal.kind,
         programme_id=programme_id,
         supplier_id=supplier_id,
+        status=status,
         after=after,
         limit=limit + 1,
     )
     page, cursor = split_page(rows, limit)
-    ids = repository.redemption_ids(session, [s.id for s in page])
-    return SettlementList(data=[to_out(s, ids[s.id]) for s in page], next_cursor=cursor)
+    return SettlementList(data=[to_out(s) for s in page], next_cursor=cursor)

@@ -278,6 +278,10 @@ def serve(
             'then call the API with: curl -H "Authorization: Bearer $KEY" '
             f"http://{host}:{port}/v1/me"
         )
+    _err(
+        "People sign in with POST /v1/sessions {email, password} once an owner or the "
+        "admin has invited them (README: 'People, sign-in and two-person approval')."
+    )
     if workers > 1:
         import os
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
-from voucherledger.accounts.models import Member
 from voucherledger.core.pagination import keyset
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Redemption
@@ -76,13 +75,6 @@ def proposed_total(session: Session, programme_id: str, supplier_id: str) -> int
         )
     ).scalar_one()
     return int(total or 0)
-
-
-def totp_confirmed(session: Session, member_id: str) -> bool:
-    confirmed = session.execute(
-        select(Member.totp_confirmed_at).where(Member.id == member_id)
-    ).scalar_one_or_none()
-    return confirmed is not None
 
 
 def visible_filter(account_id: str, kind: str) -> ColumnElement[bool]:

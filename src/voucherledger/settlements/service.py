@@ -42,6 +42,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import split_page
+from voucherledger.people.totp import has_confirmed_totp
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
 from voucherledger.settlements import repository
@@ -215,7 +216,7 @@ def approve(
         )
     if not principal.has_member_role("approver"):
         raise Forbidden("Only a member with the approver or owner role approves a payout.")
-    if not repository.totp_confirmed(session, principal.member_id):
+    if not has_confirmed_totp(session, principal.member_id):
         raise TotpSetupRequired("Confirm a TOTP second factor (POST /v1/me/totp) before approving.")
     settlement = _locked_proposal(session, principal, settlement_id)
     if settlement.proposed_by == principal.actor_ref:

@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+import structlog
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
@@ -164,6 +165,32 @@ MAX_ATTEMPTS = 3
 # transaction back and asks for it to be run again. The write paths lock in a fixed
 # order so these should not happen; this keeps them from ever reaching a client.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def write_after(session: Session, write: Callable[[Connection], None], what: str) -> None:
+    """Run ``write`` in a short transaction of its own once ``session``'s transaction
+    has ended, whether it is rolled back (as a refused request's is), committed or
+    closed: what a refusal must remember (a failed look-up, a failed sign-in) cannot
+    be written in the transaction that is rolled back. On SQLite that transaction
+    holds the write lock until it ends, so writing earlier from another connection
+    would wait on it. A failure to write is logged as ``what``; the refusal stands."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    done = False
+
+    def record(_session: Session, transaction: SessionTransaction) -> None:
+        nonlocal done
+        if done or transaction.parent is not None:
+            return  # a savepoint or inner transaction ended, not the session's own
+        done = True  # listeners cannot be removed while the event runs
+        try:
+            with engine.begin() as connection:
+                write(connection)
+        except Exception:  # losing one count is logged, never raised into the request
+            structlog.get_logger("voucherledger.db").exception(what)
+
+    listener: Any = record
+    event.listen(session, "after_transaction_end", listener)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -22,14 +22,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
-from sqlalchemy import Connection, Engine, delete, event, func, insert, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.orm import Session
 
-from voucherledger.core.db import utcnow
+from voucherledger.core.db import utcnow, write_after
 from voucherledger.people.session_models import SigninFailure
-
-log = structlog.get_logger("voucherledger.signin_limiter")
 
 # Failures older than this are purged by the sweep: past the longest window allowed.
 RETENTION = timedelta(hours=24)
@@ -61,23 +58,11 @@ class SigninLimiter:
     def fail(self, session: Session, email_key: str, address: str | None) -> None:
         """Count a failed sign-in once ``session``'s transaction has ended."""
         at = self.now()
-        bind = session.get_bind()
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        done = False
-
-        def record(_session: Session, transaction: SessionTransaction) -> None:
-            nonlocal done
-            if done or transaction.parent is not None:
-                return  # a savepoint or inner transaction ended, not the session's own
-            done = True
-            try:
-                with engine.begin() as connection:
-                    insert_failure(connection, email_key, address, at)
-            except Exception:  # the refusal still stands; losing one count is logged
-                log.exception("signin_failure_not_recorded")
-
-        listener: Any = record
-        event.listen(session, "after_transaction_end", listener)
+        write_after(
+            session,
+            lambda connection: insert_failure(connection, email_key, address, at),
+            "signin_failure_not_recorded",
+        )
 
 
 def _recent(session: Session, where: Any, since: datetime, cap: int) -> int:

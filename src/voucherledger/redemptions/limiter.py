@@ -17,16 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-import structlog
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
-from voucherledger.core.db import utcnow
+from voucherledger.core.db import utcnow, write_after
 from voucherledger.redemptions import repository
-
-log = structlog.get_logger("voucherledger.limiter")
 
 
 class FailureLimiter:
@@ -46,20 +41,8 @@ class FailureLimiter:
         """Count a failed look-up once ``session``'s transaction has ended, whether it
         is rolled back (as a request's is), committed or closed."""
         at = self._clock()
-        bind = session.get_bind()
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        done = False
-
-        def record(_session: Session, transaction: SessionTransaction) -> None:
-            nonlocal done
-            if done or transaction.parent is not None:
-                return  # a savepoint or inner transaction ended, not the session's own
-            done = True  # listeners cannot be removed while the event runs
-            try:
-                with engine.begin() as connection:
-                    repository.insert_code_failure(connection, supplier_id, at)
-            except Exception:  # the refusal still stands; losing one count is logged
-                log.exception("code_failure_not_recorded", supplier_id=supplier_id)
-
-        listener: Any = record
-        event.listen(session, "after_transaction_end", listener)
+        write_after(
+            session,
+            lambda connection: repository.insert_code_failure(connection, supplier_id, at),
+            "code_failure_not_recorded",
+        )

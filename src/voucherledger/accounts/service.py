@@ -113,22 +113,32 @@ def directory(
     return make_page([to_out(a) for a in rows], limit)
 
 
-def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -> KeyCreated:
-    if repository.get(session, account_id) is None:
-        raise NotFound(f"No account {account_id}.")
+def issue_key(
+    session: Session, account_id: str, *, created_by: str, member_id: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key of the account (a member's personal key with ``member_id``): the row,
+    and the key in plain text, which only the response that makes it shows."""
     new = generate_key()
     key = ApiKey(
         id=new.id,
         account_id=account_id,
+        member_id=member_id,
         secret_hash=new.secret_hash,
         created_at=utcnow(),
         created_by=created_by,
     )
     repository.add_key(session, key)
+    return key, new.plaintext
+
+
+def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -> KeyCreated:
+    if repository.get(session, account_id) is None:
+        raise NotFound(f"No account {account_id}.")
+    key, plaintext = issue_key(session, account_id, created_by=created_by)
     return KeyCreated(
         id=key.id,
         account_id=account_id,
-        key=new.plaintext,
+        key=plaintext,
         created_at=key.created_at,
         created_by=key.created_by,
     )

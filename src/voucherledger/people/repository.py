@@ -88,8 +88,3 @@ def list_for_account(
 def add(session: Session, member: Member) -> None:
     session.add(member)
     session.flush()
-
-
-def add_key(session: Session, key: ApiKey) -> None:
-    session.add(key)
-    session.flush()

@@ -93,3 +93,4 @@ class PersonalKeyCreated(Schema):
         "replay."
     )
     created_at: datetime
+    created_by: str | None = Field(description="Who made the key: the member itself.")

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from voucherledger.accounts import repository as accounts
 from voucherledger.accounts import service as accounts_service
-from voucherledger.accounts.models import Account, ApiKey, Member
-from voucherledger.core.auth import Principal, generate_key, hash_secret
+from voucherledger.accounts.models import Account, Member
+from voucherledger.core.auth import Principal, hash_secret
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
     Forbidden,
@@ -278,20 +278,14 @@ def create_personal_key(
         _require_manager(principal, member)
     if member.status != "active":
         raise InvalidState(f"The member is {member.status}: only an active member has keys.")
-    new = generate_key()
-    key = ApiKey(
-        id=new.id,
-        account_id=member.account_id,
-        member_id=member.id,
-        secret_hash=new.secret_hash,
-        created_at=utcnow(),
-        created_by=principal.actor_ref,
+    key, plaintext = accounts_service.issue_key(
+        session, member.account_id, created_by=principal.actor_ref, member_id=member.id
     )
-    repository.add_key(session, key)
     return PersonalKeyCreated(
         id=key.id,
         account_id=key.account_id,
         member_id=member.id,
-        key=new.plaintext,
+        key=plaintext,
         created_at=key.created_at,
+        created_by=key.created_by,
     )

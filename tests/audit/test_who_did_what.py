@@ -39,7 +39,7 @@ from tests.factories.redemptions import (
     moved_clock,
 )
 from voucherledger import ledger
-from voucherledger.core.auth import parse_key
+from voucherledger.core.auth import MemberRole, parse_key
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.models import JournalTransaction
 from voucherledger.ledger.verify import verify_lines
@@ -86,7 +86,9 @@ def make_world(client: TestClient, monkeypatch: pytest.MonkeyPatch, mode: str) -
     admin_key = cast.admin["Authorization"].removeprefix("Bearer ")
     for kind in KINDS:
         if mode == "member":
-            person = add_member(client, world.account_ids[kind], "operator")
+            # The admin's person manages keys, which needs the owner role there.
+            role: MemberRole = "owner" if kind == "admin" else "operator"
+            person = add_member(client, world.account_ids[kind], role)
             world.actors[kind] = (person.headers, person.id)
         else:
             key = admin_key if kind == "admin" else world.party(kind).key

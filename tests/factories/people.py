@@ -138,21 +138,31 @@ def personal_key(client: TestClient, headers: dict[str, str], member_id: str) ->
     return key
 
 
+def own_key(client: TestClient, email: str, member_id: str, password: str = PASSWORD) -> str:
+    """The person signs in and makes its own personal key (nobody else may)."""
+    signed = client.post("/v1/sessions", json={"email": email, "password": password})
+    assert signed.status_code == 201, signed.text
+    token = signed.cookies["vl_session"]
+    client.cookies.clear()
+    headers = {"Cookie": f"vl_session={token}", "X-CSRF-Token": signed.json()["csrf_token"]}
+    key = personal_key(client, headers, member_id)
+    client.delete("/v1/sessions/current", headers=headers)
+    return key
+
+
 def onboard(
     client: TestClient,
     inviter: dict[str, str],
     account_id: str,
     role: MemberRole,
     *,
-    key_maker: dict[str, str] | None = None,
     email: str | None = None,
 ) -> Person:
-    """Invite, accept, and a personal key (made by ``key_maker``, the inviter by
-    default: until sign-in, a person cannot ask for its own first key)."""
+    """Invite, accept, and the person's own first personal key."""
     invited = invite(client, inviter, account_id, role, email=email)
     accepted = accept(client, invited["invite_token"])
     assert accepted.status_code == 200, accepted.text
-    key = personal_key(client, key_maker or inviter, invited["id"])
+    key = own_key(client, invited["email"], invited["id"])
     return Person(invited["id"], account_id, role, key)
 
 

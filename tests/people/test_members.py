@@ -20,8 +20,8 @@ from tests.factories.people import (
     invite,
     new_email,
     onboard,
+    own_key,
     people_clock,
-    personal_key,
     token_hash,
 )
 from voucherledger.accounts.models import ApiKey, Member
@@ -80,11 +80,11 @@ def test_invite_accept_and_act_for_each_account_kind(settings: Settings, kind: s
         assert member.password_hash is not None
         assert passwords_for(settings).verify(member.password_hash, PASSWORD)
 
-        owner = bearer(personal_key(client, admin, invited["id"]))
+        owner = bearer(own_key(client, invited["email"], invited["id"]))
         me = client.get("/v1/me", headers=owner)
         assert me.status_code == 200, me.text
         assert me.json()["id"] == party.id
-        # The owner acts: invites a colleague, who accepts and gets a key from the owner.
+        # The owner acts: invites a colleague, who accepts and makes its own key.
         colleague = onboard(client, owner, party.id, "operator")
         assert stored(client, colleague.id).created_by == invited["id"]  # the person
         assert client.get("/v1/me", headers=colleague.headers).json()["kind"] == kind
@@ -156,18 +156,27 @@ def test_a_personal_key_is_shown_once_and_acts_as_the_member(settings: Settings)
         funder = make_party(client, admin, "funder")
         owner = onboard(client, admin, funder.id, "owner")
         member = onboard(client, owner.headers, funder.id, "viewer")
-        headers = {**owner.headers, "Idempotency-Key": "key-for-viewer"}
+        headers = {**member.headers, "Idempotency-Key": "key-for-viewer"}
         made = client.post(f"/v1/members/{member.id}/keys", headers=headers)
         assert made.status_code == 201, made.text
-        assert set(made.json()) == {"id", "account_id", "member_id", "key", "created_at"}
+        assert set(made.json()) == {
+            "id",
+            "account_id",
+            "member_id",
+            "key",
+            "created_at",
+            "created_by",
+        }
         assert made.json()["member_id"] == member.id
         assert made.json()["account_id"] == funder.id
+        assert made.json()["created_by"] == member.id
         again = client.post(f"/v1/members/{member.id}/keys", headers=headers)
         assert again.json()["id"] == made.json()["id"]
         assert again.json()["key"] is None
-        # A member makes its own keys, unless a viewer (viewers change nothing).
-        own = client.post(f"/v1/members/{member.id}/keys", headers=member.headers)
-        problem(own, 403, "forbidden")  # viewers only read
+        # A viewer's key reads, and changes nothing.
+        viewer_key = bearer(made.json()["key"])
+        assert client.get(f"/v1/members/{member.id}", headers=viewer_key).status_code == 200
+        problem(client.post("/v1/programmes", headers=viewer_key, json={}), 403, "forbidden")
         operator = onboard(client, owner.headers, funder.id, "operator")
         mine = client.post(f"/v1/members/{operator.id}/keys", headers=operator.headers)
         assert mine.status_code == 201, mine.text
@@ -175,16 +184,21 @@ def test_a_personal_key_is_shown_once_and_acts_as_the_member(settings: Settings)
         assert client.get(f"/v1/members/{operator.id}", headers=key).json()["role"] == "operator"
 
 
-def test_an_invited_or_disabled_member_gets_no_personal_key(settings: Settings) -> None:
+def test_only_the_person_makes_its_personal_key(settings: Settings) -> None:
+    """A key made by an owner or the admin would let its maker act, and approve a
+    payout, as the person: nobody but the person may make one."""
     with client_for(settings) as client:
         admin = admin_headers(client)
         funder = make_party(client, admin, "funder")
-        invited = invite(client, admin, funder.id, "operator")
+        owner = add_member(client, funder.id, "owner")
+        approver = add_member(client, funder.id, "approver")
         before = rows(client)
-        problem(
-            client.post(f"/v1/members/{invited['id']}/keys", headers=admin), 409, "invalid_state"
-        )
+        for maker in (admin, owner.headers, funder.headers):
+            problem(client.post(f"/v1/members/{approver.id}/keys", headers=maker), 403, "forbidden")
         assert rows(client) == before
+        made = client.post(f"/v1/members/{approver.id}/keys", headers=approver.headers)
+        assert made.status_code == 201, made.text
+        assert made.json()["created_by"] == approver.id
 
 
 # --- tokens: expired, used, wrong ---------------------------------------------------------
@@ -385,25 +399,38 @@ def test_the_last_active_owner_can_be_neither_demoted_nor_disabled(settings: Set
         assert stored(client, second.id).role == "owner"
 
 
-def test_disabling_a_member_stops_its_keys_and_enabling_restores_them(
+def test_disabling_a_member_revokes_its_keys_and_sessions_for_good(
     settings: Settings,
 ) -> None:
     with client_for(settings) as client:
         admin = admin_headers(client)
         funder = make_party(client, admin, "funder")
         owner = onboard(client, admin, funder.id, "owner")
-        officer = onboard(client, owner.headers, funder.id, "operator")
-        assert client.get("/v1/me", headers=officer.headers).status_code == 200
-        disabled = patch(client, owner.headers, officer.id, status="disabled")
+        invited = invite(client, owner.headers, funder.id, "operator")
+        assert accept(client, invited["invite_token"]).status_code == 200
+        officer = bearer(own_key(client, invited["email"], invited["id"]))
+        signed = client.post("/v1/sessions", json={"email": invited["email"], "password": PASSWORD})
+        client.cookies.clear()
+        cookie = {"Cookie": f"vl_session={signed.cookies['vl_session']}"}
+        assert client.get("/v1/me", headers=officer).status_code == 200
+        assert client.get("/v1/me", headers=cookie).status_code == 200
+        disabled = patch(client, owner.headers, invited["id"], status="disabled")
         assert disabled.json()["status"] == "disabled"
-        problem(client.get("/v1/me", headers=officer.headers), 401, "unauthenticated")
-        problem(
-            client.post(f"/v1/members/{officer.id}/keys", headers=owner.headers),
-            409,
-            "invalid_state",
-        )
-        assert patch(client, owner.headers, officer.id, status="active").status_code == 200
-        assert client.get("/v1/me", headers=officer.headers).status_code == 200
+        problem(client.get("/v1/me", headers=officer), 401, "unauthenticated")
+        problem(client.get("/v1/me", headers=cookie), 401, "unauthenticated")
+        # Enabled again, the person signs in anew: the old key and session stay dead.
+        assert patch(client, owner.headers, invited["id"], status="active").status_code == 200
+        problem(client.get("/v1/me", headers=officer), 401, "unauthenticated")
+        problem(client.get("/v1/me", headers=cookie), 401, "unauthenticated")
+        fresh = bearer(own_key(client, invited["email"], invited["id"]))
+        assert client.get("/v1/me", headers=fresh).status_code == 200
+        with transaction(client.app.state.session_factory) as session:  # type: ignore[attr-defined]
+            revoked = session.execute(
+                select(ApiKey.revoked_by).where(
+                    ApiKey.member_id == invited["id"], ApiKey.revoked_at.is_not(None)
+                )
+            ).scalars()
+            assert list(revoked) == [owner.id]
 
 
 def test_a_role_change_applies_to_the_members_keys_at_once(settings: Settings) -> None:
@@ -488,9 +515,9 @@ def test_a_funder_or_manager_creates_an_account_and_invites_its_first_owner(
             403,
             "forbidden",
         )
-        # The person accepts; the admin issues the first key (until sign-in exists).
+        # The person accepts, signs in and makes its own key.
         assert accept(client, invited["invite_token"]).status_code == 200
-        owner = bearer(personal_key(client, admin, invited["id"]))
+        owner = bearer(own_key(client, invited["email"], invited["id"]))
         assert client.get("/v1/me", headers=owner).json()["kind"] == kind
         onboard(client, owner, account_id, "operator")
 
@@ -565,3 +592,83 @@ def test_a_group_or_supplier_creates_no_account(settings: Settings) -> None:
                 "/v1/accounts", headers=party.headers, json=account_body("group")
             )
             problem(response, 403, "forbidden")
+
+
+# --- the admin's people, and who revokes keys ---------------------------------------------
+
+
+def test_an_admin_member_below_owner_has_no_admin_powers(settings: Settings) -> None:
+    """An operator of the admin account acts for it (creates accounts) but cannot make
+    itself an owner, mint keys or manage other accounts' people."""
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        admin_id = client.get("/v1/me", headers=admin).json()["id"]
+        operator = add_member(client, admin_id, "operator")
+        funder = make_party(client, admin, "funder")
+        funder_owner = add_member(client, funder.id, "owner")
+        before = rows(client)
+        problem(patch(client, operator.headers, operator.id, role="owner"), 403, "forbidden")
+        problem(
+            client.post(f"/v1/accounts/{admin_id}/keys", headers=operator.headers), 403, "forbidden"
+        )
+        problem(
+            client.post(f"/v1/accounts/{funder.id}/keys", headers=operator.headers),
+            403,
+            "forbidden",
+        )
+        body = {"email": new_email(), "name": "X", "role": "owner"}
+        problem(
+            client.post(f"/v1/accounts/{funder.id}/members", headers=operator.headers, json=body),
+            403,
+            "forbidden",
+        )
+        problem(patch(client, operator.headers, funder_owner.id, role="viewer"), 403, "forbidden")
+        assert rows(client) == before
+        made = client.post("/v1/accounts", headers=operator.headers, json=account_body("group"))
+        assert made.status_code == 201, made.text
+        # An owner of the admin account has the admin's powers.
+        admin_owner = add_member(client, admin_id, "owner")
+        promoted = patch(client, admin_owner.headers, operator.id, role="approver")
+        assert promoted.status_code == 200, promoted.text
+        minted = client.post(f"/v1/accounts/{funder.id}/keys", headers=admin_owner.headers)
+        assert minted.status_code == 201, minted.text
+
+
+def test_owners_revoke_their_accounts_keys_and_members_their_own(settings: Settings) -> None:
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        funder = make_party(client, admin, "funder")
+        other = make_party(client, admin, "funder")
+        owner = add_member(client, funder.id, "owner")
+        officer = add_member(client, funder.id, "operator")
+        colleague = add_member(client, funder.id, "operator")
+
+        def key_id(person_key: str) -> str:
+            return person_key.removeprefix("vl_").rsplit("_", 1)[0]
+
+        # Another party's key is 404; a colleague's is 403; the member's own is 204.
+        problem(
+            client.delete(f"/v1/keys/{key_id(officer.key)}", headers=other.headers),
+            404,
+            "not_found",
+        )
+        problem(
+            client.delete(f"/v1/keys/{key_id(officer.key)}", headers=colleague.headers),
+            403,
+            "forbidden",
+        )
+        assert client.get("/v1/me", headers=officer.headers).status_code == 200
+        gone = client.delete(f"/v1/keys/{key_id(officer.key)}", headers=officer.headers)
+        assert gone.status_code == 204, gone.text
+        problem(client.get("/v1/me", headers=officer.headers), 401, "unauthenticated")
+        # The owner revokes a colleague's key and the account's own key.
+        assert (
+            client.delete(f"/v1/keys/{key_id(colleague.key)}", headers=owner.headers).status_code
+            == 204
+        )
+        problem(client.get("/v1/me", headers=colleague.headers), 401, "unauthenticated")
+        assert (
+            client.delete(f"/v1/keys/{key_id(funder.key)}", headers=owner.headers).status_code
+            == 204
+        )
+        problem(client.get("/v1/me", headers=funder.headers), 401, "unauthenticated")

@@ -20,7 +20,8 @@ from voucherledger.core.session import get_session
 router = APIRouter(prefix="/v1", tags=["accounts"], route_class=CommittingRoute)
 
 DB = Annotated[Session, Depends(get_session)]
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
+# Keys are managed by the admin's own key or an owner of the admin account.
+Admin = Annotated[Principal, Depends(require_roles("admin", member_role="owner"))]
 Creator = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 
@@ -75,7 +76,9 @@ def create_key(account_id: str, admin: Admin, session: DB, request: Request) -> 
     operation_id="revoke_key",
     responses=problem_responses(Forbidden, NotFound),
 )
-def revoke_key(key_id: str, admin: Admin, session: DB) -> Response:
-    """Revoke a key: it stops working with the next request."""
-    service.revoke_key(session, key_id, revoked_by=admin.actor_ref)
+def revoke_key(key_id: str, principal: CurrentPrincipal, session: DB) -> Response:
+    """Revoke a key: it stops working with the next request. The admin revokes any
+    key; an account's owners revoke its keys; a member revokes its own personal keys.
+    Another party's key is 404."""
+    service.revoke_key(session, principal, key_id)
     return Response(status_code=204)

@@ -144,11 +144,15 @@ def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -
     )
 
 
-def revoke_key(session: Session, key_id: str, *, revoked_by: str) -> None:
+def revoke_key(session: Session, principal: Principal, key_id: str) -> None:
     """Revoke at once; revoking a revoked key again changes nothing (nor who did it)."""
-    if repository.get_key(session, key_id) is None:
+    key = repository.get_key(session, key_id)
+    if key is None or not (principal.is_admin or key.account_id == principal.account_id):
         raise NotFound(f"No API key {key_id}.")
-    repository.revoke_key(session, key_id, utcnow(), revoked_by)
+    own = key.member_id is not None and key.member_id == principal.member_id
+    if not (principal.is_admin or own or principal.has_member_role("owner")):
+        raise Forbidden("An account's owners revoke its keys; a member revokes its own.")
+    repository.revoke_key(session, key_id, utcnow(), principal.actor_ref)
 
 
 def create_admin(session: Session, name: str) -> KeyCreated:

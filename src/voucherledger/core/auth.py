@@ -100,6 +100,14 @@ class Principal:
         """True for a person with at least ``role`` inside the account."""
         return self.member_role is not None and ROLE_RANK[self.member_role] >= ROLE_RANK[role]
 
+    @property
+    def is_admin(self) -> bool:
+        """The scheme's administrator, with the power to manage every account's people
+        and keys: the admin account's own key (the machine the CLI made) or an owner of
+        the admin account. An admin member with a lesser role has only that role's
+        powers; it cannot make itself an owner."""
+        return self.kind == "admin" and self.member_role in (None, "owner")
+
 
 @dataclass(frozen=True, slots=True)
 class NewKey:
@@ -288,10 +296,12 @@ async def current_principal(
     return principal
 
 
-def require_roles(*kinds: str) -> Callable[..., object]:
+def require_roles(*kinds: str, member_role: MemberRole | None = None) -> Callable[..., object]:
     """A dependency that admits only accounts of the given kinds (403 otherwise).
 
-    A member with the ``viewer`` role reads only: any other method is 403."""
+    A member with the ``viewer`` role reads only: any other method is 403. With
+    ``member_role``, a person must also hold at least that role inside the account
+    (an account's own key has every power of its account)."""
     allowed = frozenset(kinds)
 
     async def check(
@@ -301,6 +311,12 @@ def require_roles(*kinds: str) -> Callable[..., object]:
             raise Forbidden(f"This endpoint is for {', '.join(sorted(allowed))} accounts.")
         if principal.member_role == "viewer" and request.method not in SAFE_METHODS:
             raise Forbidden("A viewer may read but not change anything.")
+        if (
+            member_role is not None
+            and principal.member_role is not None
+            and not principal.has_member_role(member_role)
+        ):
+            raise Forbidden(f"This needs the {member_role} role in the account.")
         return principal
 
     return check

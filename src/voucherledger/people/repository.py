@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import ApiKey, Member
 from voucherledger.core.pagination import keyset
+from voucherledger.people.session_models import WebSession
 
 
 def get(session: Session, member_id: str, *, for_update: bool = False) -> Member | None:
@@ -88,3 +91,17 @@ def list_for_account(
 def add(session: Session, member: Member) -> None:
     session.add(member)
     session.flush()
+
+
+def revoke_credentials(session: Session, member_id: str, at: datetime, by: str) -> None:
+    """Revoke every personal key and every session of the member."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.member_id == member_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_by=by)
+    )
+    session.execute(
+        update(WebSession)
+        .where(WebSession.member_id == member_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

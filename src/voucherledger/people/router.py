@@ -144,11 +144,12 @@ def reinvite_member(
     responses=problem_responses(Forbidden, NotFound, InvalidState),
 )
 def create_personal_key(
-    member_id: str, principal: Writer, session: DB, request: Request
+    member_id: str, principal: CurrentPrincipal, session: DB, request: Request
 ) -> PersonalKeyCreated:
-    """A personal API key: it acts as the member, with the member's role, and stops
-    when the member is disabled. For the member itself, the account's owners and the
-    admin. The key is in this response only (null in a replay)."""
+    """A personal API key: it acts as the member, with the member's role (a viewer's
+    key reads only), and stops when the member is disabled. Made by the member itself
+    only, never by an owner or the admin for someone else. The key is in this response
+    only (null in a replay)."""
     redact_secrets(request, "key")
     return service.create_personal_key(session, principal, member_id)
 

@@ -94,8 +94,8 @@ def _new_invite(member: Member, ttl: timedelta) -> str:
 
 
 def _manages(principal: Principal, account_id: str) -> bool:
-    """The admin, or an owner of the account."""
-    return principal.kind == "admin" or (
+    """The admin (its own key, or an owner of it), or an owner of the account."""
+    return principal.is_admin or (
         principal.account_id == account_id and principal.has_member_role("owner")
     )
 
@@ -226,6 +226,10 @@ def update(session: Session, principal: Principal, member_id: str, data: MemberU
             )
     if data.name is not None:
         member.name = data.name
+    if status == "disabled" and member.status != "disabled":
+        # Revoked, not suspended: enabling the member again brings back no key and no
+        # session that might have leaked; the person signs in again.
+        repository.revoke_credentials(session, member.id, utcnow(), principal.actor_ref)
     member.role = role
     member.status = status
     session.flush()
@@ -272,10 +276,12 @@ def accept(session: Session, passwords: Passwords, data: InviteAccept) -> Member
 def create_personal_key(
     session: Session, principal: Principal, member_id: str
 ) -> PersonalKeyCreated:
-    """A key that acts as the member, for the member itself or for its account's owners."""
+    """A key that acts as the member, made by the member itself (signed in, or with a
+    personal key it made before). Nobody else may make one: a key made by an owner or
+    the admin would let its maker act, and approve payouts, as this person."""
     member = _member_in_reach(session, principal, member_id)
     if principal.member_id != member.id:
-        _require_manager(principal, member)
+        raise Forbidden("A personal key is made by its own person only.")
     if member.status != "active":
         raise InvalidState(f"The member is {member.status}: only an active member has keys.")
     key, plaintext = accounts_service.issue_key(

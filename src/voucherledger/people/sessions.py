@@ -184,8 +184,8 @@ def set_security(
     """``require_totp`` of an account: by the admin, or an owner of that account."""
     if principal.kind != "admin" and principal.account_id != account_id:
         raise NotFound(f"No account {account_id}.")
-    if principal.member_role == "viewer" or (
-        principal.kind != "admin" and not principal.has_member_role("owner")
+    if principal.member_role == "viewer" or not (
+        principal.is_admin or principal.has_member_role("owner")
     ):
         raise Forbidden("Only an owner of the account may change its security settings.")
     account = repository.get_account(session, account_id, for_update=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories.accounts import make_party
-from tests.factories.app import admin_headers
+from tests.factories.app import admin_headers, client_for
+from tests.factories.people import add_member
 from tests.factories.programmes import assert_problem
 from tests.factories.redemptions import Clock
 from tests.factories.sessions import (
@@ -221,3 +223,30 @@ def test_concurrent_sign_ins_with_one_code_cannot_both_pass(
         sign_in(client, human.email, totp_code=code)
         with transaction(factory) as session:
             assert totp.accept_code(session, member, code) is False
+
+
+def test_a_personal_key_reaches_only_the_setup_while_its_account_requires_totp(
+    settings: Settings,
+) -> None:
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        party = make_party(client, admin, "funder")
+        without = add_member(client, party.id, "operator")
+        enrolled = add_member(client, party.id, "operator", totp=True)
+        assert client.get("/v1/programmes", headers=without.headers).status_code == 200
+        required = client.patch(
+            f"/v1/accounts/{party.id}/security", json={"require_totp": True}, headers=admin
+        )
+        assert required.status_code == 200, required.text
+        assert_problem(
+            client.get("/v1/programmes", headers=without.headers), 403, "totp_setup_required"
+        )
+        assert client.get("/v1/me", headers=without.headers).status_code == 200
+        assert client.get("/v1/programmes", headers=enrolled.headers).status_code == 200
+        assert client.get("/v1/programmes", headers=party.headers).status_code == 200  # machine
+        setup = client.post("/v1/me/totp", headers=without.headers)
+        assert setup.status_code == 201, setup.text
+        code = pyotp.TOTP(setup.json()["secret"]).now()
+        confirmed = client.post("/v1/me/totp/confirm", json={"code": code}, headers=without.headers)
+        assert confirmed.status_code == 200, confirmed.text
+        assert client.get("/v1/programmes", headers=without.headers).status_code == 200

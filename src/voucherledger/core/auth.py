@@ -136,15 +136,17 @@ def parse_key(plaintext: str) -> tuple[str, str] | None:
 
 
 _KEY_LOOKUP = (
-    "SELECT k.secret_hash, k.revoked_at, a.id, a.kind, m.id, m.role, m.status FROM api_keys k "
+    "SELECT k.secret_hash, k.revoked_at, a.id, a.kind, m.id, m.role, m.status, "
+    "a.require_totp, m.totp_confirmed_at FROM api_keys k "
     "JOIN accounts a ON a.id = k.account_id "
     "LEFT JOIN members m ON m.id = k.member_id WHERE k.id = ?"
 )
 
 
-def authenticate(session: Session, plaintext: str) -> Principal | None:
+def authenticate(session: Session, plaintext: str, path: str = "") -> Principal | None:
     """The key's account, or None. Runs on every request: one primary-key read,
-    straight to the driver."""
+    straight to the driver. A personal key of a member whose account requires TOTP
+    and who has none confirmed reaches only the set-up paths, as a session does."""
     parsed = parse_key(plaintext)
     if parsed is None:
         return None
@@ -152,13 +154,29 @@ def authenticate(session: Session, plaintext: str) -> Principal | None:
     row = rawsql.fetchone(session, _KEY_LOOKUP, (key_id,))
     if row is None:
         return None
-    secret_hash, revoked_at, account_id, kind, member_id, member_role, member_status = row
+    (
+        secret_hash,
+        revoked_at,
+        account_id,
+        kind,
+        member_id,
+        member_role,
+        member_status,
+        require_totp,
+        totp_confirmed_at,
+    ) = row
     if revoked_at is not None:
         return None
     if not hmac.compare_digest(secret_hash, hash_secret(secret)):
         return None
     if member_id is not None and member_status != "active":
         return None
+    if member_id is not None and require_totp and totp_confirmed_at is None:
+        if path not in TOTP_SETUP_PATHS:
+            raise TotpSetupRequired(
+                "Your account requires a second factor: set one up with POST /v1/me/totp "
+                "and POST /v1/me/totp/confirm first."
+            )
     return Principal(
         account_id=account_id,
         kind=kind,
@@ -283,7 +301,9 @@ async def current_principal(
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
         session = request_session(request)
-        principal = await run_in_threadpool(authenticate, session, credentials.credentials)
+        principal = await run_in_threadpool(
+            authenticate, session, credentials.credentials, request.url.path
+        )
         if principal is None:
             raise Unauthenticated("The API key is unknown or revoked.")
     elif cookie is not None:

@@ -65,12 +65,20 @@ class IdempotencyScope:
     ledger_key: str  # the key ledger transactions of this request are written under
 
 
-def _request_hash(method: str, path: str, body: bytes) -> str:
+def _request_hash(method: str, path: str, body: bytes, member_id: str | None) -> str:
+    """What a retry must repeat: method, path, body (as JSON, whatever its spacing),
+    and the person. Keys are the account's, so a colleague who sends the same key and
+    body gets 409 rather than the first person's answer, which names the first person
+    and which the colleague's role might not allow. An account's own keys are one
+    machine: their requests hash as they always have."""
+    person = b"" if member_id is None else b"\nmember " + member_id.encode()
     try:
         normal = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         normal = body
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + normal).hexdigest()
+    return hashlib.sha256(
+        method.encode() + b" " + path.encode() + person + b"\n" + normal
+    ).hexdigest()
 
 
 async def idempotency_guard(
@@ -99,7 +107,7 @@ async def idempotency_guard(
             ],
         )
     body = await request.body()
-    digest = _request_hash(request.method, request.url.path, body)
+    digest = _request_hash(request.method, request.url.path, body, principal.member_id)
     session = request_session(request)
     ledger_key = f"http:{principal.account_id}:{idempotency_key}"
     await run_in_threadpool(

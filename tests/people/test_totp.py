@@ -187,8 +187,10 @@ def test_an_owner_requires_totp_of_every_member(
         clock.advance(timedelta(seconds=30))
         full = sign_in(client, officer.email, totp_code=code_at(secret, clock()))
         assert client.get("/v1/programmes", headers=full.reads).status_code == 200
-        # personal keys are for machines: not limited
-        assert client.get("/v1/programmes", headers=owner.person.headers).status_code == 200
+        # a personal key of a member without a factor is limited as its sessions are
+        assert_problem(
+            client.get("/v1/programmes", headers=owner.person.headers), 403, "totp_setup_required"
+        )
         # sign-out stays possible from a limited session
         assert (
             client.delete("/v1/sessions/current", headers=owner_session.writes).status_code == 204

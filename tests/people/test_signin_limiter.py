@@ -106,6 +106,40 @@ def test_the_limit_and_window_are_settings(
         sign_in(client, human.email)
 
 
+def test_only_failures_stay_counted(settings: Settings) -> None:
+    """Every attempt is counted before it is verified; a sign-in, ``totp_required`` and
+    ``account_required`` take their count back, a wrong password keeps it."""
+    with https_client(settings) as client:
+        admin = admin_headers(client)
+        factory = client.app.state.session_factory  # type: ignore[attr-defined]
+
+        def counted() -> int:
+            with factory() as session:
+                return int(session.execute(select(func.count(SigninFailure.id))).scalar_one())
+
+        funder = make_party(client, admin, "funder")
+        group = make_party(client, admin, "group")
+        email = "twice@example.org"
+        add_human(client, funder.id, "operator", email=email)
+        add_human(client, group.id, "operator", email=email)
+        second = add_human(client, funder.id, "approver")
+        with transaction(factory) as session:
+            member = session.get(Member, second.person.id)
+            assert member is not None
+            member.totp_secret, member.totp_confirmed_at = "JBSWY3DPEHPK3PXP", utcnow()
+
+        assert_problem(
+            client.post("/v1/sessions", json=sign_in_body(email)), 409, "account_required"
+        )
+        response = client.post("/v1/sessions", json=sign_in_body(second.email))
+        assert_problem(response, 401, "totp_required")
+        sign_in(client, email, account_id=group.id)
+        assert counted() == 0
+        response = client.post("/v1/sessions", json=sign_in_body(email, WRONG))
+        assert_problem(response, 401, "invalid_credentials")
+        assert counted() == 1
+
+
 def test_the_sweep_purges_old_failures_and_ended_sessions(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:

@@ -8,8 +8,9 @@ accounts (the caller has shown the password, so they are no secret to it). A wro
 email and a wrong password get the same 401 ``invalid_credentials`` after the same
 work (one Argon2id verification, a dummy one for an unknown email). A member with a
 confirmed second factor also needs ``totp_code``: without it 401 ``totp_required``,
-with a wrong or replayed one 401 ``invalid_credentials``. Wrong passwords and codes
-count towards the limiter (``limiter.py``).
+with a wrong or replayed one 401 ``invalid_credentials``. Every attempt is reserved
+with the limiter (``limiter.py``) before anything is verified; wrong emails, passwords
+and codes stay counted as failures, the rest are released.
 
 The cookie's token is 256 random bits, stored as its SHA-256 only. Sign-in takes no
 ``Idempotency-Key`` (there is no account yet to keep it under, and a replay must never
@@ -28,7 +29,7 @@ from voucherledger.accounts.models import Account, Member
 from voucherledger.accounts.service import to_out
 from voucherledger.core.auth import Principal, hash_secret
 from voucherledger.core.db import utcnow
-from voucherledger.core.errors import AppError, Forbidden, NotFound, RateLimited
+from voucherledger.core.errors import AppError, Forbidden, NotFound
 from voucherledger.core.ids import new_id
 from voucherledger.core.settings import Settings
 from voucherledger.people import service as members
@@ -94,11 +95,37 @@ def sign_in(
 ) -> SignIn:
     email_key = body.email.strip().lower()
     address = address[:MAX_ADDRESS] if address else None
-    if limiter.blocked(session, email_key, address):
-        raise RateLimited(
-            "Too many failed sign-ins; try again later.",
-            headers={"Retry-After": str(int(limiter.window.total_seconds()))},
+    # Before ``session`` is touched: the reservation commits in transactions of its own.
+    attempt = limiter.reserve(session, email_key, address)
+    try:
+        signed = _verified_sign_in(
+            session,
+            body,
+            email_key,
+            settings=settings,
+            passwords=passwords,
+            address=address,
+            user_agent=user_agent,
         )
+    except InvalidCredentials:
+        raise  # a wrong email, password or code: the reserved row is the failure
+    except BaseException:
+        limiter.release_after(session, attempt)  # totp_required, account_required, ...
+        raise
+    limiter.succeed(session, attempt)
+    return signed
+
+
+def _verified_sign_in(
+    session: Session,
+    body: SessionCreate,
+    email_key: str,
+    *,
+    settings: Settings,
+    passwords: Passwords,
+    address: str | None,
+    user_agent: str | None,
+) -> SignIn:
     candidates = repository.active_members_by_email(
         session, email_key, body.account_id, MAX_ACCOUNTS
     )
@@ -106,7 +133,6 @@ def sign_in(
     if not candidates:
         passwords.verify_dummy(body.password)
     if not matched:
-        limiter.fail(session, email_key, address)
         raise InvalidCredentials("The email or the password is wrong.")
     if len(matched) > 1:
         accounts = [repository.get_account(session, m.account_id) for m in matched]
@@ -119,7 +145,6 @@ def sign_in(
         if body.totp_code is None:
             raise TotpRequired("Send totp_code: the current code of your authenticator.")
         if not totp.accept_code(session, member, body.totp_code):
-            limiter.fail(session, email_key, address)
             raise InvalidCredentials("The email or the password is wrong.")
     if member.password_hash is not None and passwords.needs_rehash(member.password_hash):
         member.password_hash = passwords.hash(body.password)

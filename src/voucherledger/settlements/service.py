@@ -231,9 +231,10 @@ def approve(
 def reject(
     session: Session, principal: Principal, settlement_id: str, body: SettlementReject
 ) -> SettlementOut:
-    """Refuse (or, by its proposer, withdraw) a proposal: nothing is paid, its claims
-    are free again. Approvers and owners may, and the account's own key; no second
-    factor is needed, as no money moves."""
+    """Refuse a proposal: nothing is paid, its claims are free again. Approvers and
+    owners may (a proposer with that role withdraws its own), and the account's own
+    key; an operator may not, not even its own proposal. No second factor is needed,
+    as no money moves."""
     _visible(session, principal, settlement_id)
     if principal.member_id is not None and not principal.has_member_role("approver"):
         raise Forbidden("Only a member with the approver or owner role rejects a payout.")

@@ -12,7 +12,10 @@ from voucherledger.accounts.models import Account, ApiKey
 from voucherledger.core.pagination import keyset
 
 
-def get(session: Session, account_id: str) -> Account | None:
+def get(session: Session, account_id: str, *, for_update: bool = False) -> Account | None:
+    """The account; ``for_update`` locks its row and reads it afresh."""
+    if for_update:
+        return session.get(Account, account_id, with_for_update=True, populate_existing=True)
     return session.get(Account, account_id)
 
 

@@ -93,7 +93,7 @@ def _new_invite(member: Member, ttl: timedelta) -> str:
 # --- who may ------------------------------------------------------------------------
 
 
-def _manages(principal: Principal, account_id: str) -> bool:
+def manages(principal: Principal, account_id: str) -> bool:
     """The admin (its own key, or an owner of it), or an owner of the account."""
     return principal.is_admin or (
         principal.account_id == account_id and principal.has_member_role("owner")
@@ -107,7 +107,7 @@ def _account_to_manage(session: Session, principal: Principal, account_id: str) 
     account = accounts.get(session, account_id)
     if account is None:
         raise NotFound(f"No account {account_id}.")
-    if not _manages(principal, account_id):
+    if not manages(principal, account_id):
         raise Forbidden("Only the account's owners (and the admin) manage its members.")
     return account
 
@@ -124,7 +124,7 @@ def _member_in_reach(
 
 
 def _require_manager(principal: Principal, member: Member) -> None:
-    if not _manages(principal, member.account_id):
+    if not manages(principal, member.account_id):
         raise Forbidden("Only the account's owners (and the admin) manage its members.")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from voucherledger.accounts.models import Account, Member
+from voucherledger.accounts.models import Member
 from voucherledger.people.session_models import WebSession
 
 
@@ -21,20 +21,6 @@ def active_members_by_email(
     if account_id is not None:
         query = query.where(Member.account_id == account_id)
     return list(session.execute(query.order_by(Member.account_id).limit(limit)).scalars())
-
-
-def get_member(session: Session, member_id: str, *, for_update: bool = False) -> Member | None:
-    query = select(Member).where(Member.id == member_id)
-    if for_update:
-        query = query.with_for_update()
-    return session.execute(query).scalar_one_or_none()
-
-
-def get_account(session: Session, account_id: str, *, for_update: bool = False) -> Account | None:
-    query = select(Account).where(Account.id == account_id)
-    if for_update:
-        query = query.with_for_update()
-    return session.execute(query).scalar_one_or_none()
 
 
 def add_session(session: Session, web_session: WebSession) -> None:

@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from voucherledger.accounts import repository as accounts
 from voucherledger.accounts.models import Account, Member
 from voucherledger.accounts.service import to_out
 from voucherledger.core.auth import Principal, hash_secret
@@ -32,6 +33,7 @@ from voucherledger.core.db import utcnow
 from voucherledger.core.errors import AppError, Forbidden, NotFound
 from voucherledger.core.ids import new_id
 from voucherledger.core.settings import Settings
+from voucherledger.people import repository as members_repository
 from voucherledger.people import service as members
 from voucherledger.people import session_repository as repository
 from voucherledger.people import totp
@@ -135,10 +137,10 @@ def _verified_sign_in(
     if not matched:
         raise InvalidCredentials("The email or the password is wrong.")
     if len(matched) > 1:
-        accounts = [repository.get_account(session, m.account_id) for m in matched]
+        opened = [accounts.get(session, m.account_id) for m in matched]
         raise AccountRequired(
             "This email and password open several accounts: send account_id.",
-            errors=[{"account_id": a.id, "name": a.name, "kind": a.kind} for a in accounts if a],
+            errors=[{"account_id": a.id, "name": a.name, "kind": a.kind} for a in opened if a],
         )
     member = matched[0]
     if member.totp_confirmed_at is not None:
@@ -164,7 +166,7 @@ def _verified_sign_in(
         user_agent=user_agent[:MAX_USER_AGENT] if user_agent else None,
     )
     repository.add_session(session, web_session)
-    account = repository.get_account(session, member.account_id)
+    account = accounts.get(session, member.account_id)
     if account is None:
         raise RuntimeError("a member without its account")
     created = SessionCreated(
@@ -183,12 +185,12 @@ def sign_out(session: Session, principal: Principal) -> None:
 
 
 def me(session: Session, principal: Principal) -> MeOut:
-    account = repository.get_account(session, principal.account_id)
+    account = accounts.get(session, principal.account_id)
     if account is None:
         raise NotFound(f"No account {principal.account_id}.")
     member = None
     if principal.member_id is not None:
-        found = repository.get_member(session, principal.member_id)
+        found = members_repository.get(session, principal.member_id)
         member = member_out(found) if found is not None else None
     current = None
     if principal.session_id is not None:
@@ -209,11 +211,9 @@ def set_security(
     """``require_totp`` of an account: by the admin, or an owner of that account."""
     if principal.kind != "admin" and principal.account_id != account_id:
         raise NotFound(f"No account {account_id}.")
-    if principal.member_role == "viewer" or not (
-        principal.is_admin or principal.has_member_role("owner")
-    ):
+    if not members.manages(principal, account_id):
         raise Forbidden("Only an owner of the account may change its security settings.")
-    account = repository.get_account(session, account_id, for_update=True)
+    account = accounts.get(session, account_id, for_update=True)
     if account is None:
         raise NotFound(f"No account {account_id}.")
     account.require_totp = require_totp

@@ -23,6 +23,7 @@ from voucherledger.accounts.models import Member
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import AppError, Forbidden, InvalidState, NotFound
+from voucherledger.people import repository as members
 from voucherledger.people import session_repository as repository
 from voucherledger.people.session_schemas import TotpConfirmed, TotpSetup
 
@@ -39,7 +40,7 @@ class InvalidTotpCode(AppError):
 def has_confirmed_totp(session: Session, member_id: str) -> bool:
     """Whether the member has a confirmed TOTP second factor (for rules such as "an
     approver of a funder must have TOTP before approving")."""
-    member = repository.get_member(session, member_id)
+    member = members.get(session, member_id)
     return member is not None and member.totp_confirmed_at is not None
 
 
@@ -67,7 +68,7 @@ def accept_code(session: Session, member: Member, code: str) -> bool:
 def _member(session: Session, principal: Principal) -> Member:
     if principal.member_id is None:
         raise Forbidden("A second factor belongs to a person: use a session or a personal key.")
-    member = repository.get_member(session, principal.member_id, for_update=True)
+    member = members.get(session, principal.member_id, for_update=True)
     if member is None:
         raise NotFound(f"No member {principal.member_id}.")
     return member

@@ -138,15 +138,43 @@ def personal_key(client: TestClient, headers: dict[str, str], member_id: str) ->
     return key
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A signed-in session: its cookie token and CSRF token."""
+
+    token: str
+    csrf: str
+    body: dict[str, Any]
+
+    @property
+    def reads(self) -> dict[str, str]:
+        return {"Cookie": f"vl_session={self.token}"}
+
+    @property
+    def writes(self) -> dict[str, str]:
+        return {"Cookie": f"vl_session={self.token}", "X-CSRF-Token": self.csrf}
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD, **extra: Any) -> Signed:
+    """Sign in and keep the tokens apart from the client's cookie jar (so that one
+    client can act as several people)."""
+    response = client.post("/v1/sessions", json=sign_in_body(email, password, **extra))
+    assert response.status_code == 201, response.text
+    token = response.cookies["vl_session"]
+    client.cookies.clear()
+    body = response.json()
+    return Signed(token, body["csrf_token"], body)
+
+
+def sign_in_body(email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
+    return {"email": email, "password": password, **extra}
+
+
 def own_key(client: TestClient, email: str, member_id: str, password: str = PASSWORD) -> str:
     """The person signs in and makes its own personal key (nobody else may)."""
-    signed = client.post("/v1/sessions", json={"email": email, "password": password})
-    assert signed.status_code == 201, signed.text
-    token = signed.cookies["vl_session"]
-    client.cookies.clear()
-    headers = {"Cookie": f"vl_session={token}", "X-CSRF-Token": signed.json()["csrf_token"]}
-    key = personal_key(client, headers, member_id)
-    client.delete("/v1/sessions/current", headers=headers)
+    signed = sign_in(client, email, password)
+    key = personal_key(client, signed.writes, member_id)
+    client.delete("/v1/sessions/current", headers=signed.writes)
     return key
 
 

@@ -6,19 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories.people import Person, add_member, set_password
+from tests.factories.people import PASSWORD, Person, add_member, set_password
 from tests.factories.redemptions import Clock
 from voucherledger.app import create_app
 from voucherledger.core.auth import MemberRole
 from voucherledger.core.settings import Settings
 
-PASSWORD = "correct horse battery staple"
 # Every module whose utcnow decides something about a session, a code or a failure.
 SESSION_CLOCKED_MODULES = (
     "voucherledger.core.auth",
@@ -45,38 +43,6 @@ def https_client(settings: Settings, address: str = "203.0.113.7") -> Iterator[T
         app, base_url="https://testserver", raise_server_exceptions=False, client=(address, 50000)
     ) as client:
         yield client
-
-
-@dataclass(frozen=True)
-class Signed:
-    """A signed-in session: its cookie token and CSRF token."""
-
-    token: str
-    csrf: str
-    body: dict[str, Any]
-
-    @property
-    def reads(self) -> dict[str, str]:
-        return {"Cookie": f"vl_session={self.token}"}
-
-    @property
-    def writes(self) -> dict[str, str]:
-        return {"Cookie": f"vl_session={self.token}", "X-CSRF-Token": self.csrf}
-
-
-def sign_in_body(email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-    return {"email": email, "password": password, **extra}
-
-
-def sign_in(client: TestClient, email: str, password: str = PASSWORD, **extra: Any) -> Signed:
-    """Sign in and keep the tokens apart from the client's cookie jar (so that one
-    client can act as several people)."""
-    response = client.post("/v1/sessions", json=sign_in_body(email, password, **extra))
-    assert response.status_code == 201, response.text
-    token = response.cookies["vl_session"]
-    client.cookies.clear()
-    body = response.json()
-    return Signed(token, body["csrf_token"], body)
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,8 @@ from sqlalchemy import select
 from tests.factories.accounts import Party, make_party
 from tests.factories.app import admin_headers
 from tests.factories.authz import table_mismatches
-from tests.factories.sessions import (
-    Human,
-    Signed,
-    add_human,
-    code_at,
-    https_client,
-    sign_in,
-    sign_in_body,
-)
+from tests.factories.people import Signed, sign_in, sign_in_body
+from tests.factories.sessions import Human, add_human, code_at, https_client
 from voucherledger.accounts.models import Account, Member
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.settings import Settings

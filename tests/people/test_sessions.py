@@ -9,15 +9,9 @@ from sqlalchemy import select
 
 from tests.factories.accounts import make_party
 from tests.factories.app import admin_headers
+from tests.factories.people import PASSWORD, sign_in, sign_in_body
 from tests.factories.programmes import assert_problem
-from tests.factories.sessions import (
-    PASSWORD,
-    add_human,
-    https_client,
-    session_clock,
-    sign_in,
-    sign_in_body,
-)
+from tests.factories.sessions import add_human, https_client, session_clock
 from voucherledger.accounts.models import Member
 from voucherledger.core.auth import hash_secret
 from voucherledger.core.db import transaction

@@ -18,16 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories.accounts import make_party
 from tests.factories.app import admin_headers
+from tests.factories.people import PASSWORD, sign_in, sign_in_body
 from tests.factories.programmes import assert_problem
 from tests.factories.server import free_port
-from tests.factories.sessions import (
-    PASSWORD,
-    add_human,
-    https_client,
-    session_clock,
-    sign_in,
-    sign_in_body,
-)
+from tests.factories.sessions import add_human, https_client, session_clock
 from tests.test_cli import CLI
 from voucherledger.accounts.models import Account, Member
 from voucherledger.core.db import transaction, utcnow

@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from tests.factories.accounts import make_party
 from tests.factories.app import admin_headers, client_for
+from tests.factories.people import sign_in_body
 from tests.factories.server import running_server
-from tests.factories.sessions import add_human, sign_in_body
+from tests.factories.sessions import add_human
 from voucherledger.core.settings import Settings
 from voucherledger.people.session_models import SigninFailure
 

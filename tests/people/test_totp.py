@@ -12,19 +12,10 @@ from sqlalchemy import select
 
 from tests.factories.accounts import make_party
 from tests.factories.app import admin_headers, client_for
-from tests.factories.people import add_member
+from tests.factories.people import Signed, add_member, sign_in, sign_in_body
 from tests.factories.programmes import assert_problem
 from tests.factories.redemptions import Clock
-from tests.factories.sessions import (
-    Human,
-    Signed,
-    add_human,
-    code_at,
-    https_client,
-    session_clock,
-    sign_in,
-    sign_in_body,
-)
+from tests.factories.sessions import Human, add_human, code_at, https_client, session_clock
 from voucherledger.core.db import transaction
 from voucherledger.core.settings import Settings
 from voucherledger.people.session_models import SigninFailure

@@ -50,10 +50,10 @@ class Settlement(Base):
     # Actor refs (a member id, or an account key's id); null on settlements made
     # before people existed.
     proposed_by: Mapped[str | None] = mapped_column(String(40))
-    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     approved_by: Mapped[str | None] = mapped_column(String(40))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejected_by: Mapped[str | None] = mapped_column(String(40))
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejection_reason: Mapped[str | None] = mapped_column(String(500))
+    # When it was proposed (for a single-approval programme, settled as well).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

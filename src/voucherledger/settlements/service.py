@@ -67,7 +67,7 @@ def to_out(settlement: Settlement) -> SettlementOut:
         redemption_ids=list(settlement.redemption_ids),
         transaction_id=settlement.transaction_id,
         proposed_by=settlement.proposed_by,
-        proposed_at=settlement.proposed_at,
+        proposed_at=settlement.created_at,
         approved_by=settlement.approved_by,
         approved_at=settlement.approved_at,
         rejected_by=settlement.rejected_by,
@@ -128,7 +128,6 @@ def settle(
         redemption_ids=[],
         transaction_id=None,
         proposed_by=principal.actor_ref,
-        proposed_at=now,
         created_at=now,
     )
     repository.add(session, settlement)

@@ -26,7 +26,6 @@ _settlements = sa.table(
     sa.column("created_at", sa.DateTime),
     sa.column("status", sa.String),
     sa.column("redemption_ids", sa.JSON),
-    sa.column("proposed_at", sa.DateTime),
     sa.column("approved_at", sa.DateTime),
 )
 _redemptions = sa.table(
@@ -39,7 +38,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("status", sa.String(length=10), nullable=True))
         batch.add_column(sa.Column("redemption_ids", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("proposed_by", sa.String(length=40), nullable=True))
-        batch.add_column(sa.Column("proposed_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("approved_by", sa.String(length=40), nullable=True))
         batch.add_column(sa.Column("approved_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("rejected_by", sa.String(length=40), nullable=True))
@@ -62,14 +60,12 @@ def upgrade() -> None:
             .values(
                 status="settled",
                 redemption_ids=covered.get(settlement_id, []),
-                proposed_at=created_at,
                 approved_at=created_at,
             )
         )
     with op.batch_alter_table("settlements") as batch:
         batch.alter_column("status", existing_type=sa.String(length=10), nullable=False)
         batch.alter_column("redemption_ids", existing_type=sa.JSON(), nullable=False)
-        batch.alter_column("proposed_at", existing_type=sa.DateTime(), nullable=False)
         batch.alter_column("transaction_id", existing_type=sa.String(length=40), nullable=True)
         batch.create_check_constraint(
             op.f("ck_settlements_status"), "status IN ('proposed', 'settled', 'rejected')"
@@ -104,7 +100,6 @@ def downgrade() -> None:
             "rejected_by",
             "approved_at",
             "approved_by",
-            "proposed_at",
             "proposed_by",
             "redemption_ids",
             "status",

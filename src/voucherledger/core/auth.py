@@ -172,11 +172,7 @@ def authenticate(session: Session, plaintext: str, path: str = "") -> Principal 
     if member_id is not None and member_status != "active":
         return None
     if member_id is not None and require_totp and totp_confirmed_at is None:
-        if path not in TOTP_SETUP_PATHS:
-            raise TotpSetupRequired(
-                "Your account requires a second factor: set one up with POST /v1/me/totp "
-                "and POST /v1/me/totp/confirm first."
-            )
+        refuse_until_totp_setup(path)
     return Principal(
         account_id=account_id,
         kind=kind,
@@ -184,6 +180,16 @@ def authenticate(session: Session, plaintext: str, path: str = "") -> Principal 
         member_id=member_id,
         member_role=member_role,
     )
+
+
+def refuse_until_totp_setup(path: str) -> None:
+    """A member whose account requires TOTP and who has none confirmed reaches only
+    the paths that set it up, with a session or with a personal key alike."""
+    if path not in TOTP_SETUP_PATHS:
+        raise TotpSetupRequired(
+            "Your account requires a second factor: set one up with POST /v1/me/totp "
+            "and POST /v1/me/totp/confirm first."
+        )
 
 
 _SESSION_LOOKUP = (
@@ -270,11 +276,8 @@ def _session_principal(request: Request, token: str) -> Principal:
             sent.encode("latin-1"), check.csrf_token.encode("latin-1")
         ):
             raise CsrfFailed(f"Send the session's csrf_token in the {CSRF_HEADER} header.")
-    if check.setup_only and request.url.path not in TOTP_SETUP_PATHS:
-        raise TotpSetupRequired(
-            "Your account requires a second factor: set one up with POST /v1/me/totp "
-            "and POST /v1/me/totp/confirm first."
-        )
+    if check.setup_only:
+        refuse_until_totp_setup(request.url.path)
     if check.slide:
         session_id = check.principal.session_id or ""
         if request.method in ("GET", "HEAD"):

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check fuzz bench check
+.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check fuzz bench check i18n screenshots
 
 # Two pytest-xdist workers, not -n auto: this is a 2-core machine, and the connection
 # budget (under 60 at once: see tests/conftest.py) is worked out for two workers.
@@ -72,5 +72,13 @@ fuzz: $(STAMP) ## schemathesis over the whole API as admin, funder and supplier 
 
 bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/performance.md)
 	$(BIN)/python bench/ledger_write.py
+
+LOCALE := src/voucherledger/console/locale
+i18n: $(STAMP) ## extract the console's messages and merge them into each language's .po (then translate the new ones)
+	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location --sort-output \
+		--project voucherledger --copyright-holder "voucherledger authors" \
+		--output-file $(LOCALE)/messages.pot src/voucherledger/console
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete \
+		--input-file $(LOCALE)/messages.pot --output-dir $(LOCALE)
 
 check: lint test ## lint and test, as CI does

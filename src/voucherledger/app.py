@@ -13,6 +13,7 @@ from voucherledger import __version__, ledger
 from voucherledger.accounts.router import router as accounts_router
 from voucherledger.apidocs import install_docs
 from voucherledger.audit.router import router as audit_router
+from voucherledger.console import install_console
 from voucherledger.core.db import create_db_engine, create_session_factory, read_only
 from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
@@ -137,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(redemptions_router)
     app.include_router(settlements_router)
     app.include_router(audit_router)
+    install_console(app)
     return app

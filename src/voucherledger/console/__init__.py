@@ -1,0 +1,20 @@
+"""The web console at ``/console``: server-rendered pages for the people of each
+party (groups, suppliers, admins), over the HTTP API called in-process as the
+person signed in (see :mod:`voucherledger.console.client`).
+
+Pages work without JavaScript (the camera scanner aside); a small vendored htmx
+and the console's own script only enhance them. Everything a page loads is served
+from the package under ``/static``. See ``docs/console.md``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def install_console(app: FastAPI) -> None:
+    """Add the console's routes; the catch-all 404 page last."""
+    from voucherledger.console import signin
+
+    app.include_router(signin.router)
+    app.include_router(signin.fallback)

@@ -1,0 +1,51 @@
+"""Words the console shows that are made in Python rather than in a template:
+the notices after a redirect, and the API's refusals explained in plain words.
+
+Each is marked with ``N_`` so that ``make i18n`` extracts it, and translated when the
+page is rendered. A refusal with no entry here shows the API's own ``detail``.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction; it is translated where it is shown."""
+    return message
+
+
+# After a form succeeded: ?notice=<code> on the page it redirected to.
+NOTICES: dict[str, str] = {
+    "signed_out": N_("You are signed out."),
+    "invite_accepted": N_("Your password is set. Sign in to continue."),
+    "totp_confirmed": N_("Two-step sign-in is on for your account."),
+}
+
+# API problem codes, in words a group or a supplier can act on.
+PROBLEMS: dict[str, str] = {
+    "invalid_credentials": N_("The email or the password is wrong."),
+    "totp_required": N_("Enter the 6-digit code from your authenticator app."),
+    "rate_limited": N_("Too many attempts. Wait a few minutes, then try again."),
+    "csrf_failed": N_("This form is out of date. Reload the page and try again."),
+    "forbidden": N_("Your role does not allow this."),
+    "not_found": N_("Nothing was found here."),
+    "validation_error": N_("Some fields need correcting."),
+    "database_unavailable": N_(
+        "The service is busy or unreachable. Try again: nothing is done twice."
+    ),
+    "idempotency_key_reused": N_("This form was already sent with other values. Reload it."),
+    "invite_invalid": N_("This invitation link is not valid, or was already used."),
+    "invite_expired": N_("This invitation has expired. Ask for a new one."),
+    "invalid_totp_code": N_("That code is not right. Enter the current 6-digit code."),
+    "account_required": N_("Choose the account to sign in to."),
+    "voucher_expired": N_("This voucher has expired."),
+    "voucher_revoked": N_("This voucher was revoked by its funder."),
+    "voucher_exhausted": N_("This voucher has no balance left to claim."),
+    "insufficient_funds": N_("The amount is more than the voucher can pay."),
+    "category_not_allowed": N_("This voucher does not pay for that category."),
+    "supplier_not_accredited": N_("You are not accredited for this programme or category."),
+    "programme_closed": N_("This programme is closed."),
+    "invalid_state": N_("This cannot be done in the claim's present state."),
+    "limit_exceeded": N_("The amount is over a limit of the programme."),
+    "last_owner": N_("An account must keep at least one owner."),
+    "member_exists": N_("This person is already a member of the account."),
+}

@@ -4,6 +4,7 @@ stay inside the console, the forms shown before a session exists, signing out.""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ from voucherledger.core.settings import Settings
 
 
 @pytest.fixture
-def client(settings: Settings) -> TestClient:
+def client(settings: Settings) -> Iterator[TestClient]:
     with console_client(settings) as client:
         yield client
 

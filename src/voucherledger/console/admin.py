@@ -282,9 +282,7 @@ async def invite(request: Request, account_id: str) -> Response:
     form = await read_form(request, me)
     body = {"email": text(form, "email"), "name": text(form, "name"), "role": text(form, "role")}
     try:
-        invited = await me.api.post(
-            f"/v1/accounts/{account_id}/members", body, key=form_key(form)
-        )
+        invited = await me.api.post(f"/v1/accounts/{account_id}/members", body, key=form_key(form))
     except ApiProblem as problem:
         if problem.status == 404:
             raise

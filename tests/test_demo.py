@@ -60,6 +60,14 @@ def parse(stdout: str) -> tuple[dict[str, str], dict[str, list[list[str]]]]:
     return keys, commands
 
 
+SIGN_IN = re.compile(r"# ([a-z]+): .+: email (\S+) password (\S+)")
+
+
+def sign_ins(stdout: str) -> dict[str, tuple[str, str]]:
+    """The printed console sign-ins: (email, password) by the account's kind."""
+    return {m[1]: (m[2], m[3]) for m in SIGN_IN.finditer(stdout)}
+
+
 def count(session_factory: sessionmaker[Session], model: type[object]) -> int:
     with session_factory() as session:
         return int(session.execute(select(func.count()).select_from(model)).scalar_one())
@@ -76,7 +84,27 @@ def test_demo_fills_a_fresh_database_with_a_working_scheme(
     for key in keys.values():
         assert key not in result.stderr
 
+    people = sign_ins(result.stdout)
+    assert sorted(people) == ["admin", "group", "supplier"]
+    assert f"# In the browser: {BASE_URL}/console " in result.stdout
+    passwords = {password for _, password in people.values()}
+    assert len(passwords) == 1  # one password for the run, shown once
+    assert next(iter(passwords)) not in result.stderr
+
     with client_for(settings) as client:
+        # Every printed sign-in opens a session of an owner of its party.
+        for kind, (email, password) in people.items():
+            signed = client.post("/v1/sessions", json={"email": email, "password": password})
+            assert signed.status_code == 201, signed.text
+            client.cookies.clear()
+            me = client.get(
+                "/v1/me", headers={"Cookie": f"vl_session={signed.cookies['vl_session']}"}
+            )
+            assert me.json()["kind"] == kind
+            assert me.json()["member"]["role"] == "owner"
+            wrong = client.post("/v1/sessions", json={"email": email, "password": "x" * 12})
+            assert wrong.status_code == 401
+
         # Every printed key authenticates as its party.
         for role, key in keys.items():
             me = client.get("/v1/me", headers=bearer(key))
@@ -177,7 +205,8 @@ def _check_story(
 def test_demo_refuses_a_database_with_accounts_unless_forced(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
-    assert run_cli(settings, "demo").returncode == 0
+    runs = [run_cli(settings, "demo")]
+    assert runs[0].returncode == 0
     accounts = count(session_factory, Account)
     transactions = count(session_factory, JournalTransaction)
 
@@ -191,5 +220,13 @@ def test_demo_refuses_a_database_with_accounts_unless_forced(
 
     forced = run_cli(settings, "demo", "--force")
     assert forced.returncode == 0, forced.stderr
+    # Each run has its own password; the second run's sign-in opens the second
+    # run's accounts (the first run's people keep the first password).
+    first, second = sign_ins(runs[0].stdout), sign_ins(forced.stdout)
+    assert first["group"][1] != second["group"][1]
+    with client_for(settings) as client:
+        email, password = second["group"]
+        signed = client.post("/v1/sessions", json={"email": email, "password": password})
+        assert signed.status_code == 201, signed.text
     assert count(session_factory, Account) == 2 * accounts
     assert count(session_factory, JournalTransaction) == 2 * transactions

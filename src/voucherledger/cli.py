@@ -471,12 +471,14 @@ def demo(
         bool, typer.Option("--force", help="Run even if the database already has accounts.")
     ] = False,
 ) -> None:
-    """Fill a fresh database with a small demo scheme; print a key per party and what to try."""
+    """Fill a fresh database with a small demo scheme; print a key per party and what to
+    try, and console sign-ins for an admin, a group and a supplier."""
     from voucherledger.core.db import create_session_factory
     from voucherledger.ledger.errors import SigningKeyNotRecorded
     from voucherledger.ledger.keys import current_key
     from voucherledger.ledger.sealer import seal_pending
     from voucherledger.ops import demo as scheme
+    from voucherledger.people.passwords import passwords_for
 
     settings = _settings()
     with _database(settings) as engine:
@@ -496,7 +498,7 @@ def demo(
             )
             raise typer.Exit(1)
         try:
-            story = scheme.populate(factory, force=force)
+            story = scheme.populate(factory, passwords_for(settings), force=force)
         except scheme.DatabaseNotEmpty as exc:
             _err(
                 f"Not a fresh database: {exc} ({_shown(settings.database_url)}). The demo "

@@ -193,6 +193,21 @@ CASES: dict[str, Case] = {
         200,
         table((), tuple(c for c in CALLERS if c != "no key")),
     ),
+    "GET /v1/accounts/{id}/keys": Case(
+        lambda w, h, _: w.client.get(f"/v1/accounts/{w.group.id}/keys", headers=h),
+        200,
+        table(MANAGERS, ("other owner",)),
+        check=lambda w, c, r: (
+            {k["account_id"] for k in r.json()["data"]} == {w.group.id}
+            and "secret" not in r.text
+            and w.group.key not in r.text
+        ),
+    ),
+    "GET /v1/accounts/{unknown}/keys": Case(
+        lambda w, h, _: w.client.get(f"/v1/accounts/{UNKNOWN_ACCOUNT}/keys", headers=h),
+        200,
+        table((), tuple(c for c in CALLERS if c != "no key")),
+    ),
     "GET /v1/members/{id}": Case(
         lambda w, h, _: w.client.get(f"/v1/members/{w.subject}", headers=h),
         200,

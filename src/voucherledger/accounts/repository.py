@@ -40,6 +40,13 @@ def get_key(session: Session, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
 
 
+def list_keys(session: Session, account_id: str, *, after: str | None, limit: int) -> list[ApiKey]:
+    """The account's keys, its own and its members' personal ones, revoked included."""
+    return keyset(
+        session, select(ApiKey).where(ApiKey.account_id == account_id), ApiKey.id, after, limit
+    )
+
+
 def any_admin_key(session: Session) -> bool:
     return (
         session.execute(

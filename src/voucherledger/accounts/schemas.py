@@ -150,3 +150,17 @@ class KeyCreated(Schema):
     )
     created_at: datetime
     created_by: str | None = Field(description=CREATED_BY)
+
+
+class KeyOut(Schema):
+    """A key as listed: who it acts as and whether it still works, never its secret."""
+
+    id: str
+    account_id: str
+    member_id: str | None = Field(
+        description="The member a personal key acts as; null for the account's own key."
+    )
+    created_at: datetime
+    created_by: str | None = Field(description=CREATED_BY)
+    revoked_at: datetime | None = Field(description="When it stopped working; null if it works.")
+    revoked_by: str | None = Field(description="Who revoked it (a member id or a key id).")

@@ -19,6 +19,7 @@ from voucherledger.accounts.schemas import (
     AccountOut,
     GroupProfileOut,
     KeyCreated,
+    KeyOut,
     SupplierProfileOut,
     SupplierProfileUpdate,
 )
@@ -197,6 +198,18 @@ def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -
         key=plaintext,
         created_at=key.created_at,
         created_by=key.created_by,
+    )
+
+
+def key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        account_id=key.account_id,
+        member_id=key.member_id,
+        created_at=key.created_at,
+        created_by=key.created_by,
+        revoked_at=key.revoked_at,
+        revoked_by=key.revoked_by,
     )
 
 

@@ -18,6 +18,8 @@ NOTICES: dict[str, str] = {
     "signed_out": N_("You are signed out."),
     "invite_accepted": N_("Your password is set. Sign in to continue."),
     "totp_confirmed": N_("Two-step sign-in is on for your account."),
+    "account_created": N_("The account is made. Invite its first owner now."),
+    "key_revoked": N_("The key is revoked: it no longer works."),
 }
 
 # API problem codes, in words a group or a supplier can act on.

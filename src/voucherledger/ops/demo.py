@@ -13,6 +13,12 @@ or reject, a supplier cancels a mistaken claim and refunds part of another; the
 agency pays one supplier (its programme officer proposes the payout, its finance
 officer approves it: the programme wants two people); groups say what the
 training changed; one voucher is revoked.
+
+Three people sign in to the web console: an owner of the admin account, of the
+first group and of the first supplier. Their password is made afresh for each run
+(128 random bits) and printed once with the keys, never a fixed one: ``--force``
+runs the demo on a database that is not empty, perhaps one others reach, where a
+password written in the docs would let anyone in.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
 from voucherledger.core.auth import MemberRole, Principal
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.ids import new_id
+from voucherledger.people.passwords import Passwords, check_password
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.schemas import AccreditationCreate, DepositCreate, ProgrammeCreate
 from voucherledger.redemptions import repository as redemptions_repo
@@ -111,6 +118,32 @@ class PartyKey:
         return f"{self.role.upper()}_KEY"
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A person of the demo who signs in to the console."""
+
+    role: str
+    account: str
+    name: str
+    email: str
+
+
+# role (the account's kind), the person, the address; each an owner of the first
+# account of its kind.
+PEOPLE: list[tuple[str, str, str]] = [
+    ("admin", "Sam Jansen", "sam.jansen@scheme-operator.example.org"),
+    ("group", "Ama Owusu", "ama.owusu@kumasi-hometown.example.org"),
+    ("supplier", "Lotte de Vries", "lotte.devries@civic-skills.example.org"),
+]
+
+
+def new_password() -> str:
+    """The demo people's password: 128 random bits, 22 characters."""
+    password = secrets.token_urlsafe(16)
+    check_password(password)  # long and random: never a common one
+    return password
+
+
 @dataclass(slots=True)
 class Demo:
     """What the demo wrote, for :func:`render` to print."""
@@ -121,6 +154,8 @@ class Demo:
     vouchers: int = 0
     claims: Counter[str] = field(default_factory=Counter)
     parties: list[PartyKey] = field(default_factory=list)
+    sign_ins: list[SignIn] = field(default_factory=list)
+    password: str = ""
 
 
 def account_count(session: Session) -> int:
@@ -195,11 +230,13 @@ class _Story:
         )
 
 
-def populate(factory: sessionmaker[Session], *, force: bool = False) -> Demo:
+def populate(factory: sessionmaker[Session], passwords: Passwords, *, force: bool = False) -> Demo:
     """Write the demo scheme; raises :class:`DatabaseNotEmpty` (writing nothing) if
-    the database has accounts already, unless ``force``.
+    the database has accounts already, unless ``force``. ``passwords`` hashes the
+    password of the people who sign in (with the service's parameters).
 
     The body is the story's table of contents: one function per chapter, in order."""
+    password = new_password()
     with transaction(factory) as session:
         existing = account_count(session)
         if existing and not force:
@@ -219,6 +256,8 @@ def populate(factory: sessionmaker[Session], *, force: bool = False) -> Demo:
         demo.vouchers = len(voucher)
         demo.claims = _claims_by_status(session, prg)
         demo.parties = _what_to_try(cast, prg)
+        demo.sign_ins = _people_who_sign_in(story, cast, passwords.hash(password))
+        demo.password = password
         demo.accounts = account_count(session) - existing
         return demo
 
@@ -604,6 +643,36 @@ def _funder_member(story: _Story, cast: _Cast, name: str, role: MemberRole) -> P
     )
 
 
+def _people_who_sign_in(story: _Story, cast: _Cast, password_hash: str) -> list[SignIn]:
+    """An owner of the admin account, of the first group and of the first supplier,
+    active with the run's password, as if they had accepted an invitation."""
+    accounts_of = {
+        "admin": (cast.admin_key.account_id, "Scheme operator"),
+        "group": (cast.groups[0].id, cast.groups[0].name),
+        "supplier": (cast.suppliers[0].id, cast.suppliers[0].name),
+    }
+    people = []
+    for role, name, email in PEOPLE:
+        account_id, account = accounts_of[role]
+        story.session.add(
+            Member(
+                id=new_id("mem"),
+                account_id=account_id,
+                email=email,
+                email_key=email.lower(),
+                name=name,
+                role="owner",
+                status="active",
+                password_hash=password_hash,
+                created_at=utcnow(),
+                created_by=ledger.SYSTEM,
+            )
+        )
+        people.append(SignIn(role, account, name, email))
+    story.session.flush()
+    return people
+
+
 def _revocation(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
     """The umbrella body revokes a voucher."""
     vouchers.revoke(
@@ -716,4 +785,14 @@ def render(demo: Demo, base_url: str) -> str:
             path, _, rest = command.partition(" ")
             curl = f'curl -s -H "Authorization: Bearer ${party.variable}" "{base}{path}"'
             lines.append(f"{curl} {rest}" if rest else curl)
+    if demo.sign_ins:
+        lines += [
+            "",
+            f"# In the browser: {base}/console (the password is shown only now).",
+        ]
+        for person in demo.sign_ins:
+            lines.append(
+                f"# {person.role}: {person.name} of {person.account}:"
+                f" email {person.email} password {demo.password}"
+            )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""``/v1/accounts/{id}/members``, ``/v1/members``, ``/v1/invites/accept``."""
+"""``/v1/accounts/{id}/members``, ``/v1/accounts/{id}/keys`` (listed for the same
+people who manage the members), ``/v1/members``, ``/v1/invites/accept``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import ACCOUNT_KINDS
+from voucherledger.accounts.schemas import KeyOut
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import (
     DatabaseUnavailable,
@@ -99,6 +101,24 @@ def list_members(
 ) -> Page[MemberOut]:
     """The account's members, invited and disabled ones included. Admin or owners."""
     return service.list_members(session, principal, account_id, page.after, page.limit)
+
+
+@router.get(
+    "/accounts/{account_id}/keys",
+    operation_id="list_keys",
+    responses=problem_responses(Forbidden, NotFound),
+)
+def list_keys(
+    account_id: str,
+    principal: CurrentPrincipal,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[KeyOut]:
+    """The account's API keys: its own keys (``member_id`` null) and its members'
+    personal keys, revoked ones included, in creation order. Never a secret or its
+    hash. Admin or owners, as for the members; revoke one with ``DELETE
+    /v1/keys/{key_id}``."""
+    return service.list_keys(session, principal, account_id, page.after, page.limit)
 
 
 @router.get(

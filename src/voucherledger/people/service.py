@@ -12,6 +12,8 @@ Who may do what (the admin's viewers, like every viewer, only read):
 - Onboarding: a funder or manager may invite the first owner of a group or supplier
   account that has neither members nor API keys (nobody has taken it up yet).
 - A member reads itself, and creates its own personal keys.
+- An account's keys (its own and its members' personal ones) are listed for the
+  same people who manage its members: the admin and the account's owners.
 
 The last active owner of an account can be neither demoted nor disabled (409
 ``last_owner``): the account's active owner rows are locked before they are counted.
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from voucherledger.accounts import repository as accounts
 from voucherledger.accounts import service as accounts_service
 from voucherledger.accounts.models import Account, Member
+from voucherledger.accounts.schemas import KeyOut
 from voucherledger.core.auth import Principal, hash_secret
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -191,6 +194,15 @@ def list_members(
     _account_to_manage(session, principal, account_id)
     rows = repository.list_for_account(session, account_id, after=after, limit=limit + 1)
     return make_page([to_out(m) for m in rows], limit)
+
+
+def list_keys(
+    session: Session, principal: Principal, account_id: str, after: str | None, limit: int
+) -> Page[KeyOut]:
+    """The account's API keys, revoked ones included; never a secret or its hash."""
+    _account_to_manage(session, principal, account_id)
+    rows = accounts.list_keys(session, account_id, after=after, limit=limit + 1)
+    return make_page([accounts_service.key_out(k) for k in rows], limit)
 
 
 def get(session: Session, principal: Principal, member_id: str) -> MemberOut:

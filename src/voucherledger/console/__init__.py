@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 def install_console(app: FastAPI) -> None:
     """Add the console's routes; the catch-all 404 page last."""
-    from voucherledger.console import admin, signin
+    from voucherledger.console import admin, group, signin
 
     app.include_router(signin.router)
     app.include_router(admin.router)
+    app.include_router(group.router)
     app.include_router(signin.fallback)

@@ -18,6 +18,9 @@ NOTICES: dict[str, str] = {
     "signed_out": N_("You are signed out."),
     "invite_accepted": N_("Your password is set. Sign in to continue."),
     "totp_confirmed": N_("Two-step sign-in is on for your account."),
+    "claim_confirmed": N_("The claim is confirmed: the supplier will be paid."),
+    "claim_rejected": N_("The claim is rejected: the money is back on the voucher."),
+    "feedback_given": N_("Thank you: your feedback is recorded."),
     "account_created": N_("The account is made. Invite its first owner now."),
     "key_revoked": N_("The key is revoked: it no longer works."),
 }

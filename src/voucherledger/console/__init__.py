@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 def install_console(app: FastAPI) -> None:
     """Add the console's routes; the catch-all 404 page last."""
-    from voucherledger.console import signin
+    from voucherledger.console import signin, supplier
 
     app.include_router(signin.router)
+    app.include_router(supplier.router)
     app.include_router(signin.fallback)

@@ -18,6 +18,8 @@ from voucherledger.core.db import create_db_engine, create_session_factory, read
 from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
+from voucherledger.evidence.router import router as evidence_router
+from voucherledger.evidence.storage import DatabaseStore
 from voucherledger.health import router as health_router
 from voucherledger.ledger.sealer import BackgroundSealer
 from voucherledger.ledger.signing import load_signer
@@ -28,8 +30,10 @@ from voucherledger.people.session_router import public as signin_router
 from voucherledger.people.session_router import router as session_router
 from voucherledger.problems import install_error_handlers
 from voucherledger.programmes.router import router as programmes_router
+from voucherledger.redemptions import service as redemptions
 from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.router import router as redemptions_router
+from voucherledger.redemptions.router import validation as validation_router
 from voucherledger.reporting.router import router as reporting_router
 from voucherledger.settlements.router import router as settlements_router
 from voucherledger.sweep.background import BackgroundSweeper
@@ -105,6 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # purged after the retention): core.idempotency asks the ledger through this.
     app.state.ledger_key_used = ledger.key_used
     app.state.code_limiter = FailureLimiter(limit=10, window=60.0)
+    # Evidence bytes live behind a small interface (evidence.storage); the database
+    # keeps them by default. Who may read a file follows who may read its claim, a
+    # rule of redemptions, which sits above evidence: handed down here.
+    app.state.evidence_store = DatabaseStore()
+    app.state.claim_readable = redemptions.readable
     app.state.signin_limiter = SigninLimiter(
         limit=settings.signin_failure_limit,
         window=timedelta(minutes=settings.signin_failure_window_minutes),
@@ -119,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "POST",
                 re.compile(r"/v1/programmes/[^/]+/vouchers/batch"),
                 settings.max_batch_body_bytes,
-            )
+            ),
+            # One file and its multipart framing.
+            BodyLimit("POST", re.compile(r"/v1/evidence"), settings.evidence_max_bytes + 64 * 1024),
         ],
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: the guard's problems get an id
@@ -134,8 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reporting_router)
     app.include_router(sweep_router)
     app.include_router(issuance_router)
+    app.include_router(validation_router)  # before /v1/vouchers/{voucher_id}
     app.include_router(vouchers_router)
     app.include_router(redemptions_router)
+    app.include_router(evidence_router)
     app.include_router(settlements_router)
     app.include_router(audit_router)
     install_console(app)

@@ -3,6 +3,7 @@
 from voucherledger.accounts.models import Account, ApiKey, Member
 from voucherledger.core.db import Base
 from voucherledger.core.idempotency import IdempotencyRecord
+from voucherledger.evidence.models import EvidenceBlob, EvidenceFile
 from voucherledger.ledger.models import (
     JournalTransaction,
     LedgerAccount,
@@ -26,6 +27,8 @@ __all__ = [
     "Accreditation",
     "ApiKey",
     "CodeFailure",
+    "EvidenceBlob",
+    "EvidenceFile",
     "Feedback",
     "IdempotencyRecord",
     "JournalTransaction",

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from voucherledger.core.db import is_unavailable
 from voucherledger.core.errors import (
@@ -124,6 +125,12 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         # json.loads gives up on arrays or objects nested about a thousand deep.
         return _bad_json(
             request, "is nested too deeply to parse", "JSON nested too deeply", "json_too_deep"
+        )
+    if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+        # Starlette answers a form it cannot parse (no boundary, a broken part header,
+        # too many parts) with a bare 400: a bad body like any other, 422.
+        return _bad_json(
+            request, "is not valid multipart/form-data", str(exc.detail), "multipart_invalid"
         )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()

@@ -34,7 +34,10 @@ class Account(Base):
     """A party. Its ``kind`` is the role of every API key it holds.
 
     Groups carry a profile (type, origin and residence country, women-led);
-    suppliers carry the service categories they offer.
+    suppliers carry the service categories they offer, a contact, and where they
+    are paid (an IBAN, validated and stored compact and upper-case; a BIC; the
+    account holder's name), which only the supplier, the admin and the funders and
+    managers of programmes that accredit it see.
     """
 
     __tablename__ = "accounts"
@@ -70,6 +73,16 @@ class Account(Base):
     # "system" for the service's own work (the CLI, background jobs), or None for a
     # row written before migration 0009.
     created_by: Mapped[str | None] = mapped_column(String(40))
+    # A supplier's contact and payout details (null for every other kind, and until
+    # set): PATCH /v1/accounts/{id}/supplier-profile.
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    payout_iban: Mapped[str | None] = mapped_column(String(34))
+    payout_bic: Mapped[str | None] = mapped_column(String(11))
+    payout_account_holder: Mapped[str | None] = mapped_column(String(200))
+    # When and by whom a payout field last changed (a member id or an account key id).
+    payout_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payout_updated_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApiKey(Base):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, func, select, table, update
+from sqlalchemy import column as sa_column
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account, ApiKey
@@ -72,3 +73,40 @@ def accounts_by_id(session: Session, ids: Collection[str]) -> dict[str, Account]
 
 def count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Account)).scalar_one())
+
+
+# The programme tables as this layer sees them (the programmes package sits above).
+_programmes = table("programmes", sa_column("id", String), sa_column("funder_id", String))
+_parties = table(
+    "programme_parties",
+    sa_column("programme_id", String),
+    sa_column("account_id", String),
+    sa_column("role", String),
+)
+_accreditations = table(
+    "accreditations", sa_column("programme_id", String), sa_column("supplier_id", String)
+)
+
+
+def accredited_by(
+    session: Session, kind: str, account_id: str, supplier_ids: Collection[str]
+) -> set[str]:
+    """Which of these suppliers a funder (or a manager) deals with: accredited, active
+    or suspended, in a programme it funds (or manages)."""
+    if not supplier_ids or kind not in ("funder", "manager"):
+        return set()
+    if kind == "funder":
+        mine = select(_programmes.c.id).where(_programmes.c.funder_id == account_id)
+    else:
+        mine = select(_parties.c.programme_id).where(
+            _parties.c.account_id == account_id, _parties.c.role == "manager"
+        )
+    rows = session.execute(
+        select(_accreditations.c.supplier_id)
+        .where(
+            _accreditations.c.supplier_id.in_(sorted(set(supplier_ids))),
+            _accreditations.c.programme_id.in_(mine),
+        )
+        .distinct()
+    )
+    return {str(supplier_id) for supplier_id in rows.scalars()}

@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 
 from voucherledger.accounts import service
 from voucherledger.accounts.models import AccountKind
-from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
+from voucherledger.accounts.schemas import (
+    AccountCreate,
+    AccountOut,
+    KeyCreated,
+    SupplierProfileUpdate,
+)
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, problem_responses
 from voucherledger.core.idempotency import redact_secrets
@@ -24,6 +29,10 @@ DB = Annotated[Session, Depends(get_session)]
 Admin = Annotated[Principal, Depends(require_roles("admin", member_role="owner"))]
 Creator = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "funder", "manager"))]
+# A supplier's profile is changed by its owners (or its own key) and the admin.
+ProfileEditor = Annotated[
+    Principal, Depends(require_roles("supplier", "admin", member_role="owner"))
+]
 
 
 @router.post(
@@ -55,6 +64,22 @@ def list_accounts(
 )
 def get_account(account_id: str, principal: CurrentPrincipal, session: DB) -> AccountOut:
     return service.get(session, principal, account_id)
+
+
+@router.patch(
+    "/accounts/{account_id}/supplier-profile",
+    operation_id="update_supplier_profile",
+    responses=problem_responses(Forbidden, NotFound),
+)
+def update_supplier_profile(
+    account_id: str, body: SupplierProfileUpdate, principal: ProfileEditor, session: DB
+) -> AccountOut:
+    """A supplier's contact (``contact_email``, ``contact_phone``) and payout details
+    (``payout_iban``, checked and stored compact; ``payout_bic``;
+    ``payout_account_holder``). Only the fields sent change; null clears one. For an
+    owner of the supplier (or its own key) and the admin; the payout details are shown
+    to them and to the funders and managers of programmes accrediting the supplier."""
+    return service.update_supplier_profile(session, principal, account_id, body)
 
 
 @router.post(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
+from schwifty import BIC, IBAN
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import CREATED_BY, InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import CREATED_BY, Email, InputSchema, Schema, SingleLine
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -56,8 +57,74 @@ class GroupProfileOut(Schema):
     women_led: bool
 
 
+def _iban(value: str) -> str:
+    """Normalised (compact, upper case); country, length and checksum checked."""
+    try:
+        return IBAN(value).compact
+    except ValueError as exc:  # schwifty's errors are ValueErrors
+        raise ValueError(f"not a valid IBAN: {exc}") from None
+
+
+def _bic(value: str) -> str:
+    try:
+        return BIC(value).compact
+    except ValueError as exc:
+        raise ValueError(f"not a valid BIC: {exc}") from None
+
+
+Iban = Annotated[
+    str,
+    SingleLine,
+    StringConstraints(min_length=5, max_length=50, strip_whitespace=True),
+    AfterValidator(_iban),
+]
+Bic = Annotated[
+    str,
+    SingleLine,
+    StringConstraints(min_length=8, max_length=11, strip_whitespace=True),
+    AfterValidator(_bic),
+]
+# Digits, spaces and + - ( ) . / only, as people write numbers.
+Phone = Annotated[
+    str,
+    SingleLine,
+    StringConstraints(
+        min_length=3, max_length=40, strip_whitespace=True, pattern=r"^\+?[0-9 ().\-/]+$"
+    ),
+]
+
+PAYOUT_FIELDS = ("payout_iban", "payout_bic", "payout_account_holder")
+
+
+class SupplierProfileUpdate(InputSchema):
+    """Only the fields sent change; ``null`` clears one."""
+
+    contact_email: Email | None = None
+    contact_phone: Phone | None = None
+    payout_iban: Iban | None = Field(
+        default=None, description="Spaces allowed; stored compact and upper case."
+    )
+    payout_bic: Bic | None = None
+    payout_account_holder: Name | None = None
+
+
 class SupplierProfileOut(Schema):
     service_categories: list[str]
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    payout_iban: str | None = Field(
+        default=None,
+        description="Shown to the supplier, the admin, and the funders and managers of "
+        "programmes that accredit it; null for everyone else (and until set).",
+    )
+    payout_bic: str | None = Field(default=None, description="Shown as payout_iban is.")
+    payout_account_holder: str | None = Field(default=None, description="Shown as payout_iban is.")
+    payout_updated_at: datetime | None = Field(
+        default=None, description="When a payout field last changed; shown as payout_iban is."
+    )
+    payout_updated_by: str | None = Field(
+        default=None, description="Who changed it; shown as payout_iban is. " + CREATED_BY
+    )
 
 
 class AccountOut(Schema):

@@ -1,4 +1,5 @@
-"""Accounts and keys: who may see whom, and key issuance and revocation.
+"""Accounts and keys: who may see whom, and key issuance and revocation; a
+supplier's contact and payout details, and who may see the payout ones.
 
 ``created_by`` / ``revoked_by`` are who asked (``Principal.actor_ref``); the CLI,
 the demo and other callers with no request behind them record ``"system"``.
@@ -6,16 +7,20 @@ the demo and other callers with no request behind them record ``"system"``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts import repository
 from voucherledger.accounts.models import Account, ApiKey
 from voucherledger.accounts.schemas import (
+    PAYOUT_FIELDS,
     AccountCreate,
     AccountOut,
     GroupProfileOut,
     KeyCreated,
     SupplierProfileOut,
+    SupplierProfileUpdate,
 )
 from voucherledger.core.auth import Principal, generate_key
 from voucherledger.core.db import utcnow
@@ -46,7 +51,23 @@ def may_create(principal: Principal, kind: str) -> None:
     raise Forbidden(f"A {principal.kind} account may not create {kind} accounts.")
 
 
-def to_out(account: Account) -> AccountOut:
+def payout_visible(
+    session: Session, principal: Principal, accounts: Collection[Account]
+) -> set[str]:
+    """The suppliers among ``accounts`` whose payout details the caller may see: the
+    admin sees every one's, a supplier its own, a funder or manager those accredited
+    (active or suspended) in programmes it funds or manages; groups, auditors and other
+    suppliers none."""
+    suppliers = {a.id for a in accounts if a.kind == "supplier"}
+    if principal.kind == "admin":
+        return suppliers
+    if principal.kind == "supplier":
+        return suppliers & {principal.account_id}
+    return repository.accredited_by(session, principal.kind, principal.account_id, suppliers)
+
+
+def to_out(account: Account, *, payout: bool = False) -> AccountOut:
+    """``payout``: whether the caller may see a supplier's payout details (else null)."""
     group = None
     if account.kind == "group":
         group = GroupProfileOut(
@@ -57,7 +78,17 @@ def to_out(account: Account) -> AccountOut:
         )
     supplier = None
     if account.kind == "supplier":
-        supplier = SupplierProfileOut(service_categories=list(account.service_categories or []))
+        supplier = SupplierProfileOut(
+            service_categories=list(account.service_categories or []),
+            contact_email=account.contact_email,
+            contact_phone=account.contact_phone,
+        )
+        if payout:
+            supplier.payout_iban = account.payout_iban
+            supplier.payout_bic = account.payout_bic
+            supplier.payout_account_holder = account.payout_account_holder
+            supplier.payout_updated_at = account.payout_updated_at
+            supplier.payout_updated_by = account.payout_updated_by
     return AccountOut(
         id=account.id,
         kind=account.kind,
@@ -96,10 +127,10 @@ def get(session: Session, principal: Principal, account_id: str) -> AccountOut:
     account = repository.get(session, account_id)
     if account is None:
         raise NotFound(f"No account {account_id}.")
-    if account.id == principal.account_id:
-        return to_out(account)
-    if account.kind in _VISIBLE_KINDS.get(principal.kind, frozenset()):
-        return to_out(account)
+    if account.id == principal.account_id or account.kind in _VISIBLE_KINDS.get(
+        principal.kind, frozenset()
+    ):
+        return to_out(account, payout=bool(payout_visible(session, principal, [account])))
     raise NotFound(f"No account {account_id}.")
 
 
@@ -110,7 +141,32 @@ def directory(
     if kind is not None:
         kinds = kinds & {kind}
     rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1)
-    return make_page([to_out(a) for a in rows], limit)
+    payout = payout_visible(session, principal, rows[:limit])
+    return make_page([to_out(a, payout=a.id in payout) for a in rows], limit)
+
+
+def update_supplier_profile(
+    session: Session, principal: Principal, account_id: str, body: SupplierProfileUpdate
+) -> AccountOut:
+    """Change the fields sent. The supplier's owners (and its own key) and the admin
+    may; another supplier gets 404, as for an account it cannot see. A change to a
+    payout field records when and by whom (``payout_updated_at`` / ``_by``)."""
+    if principal.kind != "admin" and principal.account_id != account_id:
+        raise NotFound(f"No account {account_id}.")
+    account = repository.get(session, account_id, for_update=True)
+    if account is None or account.kind != "supplier":
+        raise NotFound(f"No supplier account {account_id}.")
+    changed_payout = False
+    for field in sorted(body.model_fields_set):
+        value = getattr(body, field)
+        if getattr(account, field) != value:
+            setattr(account, field, value)
+            changed_payout = changed_payout or field in PAYOUT_FIELDS
+    if changed_payout:
+        account.payout_updated_at = utcnow()
+        account.payout_updated_by = principal.actor_ref
+    session.flush()
+    return to_out(account, payout=True)
 
 
 def issue_key(

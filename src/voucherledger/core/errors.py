@@ -196,6 +196,32 @@ class SecondPersonRequired(AppError):
     status, code, title = 403, "second_person_required", "Second person required"
 
 
+class EvidenceEmpty(AppError):
+    """An evidence upload whose file has no bytes."""
+
+    status, code, title = 422, "evidence_empty", "Evidence file empty"
+
+
+class EvidenceTypeNotAllowed(AppError):
+    """An evidence file that is not a PDF, JPEG or PNG by its content (its first
+    bytes); the file name and the part's Content-Type are not asked."""
+
+    status, code, title = 415, "evidence_type_not_allowed", "Evidence type not allowed"
+
+
+class EvidenceTooLarge(AppError):
+    """An evidence file above ``evidence_max_bytes`` (10 MiB by default)."""
+
+    status, code, title = 413, "evidence_too_large", "Evidence file too large"
+
+
+class EvidenceInvalid(ValidationFailed):
+    """A claim's ``evidence_ids`` names a file that is unknown, not the claiming
+    supplier's own upload, or backs another claim already; ``errors`` says which."""
+
+    code, title = "evidence_invalid", "Evidence invalid"
+
+
 class UnsupportedMediaType(AppError):
     """A request body that is not JSON (``application/json`` or a ``+json`` type)."""
 

@@ -18,6 +18,7 @@ The body (at most the limit) is read here and handed on to the app as one messag
 
 from __future__ import annotations
 
+import email.message
 import json
 import re
 from collections.abc import Sequence
@@ -35,6 +36,24 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.schemas import forbidden_character
+
+
+def _media_type(content_type: str) -> tuple[str, str]:
+    message = email.message.Message()
+    message["content-type"] = content_type
+    return message.get_content_maintype(), message.get_content_subtype()
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json``, parameters aside: what FastAPI
+    parses as JSON."""
+    maintype, subtype = _media_type(content_type)
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def is_form_media_type(content_type: str) -> bool:
+    """``multipart/form-data``, parameters (the boundary) aside."""
+    return _media_type(content_type) == ("multipart", "form-data")
 
 
 @dataclass(frozen=True, slots=True)

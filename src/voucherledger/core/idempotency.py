@@ -2,8 +2,9 @@
 
 The first request with a key stores its response in the same database
 transaction as its effects, so either both are committed or neither is. A
-retry with the same key and the same body (from the same account) gets the
-stored response back, status and body; with a different body it gets 409
+retry with the same key and the same body (from the same account; for a file
+upload, the same file content) gets the stored response back, status and body;
+with a different body it gets 409
 ``idempotency_key_reused``. Two concurrent requests with one key are
 serialised by the record's primary key: the second waits for the first to
 commit, then replays it. A request that fails writes nothing, its key
@@ -26,10 +27,12 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Integer, String, Text, delete, select, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from voucherledger.core.auth import Principal, current_principal
 from voucherledger.core.db import Base, UTCDateTime, utcnow
 from voucherledger.core.errors import IdempotencyKeyReused, ValidationFailed
+from voucherledger.core.http import is_form_media_type
 from voucherledger.core.rawsql import Raw
 from voucherledger.core.session import request_session
 
@@ -65,20 +68,43 @@ class IdempotencyScope:
     ledger_key: str  # the key ledger transactions of this request are written under
 
 
-def _request_hash(method: str, path: str, body: bytes, member_id: str | None) -> str:
-    """What a retry must repeat: method, path, body (as JSON, whatever its spacing),
-    and the person. Keys are the account's, so a colleague who sends the same key and
-    body gets 409 rather than the first person's answer, which names the first person
-    and which the colleague's role might not allow. An account's own keys are one
-    machine: their requests hash as they always have."""
+def _request_hash(method: str, path: str, normal: bytes, member_id: str | None) -> str:
+    """What a retry must repeat: method, path, body (``normal``: as JSON, whatever its
+    spacing, or a form as :func:`_normal_form` puts it), and the person. Keys are the
+    account's, so a colleague who sends the same key and body gets 409 rather than the
+    first person's answer, which names the first person and which the colleague's role
+    might not allow. An account's own keys are one machine: their requests hash as they
+    always have."""
     person = b"" if member_id is None else b"\nmember " + member_id.encode()
-    try:
-        normal = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):
-        normal = body
     return hashlib.sha256(
         method.encode() + b" " + path.encode() + person + b"\n" + normal
     ).hexdigest()
+
+
+def _normal_json(body: bytes) -> bytes:
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
+async def _normal_form(request: Request) -> bytes:
+    """A multipart form as a retry repeats it: each part's name with its text, or with
+    the SHA-256 of its file's content. The boundary, the part headers and the file
+    names may differ between a request and its retry; the content may not."""
+    form = await request.form()  # parsed (and cached) already by the route
+    parts: list[list[str]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            digest = hashlib.sha256()
+            await value.seek(0)
+            while chunk := await value.read(1 << 20):
+                digest.update(chunk)
+            await value.seek(0)
+            parts.append([name, "file", digest.hexdigest()])
+        else:
+            parts.append([name, "text", value])
+    return b"multipart/form-data\n" + json.dumps(sorted(parts), separators=(",", ":")).encode()
 
 
 async def idempotency_guard(
@@ -106,8 +132,12 @@ async def idempotency_guard(
                 }
             ],
         )
-    body = await request.body()
-    digest = _request_hash(request.method, request.url.path, body, principal.member_id)
+    content_type = request.headers.get("content-type")
+    if content_type and is_form_media_type(content_type):
+        normal = await _normal_form(request)
+    else:
+        normal = _normal_json(await request.body())
+    digest = _request_hash(request.method, request.url.path, normal, principal.member_id)
     session = request_session(request)
     ledger_key = f"http:{principal.account_id}:{idempotency_key}"
     await run_in_threadpool(

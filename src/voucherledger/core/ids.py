@@ -14,7 +14,7 @@ import time
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES = frozenset(
-    {"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk", "mem", "ses"}
+    {"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk", "mem", "ses", "evd"}
 )
 
 _RANDOM_BITS = 80

@@ -8,7 +8,9 @@ under its route template.
 The same pass adds the headers every response carries: ``X-Content-Type-Options:
 nosniff`` everywhere, and ``Cache-Control: no-store`` on every response that may hold
 an API key, a voucher code or a party's data — whenever the caller sent credentials,
-and on everything under ``/v1/`` (where every resource belongs to a party).
+and on everything under ``/v1/`` (where every resource belongs to a party). A route's
+own Cache-Control is replaced unless it says ``no-store`` too (an evidence file's
+``private, no-store``).
 """
 
 from __future__ import annotations
@@ -114,15 +116,20 @@ def protective_headers(
     headers: list[tuple[bytes, bytes]], private: bool
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` with nosniff and, for a private response, no-store (replacing any
-    other Cache-Control)."""
+    other Cache-Control: one that says no-store already, such as ``private, no-store``,
+    is kept)."""
+    # A response that already forbids storing (``private, no-store``) says so itself.
+    says_no_store = private and any(
+        name.lower() == b"cache-control" and b"no-store" in value for name, value in headers
+    )
     kept = [
         (name, value)
         for name, value in headers
         if name.lower() != b"x-content-type-options"
-        and not (private and name.lower() == b"cache-control")
+        and not (private and name.lower() == b"cache-control" and not says_no_store)
     ]
     kept.append(NOSNIFF)
-    if private:
+    if private and not says_no_store:
         kept.append(NO_STORE)
     return kept
 

@@ -2,8 +2,9 @@
 before the response leaves, plus the idempotency replay of POSTs.
 
 It also keeps what every route promises about its input: a body must be JSON (else
-415 before the body is parsed), a 405 names every method of the path, and every POST
-documents 409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI.
+415 before the body is parsed) — or ``multipart/form-data`` on a route whose body is a
+form (a file upload) — a 405 names every method of the path, and every POST documents
+409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI.
 
 A request is run again (up to :data:`~voucherledger.core.db.MAX_ATTEMPTS` in all)
 when the database rolled it back as a deadlock or serialization failure, or its
@@ -13,12 +14,11 @@ outcome unknown and answers 503 ``database_unavailable`` instead."""
 from __future__ import annotations
 
 import asyncio
-import email.message
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, params
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -40,6 +40,7 @@ from voucherledger.core.errors import (
     UnsupportedMediaType,
     add_problems,
 )
+from voucherledger.core.http import is_form_media_type, is_json_media_type
 from voucherledger.core.idempotency import (
     IdempotencyScope,
     Replay,
@@ -88,17 +89,6 @@ def _finish(
         _abort(session)
         raise
     session.close()
-
-
-def is_json_media_type(content_type: str) -> bool:
-    """``application/json`` or ``application/*+json``, parameters aside: what FastAPI
-    parses as JSON."""
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
 
 
 def allowed_methods(scope: Scope) -> set[str]:
@@ -155,6 +145,25 @@ class CommittingRoute(APIRoute):
         if self.body_field is None:
             # Without a body there is no media type to refuse.
             self.responses.pop(UnsupportedMediaType.status, None)
+        # A route whose body is a form (File/Form parameters) takes multipart/form-data
+        # and nothing else; every other route takes JSON.
+        self.takes_form = self.body_field is not None and isinstance(
+            self.body_field.field_info, params.Form
+        )
+
+    async def _refuse_media_type(self, request: Request) -> None:
+        content_type = request.headers.get("content-type")
+        if self.takes_form:
+            if not (content_type and is_form_media_type(content_type)) and (
+                content_type or await request.body()
+            ):
+                raise UnsupportedMediaType(
+                    f"The body must be multipart/form-data, not {(content_type or 'none')[:100]}."
+                )
+        elif content_type and not is_json_media_type(content_type) and await request.body():
+            raise UnsupportedMediaType(
+                f"The body must be application/json, not {content_type[:100]}."
+            )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.methods and scope["method"] not in self.methods:
@@ -167,11 +176,7 @@ class CommittingRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             if self.body_field is not None:
-                content_type = request.headers.get("content-type")
-                if content_type and not is_json_media_type(content_type) and await request.body():
-                    raise UnsupportedMediaType(
-                        f"The body must be application/json, not {content_type[:100]}."
-                    )
+                await self._refuse_media_type(request)
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
                     return await once(request)
@@ -216,5 +221,13 @@ class CommittingRoute(APIRoute):
 class UnauthenticatedRoute(CommittingRoute):
     """A route anyone may call (no principal): its POSTs take no ``Idempotency-Key``,
     as there is no account to keep the key under."""
+
+    idempotent = False
+
+
+class LookupRoute(CommittingRoute):
+    """A POST that changes nothing (a look-up whose input does not belong in a URL, such
+    as a voucher code): it takes no ``Idempotency-Key``, as there is nothing to run
+    twice and a stored answer would be a stale one."""
 
     idempotent = False

@@ -21,7 +21,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -94,3 +101,26 @@ def _to_utc(value: datetime) -> datetime:
 # A timestamp a client sends: zone required (naive is 422), held and echoed in UTC,
 # as every timestamp of the API is; its UTC form must be a representable datetime.
 UTCDateTimeIn = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+# A sane address, not RFC 5322 in full: one @, a local part of printable characters
+# without spaces, a domain of dot-separated labels of letters, digits and hyphens
+# (internationalised domains in their xn-- form), ending in a label of letters.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_LOCAL}@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})")
+
+
+def _email(value: str) -> str:
+    local = value.partition("@")[0]
+    if not _EMAIL.fullmatch(value) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[
+    str,
+    SingleLine,
+    StringConstraints(min_length=3, max_length=254, strip_whitespace=True),
+    AfterValidator(_email),
+]

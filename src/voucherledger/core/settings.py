@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         description="Largest body of POST /v1/programmes/{id}/vouchers/batch (10,000 "
         "vouchers with every field take about 1.9 MiB, 3.3 MiB indented by four).",
     )
+    evidence_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest evidence file (POST /v1/evidence), in bytes; above it 413 "
+        "evidence_too_large. The request's body may pass it by 64 KiB (the multipart "
+        "framing); a body above that is 413 payload_too_large.",
+    )
     max_header_bytes: int = Field(
         default=16 * 1024,
         gt=0,

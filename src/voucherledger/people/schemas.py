@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from voucherledger.accounts.schemas import Name
 from voucherledger.core.auth import MemberRole
-from voucherledger.core.schemas import InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import Email, InputSchema, Schema, SingleLine
 
-# A sane address, not RFC 5322 in full: one @, a local part of printable characters
-# without spaces, a domain of dot-separated labels of letters, digits and hyphens
-# (internationalised domains in their xn-- form), ending in a label of letters.
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"{_LOCAL}@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})")
-
-
-def _email(value: str) -> str:
-    local = value.partition("@")[0]
-    if not _EMAIL.fullmatch(value) or local.startswith(".") or local.endswith(".") or ".." in local:
-        raise ValueError("not an email address")
-    return value
-
-
-Email = Annotated[
-    str,
-    SingleLine,
-    StringConstraints(min_length=3, max_length=254, strip_whitespace=True),
-    AfterValidator(_email),
-]
 # Set through PATCH: an invited member becomes active by accepting its invitation.
 SettableStatus = Literal["active", "disabled"]
 

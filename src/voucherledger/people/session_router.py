@@ -164,4 +164,7 @@ def update_account_security(
     """`require_totp`: every member must confirm a TOTP second factor; until they do,
     their sessions may only set it up (403 `totp_setup_required` elsewhere). Admin, or
     an owner of the account."""
-    return to_out(sessions.set_security(session, principal, account_id, body.require_totp))
+    # The admin or an owner of the account: both may see its payout details.
+    return to_out(
+        sessions.set_security(session, principal, account_id, body.require_totp), payout=True
+    )

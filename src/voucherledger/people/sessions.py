@@ -171,7 +171,7 @@ def _verified_sign_in(
         raise RuntimeError("a member without its account")
     created = SessionCreated(
         member=member_out(member),
-        account=to_out(account),
+        account=to_out(account, payout=True),  # the caller's own account
         csrf_token=web_session.csrf_token,
         expires_at=web_session.expires_at,
     )
@@ -202,7 +202,7 @@ def me(session: Session, principal: Principal) -> MeOut:
                 expires_at=web_session.expires_at,
                 csrf_token=web_session.csrf_token,
             )
-    return MeOut(**to_out(account).model_dump(), member=member, session=current)
+    return MeOut(**to_out(account, payout=True).model_dump(), member=member, session=current)
 
 
 def set_security(

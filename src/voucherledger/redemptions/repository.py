@@ -49,11 +49,12 @@ class ClaimContext:
     rules: dict[str, Any]
     accreditation_status: str | None
     accredited_categories: list[str] | None
+    programme_name: str
 
 
 _CLAIM_CONTEXT = (
     "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "
-    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories "
+    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name "
     "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
     "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ? "
     "WHERE v.code = ?"
@@ -77,7 +78,7 @@ def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext
         created_at=from_db_time(row[7]),
     )
     categories = from_db_json(row[10]) if row[10] is not None else None
-    return ClaimContext(voucher, from_db_json(row[8]), row[9], categories)
+    return ClaimContext(voucher, from_db_json(row[8]), row[9], categories, str(row[11]))
 
 
 _CLAIM_COLUMNS = (

@@ -1,4 +1,5 @@
-"""``/v1/redemptions``: claims, decisions, refunds, feedback."""
+"""``/v1/redemptions``: claims, decisions, refunds, feedback; and
+``/v1/vouchers/validate``, the look-up a supplier makes before claiming."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from voucherledger.core.auth import Principal, require_roles
 from voucherledger.core.errors import (
     AlreadySettled,
     CategoryNotAllowed,
+    EvidenceInvalid,
     Forbidden,
     InsufficientFunds,
     InvalidState,
@@ -24,7 +26,7 @@ from voucherledger.core.errors import (
     problem_responses,
 )
 from voucherledger.core.pagination import PageParams, page_params
-from voucherledger.core.routing import CommittingRoute, ledger_key
+from voucherledger.core.routing import CommittingRoute, LookupRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.redemptions import service
 from voucherledger.redemptions.limiter import FailureLimiter
@@ -37,9 +39,14 @@ from voucherledger.redemptions.schemas import (
     RedemptionList,
     RedemptionOut,
     RefundCreate,
+    VoucherValidate,
+    VoucherValidation,
 )
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"], route_class=CommittingRoute)
+# The look-up before a claim is documented with the vouchers it reads; it changes
+# nothing, so it takes no Idempotency-Key.
+validation = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=LookupRoute)
 
 DB = Annotated[Session, Depends(get_session)]
 Supplier = Annotated[Principal, Depends(require_roles("supplier"))]
@@ -68,6 +75,7 @@ def _limiter(request: Request) -> FailureLimiter:
         InsufficientFunds,
         SupplierNotAccredited,
         CategoryNotAllowed,
+        EvidenceInvalid,
         RateLimited,
     ),
 )
@@ -75,7 +83,8 @@ def create_redemption(
     body: RedemptionCreate, principal: Supplier, session: DB, request: Request
 ) -> RedemptionOut:
     """Claim against a voucher code: a hold (``pending``) when the programme wants the
-    group's confirmation, else ``captured`` at once."""
+    group's confirmation, else ``captured`` at once. ``evidence_ids`` names uploaded
+    evidence files (``POST /v1/evidence``) that back it."""
     return service.claim(
         session, principal, body, limiter=_limiter(request), ledger_key=ledger_key(request)
     )
@@ -179,3 +188,27 @@ def create_feedback(
 ) -> FeedbackOut:
     """The owning group rates a captured claim, once."""
     return service.feedback(session, principal, redemption_id, body)
+
+
+@validation.post(
+    "/validate",
+    operation_id="validate_voucher",
+    responses=problem_responses(
+        Forbidden,
+        NotFound,
+        VoucherExpired,
+        VoucherRevoked,
+        VoucherExhausted,
+        SupplierNotAccredited,
+        RateLimited,
+    ),
+)
+def validate_voucher(
+    body: VoucherValidate, principal: Supplier, session: DB, request: Request
+) -> VoucherValidation:
+    """What a claim against the code could take now: programme, currency, spendable
+    balance, and the voucher's categories your accreditation covers. The same look-up
+    and refusals as a claim: a mistyped or unknown code (or one of a programme you are
+    not accredited in: 404, as unknown) counts towards the failed-code limit. Nothing
+    else is written."""
+    return service.validate(session, principal, body.voucher_code, limiter=_limiter(request))

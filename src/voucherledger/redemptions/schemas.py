@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import Field, StrictInt, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
 from voucherledger.core.schemas import CREATED_BY, FreeText, InputSchema, Schema, SingleLine
+from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.redemptions.models import OutcomeKind, RedemptionStatus
 from voucherledger.reference import ServiceCategory
 
@@ -23,13 +24,17 @@ Short = Annotated[
 ]
 
 
+VoucherCode = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=64)]
+EvidenceId = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=40)]
+
+
 class Evidence(InputSchema):
     kind: Literal["invoice", "attendance", "certificate", "other"]
     reference: Short
 
 
 class RedemptionCreate(InputSchema):
-    voucher_code: Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=64)]
+    voucher_code: VoucherCode
     amount: Amount
     service_category: ServiceCategory
     description: Text
@@ -39,6 +44,17 @@ class RedemptionCreate(InputSchema):
         "not before the voucher was issued. Defaults to today (UTC).",
     )
     evidence: Annotated[list[Evidence], Field(max_length=20)] = Field(default_factory=list)
+    evidence_ids: Annotated[list[EvidenceId], Field(max_length=10)] = Field(
+        default_factory=list,
+        description="Evidence files (POST /v1/evidence) backing the claim: your own "
+        "uploads, not used by another claim; at most 10, none twice.",
+    )
+
+    @model_validator(mode="after")
+    def _evidence_once(self) -> RedemptionCreate:
+        if len(set(self.evidence_ids)) != len(self.evidence_ids):
+            raise ValueError("evidence_ids must not repeat")
+        return self
 
 
 class EvidenceOut(Schema):
@@ -59,6 +75,10 @@ class RedemptionOut(Schema):
     description: str
     delivered_on: date | None
     evidence: list[EvidenceOut]
+    evidence_files: list[EvidenceFileRef] = Field(
+        description="The uploaded files backing the claim; their hashes are also in the "
+        "metadata of the claim's journal transaction."
+    )
     status: RedemptionStatus
     settled: bool
     created_at: datetime
@@ -97,3 +117,23 @@ class FeedbackOut(Schema):
     outcome_kind: str
     created_at: datetime
     created_by: str | None = Field(description=CREATED_BY)
+
+
+class VoucherValidate(InputSchema):
+    voucher_code: VoucherCode
+
+
+class VoucherValidation(Schema):
+    """What a claim against the code could take now, before claiming."""
+
+    voucher_id: str
+    programme_id: str
+    programme_name: str
+    currency: str
+    claimable_balance: int = Field(
+        description="Spendable now, minor units: the balance less what pending claims hold."
+    )
+    categories: list[str] = Field(
+        description="The voucher's categories that your active accreditation covers."
+    )
+    expires_at: datetime

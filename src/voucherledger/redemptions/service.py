@@ -9,6 +9,14 @@ Every outcome is one ledger transaction:
 - reject, cancel, hold timeout:     ``void``   voucher:held -> voucher
 - refund:                           ``refund`` supplier payable -> voucher
 
+A claim may name evidence files (``evidence_ids``): the supplier's own uploads, not
+yet used; the claim points them at itself in the same transaction, and its journal
+transaction records each file's SHA-256, size and type (``metadata.evidence``), so
+the sealed chain proves which document backed which payment.
+
+``validate`` answers what a claim could take, before claiming: the same look-up,
+refusals and failed-code count as a claim, and it writes nothing else.
+
 Value coming back to a voucher that has ended (expired or revoked) goes to the
 programme's unissued budget instead: an ended voucher can never be spent.
 
@@ -22,7 +30,7 @@ after the claim read it answers ``voucher_revoked`` / ``voucher_expired``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,11 +55,13 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import split_page
+from voucherledger.evidence import service as evidence
+from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.programmes import service as programmes
 from voucherledger.redemptions import repository
 from voucherledger.redemptions.limiter import FailureLimiter
 from voucherledger.redemptions.models import Feedback, Redemption
-from voucherledger.redemptions.repository import ClaimVoucher
+from voucherledger.redemptions.repository import ClaimContext, ClaimVoucher
 from voucherledger.redemptions.schemas import (
     EvidenceOut,
     FeedbackCreate,
@@ -59,6 +69,7 @@ from voucherledger.redemptions.schemas import (
     RedemptionCreate,
     RedemptionList,
     RedemptionOut,
+    VoucherValidation,
 )
 from voucherledger.vouchers import codes
 from voucherledger.vouchers.service import budget_legs, lock_voucher
@@ -66,9 +77,14 @@ from voucherledger.vouchers.service import budget_legs, lock_voucher
 MANAGERS = frozenset({"funder", "manager"})
 
 
-def to_out(redemption: Redemption, paid: Collection[str] = ()) -> RedemptionOut:
+def to_out(
+    redemption: Redemption,
+    paid: Collection[str] = (),
+    *,
+    files: Sequence[EvidenceFileRef] = (),
+) -> RedemptionOut:
     """``paid``: the settlements among the claim's that are settled (a claim covered by
-    a proposed settlement is not paid yet)."""
+    a proposed settlement is not paid yet); ``files``: its evidence files."""
     return RedemptionOut(
         id=redemption.id,
         voucher_id=redemption.voucher_id,
@@ -82,6 +98,7 @@ def to_out(redemption: Redemption, paid: Collection[str] = ()) -> RedemptionOut:
         description=redemption.description,
         delivered_on=redemption.delivered_on,
         evidence=[EvidenceOut(**item) for item in redemption.evidence],
+        evidence_files=list(files),
         status=redemption.status,
         settled=redemption.settlement_id is not None and redemption.settlement_id in paid,
         created_at=redemption.created_at,
@@ -98,21 +115,22 @@ def _code_failure(
     return error
 
 
-def claim(
+def _look_up(
     session: Session,
-    principal: Principal,
-    body: RedemptionCreate,
-    *,
+    supplier_id: str,
+    voucher_code: str,
     limiter: FailureLimiter,
-    ledger_key: str | None,
-) -> RedemptionOut:
-    supplier_id = principal.account_id
+    now: datetime,
+) -> ClaimContext:
+    """The voucher a supplier names by its code, as a claim and a validation find it:
+    429 while the supplier is blocked; a mistyped (422) or unknown (404) code counts a
+    failure; then the voucher's end and the supplier's accreditation are checked."""
     if limiter.blocked(session, supplier_id):
         raise RateLimited(
             "Too many failed voucher codes; try again in a minute.",
             headers={"Retry-After": str(int(limiter.window))},
         )
-    code = codes.normalise(body.voucher_code)
+    code = codes.normalise(voucher_code)
     if code is None:
         raise _code_failure(
             session,
@@ -140,13 +158,56 @@ def claim(
             NotFound("No voucher with this code can be claimed by you."),
         )
     voucher = context.voucher
-    now = utcnow()
     if voucher.status == "revoked":
         raise VoucherRevoked(f"Voucher {voucher.id} was revoked.")
     if voucher.status == "expired" or voucher.expires_at <= now:
         raise VoucherExpired(f"Voucher {voucher.id} expired at {voucher.expires_at}.")
     if context.accreditation_status != "active":
         raise SupplierNotAccredited("Your accreditation for this programme is suspended.")
+    return context
+
+
+def validate(
+    session: Session, principal: Principal, voucher_code: str, *, limiter: FailureLimiter
+) -> VoucherValidation:
+    """What a claim against the code could take now: the voucher's spendable balance
+    and the categories of it that the supplier's active accreditation covers. Refused
+    as a claim would be; a voucher with none of the supplier's categories is 403
+    ``supplier_not_accredited``, one with nothing left 409 ``voucher_exhausted``."""
+    context = _look_up(session, principal.account_id, voucher_code, limiter, utcnow())
+    voucher = context.voucher
+    accredited = set(context.accredited_categories or [])
+    categories = [c for c in voucher.service_categories if c in accredited]
+    if not categories:
+        raise SupplierNotAccredited(
+            "Your accreditation in this programme covers none of this voucher's categories."
+        )
+    balance = ledger.balance(session, chart.voucher(voucher.id))
+    if balance == 0:
+        raise VoucherExhausted(f"Voucher {voucher.id} has nothing left to spend.")
+    return VoucherValidation(
+        voucher_id=voucher.id,
+        programme_id=voucher.programme_id,
+        programme_name=context.programme_name,
+        currency=voucher.currency,
+        claimable_balance=balance,
+        categories=categories,
+        expires_at=voucher.expires_at,
+    )
+
+
+def claim(
+    session: Session,
+    principal: Principal,
+    body: RedemptionCreate,
+    *,
+    limiter: FailureLimiter,
+    ledger_key: str | None,
+) -> RedemptionOut:
+    supplier_id = principal.account_id
+    now = utcnow()
+    context = _look_up(session, supplier_id, body.voucher_code, limiter, now)
+    voucher = context.voucher
     if body.service_category not in (context.accredited_categories or []):
         raise SupplierNotAccredited(
             f"You are not accredited for {body.service_category} in this programme."
@@ -156,8 +217,14 @@ def claim(
     delivered_on = body.delivered_on or now.date()
     _check_delivery(delivered_on, voucher, now)
 
+    files = evidence.for_claim(session, supplier_id, body.evidence_ids) if body.evidence_ids else []
+
     confirm = bool(context.rules.get("requires_group_confirmation", True))
     target = chart.held(voucher.id) if confirm else chart.payable(supplier_id, voucher.programme_id)
+    redemption_id = new_id("red")
+    metadata: dict[str, Any] = {"voucher_id": voucher.id, "redemption_id": redemption_id}
+    if files:
+        metadata["evidence"] = evidence.ledger_entries(files)
     try:
         posted = ledger.post(
             session,
@@ -170,7 +237,7 @@ def claim(
             actor=supplier_id,
             idempotency_key=ledger_key,
             memo=body.description[:200],
-            metadata={"voucher_id": voucher.id},
+            metadata=metadata,
             created_by=principal.actor_ref,
             now=now,
         )
@@ -187,7 +254,7 @@ def claim(
     # The claim row goes in by one Core INSERT (no unit of work on the hot path); the
     # object handed back is built from the same values and is not in the session.
     values: dict[str, Any] = {
-        "id": new_id("red"),
+        "id": redemption_id,
         "voucher_id": voucher.id,
         "programme_id": voucher.programme_id,
         "supplier_id": supplier_id,
@@ -209,7 +276,8 @@ def claim(
         "decided_by": None if confirm else principal.actor_ref,
     }
     repository.insert_claim(session, values)
-    return to_out(Redemption(**values))
+    evidence.attach(session, supplier_id, files, redemption_id)
+    return to_out(Redemption(**values), files=evidence.refs(files))
 
 
 def _lost_to_an_end(session: Session, voucher_id: str) -> None:
@@ -262,6 +330,25 @@ def _visible(
     return redemption
 
 
+def readable(session: Session, principal: Principal, redemption_id: str) -> bool:
+    """Whether the principal may read the claim (the rule of ``GET /v1/redemptions/{id}``:
+    its supplier, its group, its programme's funder, managers and auditors); the
+    evidence files backing it are read by the same rule."""
+    if principal.kind not in ("supplier", "group", "funder", "manager", "auditor"):
+        return False
+    try:
+        _visible(session, principal, redemption_id)
+    except NotFound:
+        return False
+    return True
+
+
+def _out(session: Session, redemption: Redemption, paid: Collection[str] = ()) -> RedemptionOut:
+    """The claim as shown, with its evidence files read."""
+    files = evidence.refs_of(session, [redemption.id]).get(redemption.id, [])
+    return to_out(redemption, paid, files=files)
+
+
 def _paid(session: Session, redemptions: Iterable[Redemption]) -> set[str]:
     statuses = repository.settlement_statuses(
         session, [r.settlement_id for r in redemptions if r.settlement_id is not None]
@@ -271,7 +358,7 @@ def _paid(session: Session, redemptions: Iterable[Redemption]) -> set[str]:
 
 def get(session: Session, principal: Principal, redemption_id: str) -> RedemptionOut:
     redemption = _visible(session, principal, redemption_id)
-    return to_out(redemption, _paid(session, [redemption]))
+    return _out(session, redemption, _paid(session, [redemption]))
 
 
 def list_visible(
@@ -287,7 +374,10 @@ def list_visible(
     )
     page, cursor = split_page(rows, limit)
     paid = _paid(session, page)
-    return RedemptionList(data=[to_out(r, paid) for r in page], next_cursor=cursor)
+    files = evidence.refs_of(session, [r.id for r in page])
+    return RedemptionList(
+        data=[to_out(r, paid, files=files.get(r.id, [])) for r in page], next_cursor=cursor
+    )
 
 
 def _return_legs(session: Session, voucher_id: str, amount: int, now: datetime) -> list[ledger.Leg]:
@@ -341,7 +431,7 @@ def confirm(
     redemption.decided_at = now
     redemption.decided_by = principal.actor_ref
     session.flush()
-    return to_out(redemption)
+    return _out(session, redemption)
 
 
 def void(
@@ -392,7 +482,7 @@ def reject(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return to_out(redemption)
+    return _out(session, redemption)
 
 
 def cancel(
@@ -409,7 +499,7 @@ def cancel(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return to_out(redemption)
+    return _out(session, redemption)
 
 
 def refund(
@@ -460,7 +550,7 @@ def refund(
     )
     redemption.refunded_amount += amount
     session.flush()
-    return to_out(redemption)
+    return _out(session, redemption)
 
 
 def feedback(

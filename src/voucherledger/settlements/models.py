@@ -42,6 +42,10 @@ class Settlement(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payout_reference: Mapped[str] = mapped_column(String(200))
+    # The supplier's payout IBAN when the settlement was proposed (null if it had none
+    # set, or for a settlement made before migration 0010): what the funder pays to,
+    # whatever the supplier changes meanwhile; the ``settle`` transaction records it.
+    payout_iban: Mapped[str | None] = mapped_column(String(34))
     status: Mapped[SettlementStatus] = mapped_column(String(10))
     # The claims covered, sorted; kept when a rejection frees them.
     redemption_ids: Mapped[list[str]] = mapped_column(JSON)

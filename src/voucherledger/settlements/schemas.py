@@ -35,6 +35,11 @@ class SettlementOut(Schema):
     amount: int = Field(description="Net of the claims covered, in minor units.")
     currency: str
     payout_reference: str
+    payout_iban: str | None = Field(
+        default=None,
+        description="The supplier's payout IBAN when the settlement was proposed, which "
+        "the payout goes to; null if it had none set, and for auditors.",
+    )
     status: SettlementStatusFilter = Field(
         description="`proposed` (no money moved yet), `settled` (paid) or `rejected`."
     )

@@ -2,6 +2,10 @@
 programme as one ``settle`` transaction (payable -> paid), and the claims it pays are
 marked with the settlement.
 
+A settlement records the supplier's payout IBAN as it was when proposed
+(``payout_iban``), and its ``settle`` transaction carries it in its metadata, so the
+ledger says where each payout went.
+
 A settlement covers every captured claim of the supplier that no other settlement
 covers; its amount is their net. With the programme rule ``settlement_approval:
 single`` it is paid at once. With ``two_person`` it is first ``proposed``: the claims
@@ -29,6 +33,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
+from voucherledger.accounts import repository as accounts
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -55,7 +60,8 @@ from voucherledger.settlements.schemas import (
 )
 
 
-def to_out(settlement: Settlement) -> SettlementOut:
+def to_out(settlement: Settlement, *, payout: bool = True) -> SettlementOut:
+    """``payout``: whether the caller sees the payout IBAN (not an auditor)."""
     return SettlementOut(
         id=settlement.id,
         programme_id=settlement.programme_id,
@@ -63,6 +69,7 @@ def to_out(settlement: Settlement) -> SettlementOut:
         amount=settlement.amount,
         currency=settlement.currency,
         payout_reference=settlement.payout_reference,
+        payout_iban=settlement.payout_iban if payout else None,
         status=settlement.status,
         redemption_ids=list(settlement.redemption_ids),
         transaction_id=settlement.transaction_id,
@@ -76,6 +83,11 @@ def to_out(settlement: Settlement) -> SettlementOut:
         created_by=settlement.proposed_by,
         created_at=settlement.created_at,
     )
+
+
+def _payout_iban(session: Session, supplier_id: str) -> str | None:
+    supplier = accounts.get(session, supplier_id)
+    return None if supplier is None else supplier.payout_iban
 
 
 def approval_rule(programme: Programme) -> str:
@@ -124,6 +136,7 @@ def settle(
         amount=amount,
         currency=programme.currency,
         payout_reference=body.payout_reference,
+        payout_iban=_payout_iban(session, body.supplier_id),
         status="proposed",
         redemption_ids=[],
         transaction_id=None,
@@ -176,6 +189,7 @@ def _pay(
         metadata={
             "settlement_id": settlement.id,
             "payout_reference": settlement.payout_reference,
+            "payout_iban": settlement.payout_iban,
             "proposed_by": settlement.proposed_by,
             "approved_by": approver,
         },
@@ -257,7 +271,7 @@ def _visible(session: Session, principal: Principal, settlement_id: str) -> Sett
 
 
 def get(session: Session, principal: Principal, settlement_id: str) -> SettlementOut:
-    return to_out(_visible(session, principal, settlement_id))
+    return to_out(_visible(session, principal, settlement_id), payout=principal.kind != "auditor")
 
 
 def list_visible(
@@ -281,4 +295,5 @@ def list_visible(
         limit=limit + 1,
     )
     page, cursor = split_page(rows, limit)
-    return SettlementList(data=[to_out(s) for s in page], next_cursor=cursor)
+    payout = principal.kind != "auditor"
+    return SettlementList(data=[to_out(s, payout=payout) for s in page], next_cursor=cursor)

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from voucherledger.core.pagination import keyset
 from voucherledger.core.rawsql import Raw
-from voucherledger.ledger.models import LedgerAccount
+from voucherledger.ledger.models import JournalTransaction, LedgerAccount, Posting
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.vouchers.models import Voucher
 
@@ -181,3 +181,67 @@ def vouchers_to_expire(session: Session, programme_id: str, now: datetime) -> li
             .order_by(Voucher.id)
         ).scalars()
     )
+
+
+# --- the statement: a voucher's movements, read from its ledger postings --------------
+
+
+def _after(
+    created_at: InstrumentedAttribute[datetime],
+    txn_id: InstrumentedAttribute[str],
+    at: tuple[datetime, str],
+) -> ColumnElement[bool]:
+    """Strictly after ``at`` (an instant and a transaction id) in statement order."""
+    return or_(created_at > at[0], and_(created_at == at[0], txn_id > at[1]))
+
+
+def statement_position(session: Session, transaction_id: str) -> tuple[datetime, str] | None:
+    """Where a transaction stands in statement order (the cursor of a page)."""
+    found = session.execute(
+        select(JournalTransaction.created_at).where(JournalTransaction.id == transaction_id)
+    ).scalar_one_or_none()
+    return None if found is None else (found, transaction_id)
+
+
+def statement_transactions(
+    session: Session, codes: Collection[str], after: tuple[datetime, str] | None, limit: int
+) -> list[JournalTransaction]:
+    """The journal transactions with a posting to one of these accounts, oldest first
+    (by time, then id), after ``after``; along ``ix_ledger_postings_account_created``."""
+    touched = select(Posting.transaction_id).where(Posting.account_code.in_(list(codes)))
+    if after is not None:
+        touched = touched.where(_after(Posting.created_at, Posting.transaction_id, after))
+    stmt = (
+        select(JournalTransaction)
+        .where(JournalTransaction.id.in_(touched))
+        .order_by(JournalTransaction.created_at, JournalTransaction.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def postings_of(
+    session: Session, codes: Collection[str], transaction_ids: Collection[str]
+) -> list[tuple[str, str, int]]:
+    """``(transaction id, account, amount)`` of these transactions' postings to these
+    accounts."""
+    if not transaction_ids:
+        return []
+    rows = session.execute(
+        select(Posting.transaction_id, Posting.account_code, Posting.amount).where(
+            Posting.account_code.in_(list(codes)),
+            Posting.transaction_id.in_(sorted(set(transaction_ids))),
+        )
+    )
+    return [(str(txn), str(code), int(amount)) for txn, code, amount in rows]
+
+
+def balance_through(session: Session, code: str, at: tuple[datetime, str]) -> int:
+    """The sum of the account's postings up to and including ``at`` in statement order."""
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.account_code == code,
+            ~_after(Posting.created_at, Posting.transaction_id, at),
+        )
+    ).scalar_one()
+    return int(total)

@@ -30,6 +30,7 @@ from voucherledger.vouchers.schemas import (
     VoucherCreate,
     VoucherList,
     VoucherOut,
+    VoucherStatement,
 )
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=CommittingRoute)
@@ -68,6 +69,24 @@ def list_vouchers(
 )
 def get_voucher(voucher_id: str, principal: Reader, session: DB) -> VoucherOut:
     return service.get(session, principal, voucher_id)
+
+
+@router.get(
+    "/{voucher_id}/statement",
+    operation_id="get_voucher_statement",
+    responses=problem_responses(Forbidden, NotFound),
+)
+def get_voucher_statement(
+    voucher_id: str,
+    principal: Reader,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> VoucherStatement:
+    """Every movement of the voucher's value, from the ledger, oldest first: issue,
+    claims held and captured, releases, refunds, revocation or expiry; paginated as
+    other lists (``limit`` up to 500, ``cursor``). For the group holding it and the
+    programme's parties."""
+    return service.statement(session, principal, voucher_id, after=page.after, limit=page.limit)
 
 
 @router.get(

@@ -72,3 +72,32 @@ class RevokeBody(InputSchema):
     reason: Annotated[
         str, FreeText, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)
     ]
+
+
+class StatementLine(Schema):
+    """One journal transaction that moved the voucher's value."""
+
+    transaction_id: str
+    kind: str = Field(
+        description="The journal transaction's kind: issue, hold, capture, void, refund, "
+        "revoke, expire, ..."
+    )
+    occurred_at: datetime = Field(description="The transaction's time.")
+    amount: int = Field(
+        description="Change of the voucher's spendable balance, minor units (negative when "
+        "spent, held or returned to the budget)."
+    )
+    held_delta: int | None = Field(
+        description="Change of what pending claims hold on the voucher; null when the "
+        "transaction did not touch it."
+    )
+    balance_after: int = Field(description="The spendable balance after this transaction.")
+    redemption_id: str | None = Field(description="The claim it belongs to, if any.")
+    description: str
+
+
+class VoucherStatement(Schema):
+    voucher_id: str
+    currency: str
+    data: list[StatementLine] = Field(description="Oldest first.")
+    next_cursor: str | None

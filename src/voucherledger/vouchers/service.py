@@ -1,4 +1,5 @@
-"""Vouchers: issuance (single and batch, all or nothing), reading, revocation, expiry.
+"""Vouchers: issuance (single and batch, all or nothing), reading, revocation, expiry,
+and the statement of a voucher's movements (read from its ledger postings).
 
 Issuance locks the programme row, so issuers of one programme queue behind each
 other: the per-group cap and the reserve-first rule are checked against a
@@ -35,7 +36,7 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import encode_cursor, split_page
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -44,10 +45,12 @@ from voucherledger.vouchers import codes, repository
 from voucherledger.vouchers.models import Voucher
 from voucherledger.vouchers.schemas import (
     BatchOut,
+    StatementLine,
     VoucherBatch,
     VoucherCreate,
     VoucherList,
     VoucherOut,
+    VoucherStatement,
 )
 
 __all__ = ["BatchOut", "VoucherBatch", "VoucherCreate", "VoucherOut"]
@@ -378,6 +381,76 @@ def qr_svg(session: Session, principal: Principal, voucher_id: str) -> str:
         buffer, kind="svg", scale=4, border=2, xmldecl=True, title=seen.voucher.code
     )
     return buffer.getvalue().decode("utf-8")
+
+
+# What a line says when its transaction has no memo of its own to show.
+_DESCRIPTIONS: dict[str, str] = {
+    "issue": "Issued",
+    "hold": "Claimed, held until the group confirms",
+    "capture": "Claim confirmed",
+    "void": "Claim released",
+    "refund": "Refunded",
+    "revoke": "Revoked",
+    "expire": "Expired",
+}
+
+
+def statement(
+    session: Session, principal: Principal, voucher_id: str, *, after: str | None, limit: int
+) -> VoucherStatement:
+    """Every journal transaction that moved the voucher's value (its account and its
+    held account), oldest first, ``limit`` a page. ``amount`` is the change of the
+    spendable balance, ``held_delta`` of what pending claims hold, ``balance_after``
+    the spendable balance after it (the running sum in this order). For whoever may
+    read the voucher."""
+    seen = _visible(session, principal, voucher_id)
+    accounts = (chart.voucher(voucher_id), chart.held(voucher_id))
+    start: tuple[datetime, str] | None = None
+    if after is not None:
+        start = repository.statement_position(session, after)
+        if start is None:
+            raise ValidationFailed(
+                "cursor is not valid",
+                [
+                    {
+                        "loc": ["query", "cursor"],
+                        "msg": "not a cursor of this list",
+                        "type": "cursor",
+                    }
+                ],
+            )
+    txns = repository.statement_transactions(session, accounts, start, limit + 1)
+    page, more = txns[:limit], len(txns) > limit
+    moves: dict[str, dict[str, int]] = {}
+    for txn_id, code, amount in repository.postings_of(session, accounts, [t.id for t in page]):
+        per = moves.setdefault(txn_id, {})
+        per[code] = per.get(code, 0) + amount
+    balance = 0 if start is None else repository.balance_through(session, accounts[0], start)
+    lines: list[StatementLine] = []
+    for txn in page:
+        per = moves.get(txn.id, {})
+        amount = per.get(accounts[0], 0)
+        balance += amount
+        redemption_id = txn.meta.get("redemption_id")
+        lines.append(
+            StatementLine(
+                transaction_id=txn.id,
+                kind=txn.kind,
+                occurred_at=txn.created_at,
+                amount=amount,
+                held_delta=per.get(accounts[1]),
+                balance_after=balance,
+                redemption_id=redemption_id if isinstance(redemption_id, str) else None,
+                description=(txn.memo if txn.memo and txn.kind != "issue" else None)
+                or _DESCRIPTIONS.get(txn.kind, txn.kind),
+            )
+        )
+    return VoucherStatement(
+        voucher_id=voucher_id,
+        currency=seen.voucher.currency,
+        data=lines,
+        next_cursor=encode_cursor(page[-1].id) if more else None,
+    )
 
 
 def closed_programme_funder(session: Session, programme_id: str) -> str | None:

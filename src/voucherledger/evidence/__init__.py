@@ -1,0 +1,1 @@
+"""Evidence files: the documents (PDF, JPEG, PNG) a supplier uploads to back its claims."""

@@ -61,7 +61,7 @@ PROBLEMS: dict[str, str] = {
     "evidence_invalid": N_("A file of this claim cannot be used. Choose it again."),
     "evidence_empty": N_("This file is empty."),
     "evidence_type_not_allowed": N_("Only PDF, JPEG and PNG files can be attached."),
-    "evidence_too_large": N_("This file is too large: 10 MB at most."),
+    "evidence_too_large": N_("This file is too large."),
     "payload_too_large": N_("The files are too large to send together. Send fewer."),
     "already_settled": N_("This claim was paid already: it cannot be refunded."),
     "settlement_pending": N_(

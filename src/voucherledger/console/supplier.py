@@ -44,9 +44,16 @@ CLAIM_STATUSES = ("pending", "captured", "voided")
 CLAIMS_PER_PAGE = 50
 EVIDENCE_TYPES = "application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png"
 MAX_EVIDENCE_FILES = 10
-# What a file and a whole claim may weigh: told to the browser, which checks before
-# sending; the API (and app.py's body limits) decide.
-MAX_FILE_BYTES = 10 * 1024 * 1024
+# One post of the claim form carries this many files of the largest size (smaller
+# ones: more, up to the ten a claim takes); app.py limits the body to it.
+CLAIM_FORM_FILES = 4
+
+
+def claim_form_max_bytes(evidence_max_bytes: int) -> int:
+    """The largest body of ``POST /console/redeem/claim``: a few files at the largest
+    and the form's fields (each file goes on to ``POST /v1/evidence``, limited there)."""
+    return CLAIM_FORM_FILES * evidence_max_bytes + 1024 * 1024
+
 
 # The API's field errors are for programmers; these are for the clerk.
 CLAIM_FIELD_ERRORS: dict[str, str] = {
@@ -95,6 +102,11 @@ class AmountError(ValueError):
     def words(self, request: Request) -> str:
         translated: str = _gettext(request)(self.message)
         return translated % self.values if self.values else translated
+
+
+def _evidence_max_bytes(request: Request) -> int:
+    limit: int = request.app.state.settings.evidence_max_bytes
+    return limit
 
 
 def _gettext(request: Request) -> Any:
@@ -172,7 +184,8 @@ def _redeem_page(request: Request, me: Me, *, status: int = 200, **context: Any)
         "claim_problem": None,
         "categories": _category_words(request),
         "evidence_types": EVIDENCE_TYPES,
-        "max_file_bytes": MAX_FILE_BYTES,
+        "max_file_bytes": _evidence_max_bytes(request),
+        "max_total_bytes": claim_form_max_bytes(_evidence_max_bytes(request)) - 512 * 1024,
         "max_files": MAX_EVIDENCE_FILES,
     }
     response = page(request, me, "supplier/redeem.html", **{**defaults, **context})
@@ -211,6 +224,8 @@ async def check(request: Request) -> Response:
     try:
         validation = await _validate(me, code)
     except ApiProblem as problem:
+        if problem.code == "forbidden":
+            raise  # a viewer: the refused page says why
         refusal = _check_refusal(problem)
         return _redeem_page(
             request,

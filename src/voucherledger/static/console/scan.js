@@ -13,11 +13,15 @@
     files.addEventListener("change", function () {
       var max = parseInt(files.getAttribute("data-max-bytes"), 10);
       var most = parseInt(files.getAttribute("data-max-files"), 10);
+      var total = parseInt(files.getAttribute("data-max-total-bytes"), 10);
       var message = "";
-      if (files.files.length > most) { message = files.getAttribute("data-msg-too-many"); }
+      var sum = 0;
       for (var i = 0; i < files.files.length; i++) {
+        sum += files.files[i].size;
         if (files.files[i].size > max) { message = files.getAttribute("data-msg-too-large"); }
       }
+      if (!message && sum > total) { message = files.getAttribute("data-msg-too-heavy"); }
+      if (files.files.length > most) { message = files.getAttribute("data-msg-too-many"); }
       files.setCustomValidity(message);
       if (message) { files.reportValidity(); }
     });

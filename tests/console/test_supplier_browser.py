@@ -146,7 +146,8 @@ def test_a_clerk_redeems_a_voucher_with_a_pdf_once(settings: Settings, tmp_path:
             page.get_by_role("button", name="Check the code").click()
             page.wait_for_url("**/console/redeem/check")
             facts = page.locator("dl.facts").inner_text()
-            assert "Leaders 2026" in facts and "€493.00" in facts, facts
+            assert "Leaders 2026" in facts, facts
+            assert "€493.00" in facts, facts
             assert "Leadership, Governance" in facts
             assert_accessible(page)
             screenshot(page, "supplier-claim-form")
@@ -193,7 +194,8 @@ def test_a_clerk_redeems_a_voucher_with_a_pdf_once(settings: Settings, tmp_path:
             assert page.get_by_role("link", name="File 1").get_attribute("href", timeout=1000)
             assert_accessible(page)
             made = [c for c in claims_of(live, s) if c["amount"] == 1250]
-            assert len(made) == 1 and len(made[0]["evidence_files"]) == 1
+            assert len(made) == 1
+            assert len(made[0]["evidence_files"]) == 1
             assert made[0]["evidence_files"][0]["media_type"] == "application/pdf"
 
             # Cancel the claim made by mistake, from the list of pending claims.

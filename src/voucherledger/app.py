@@ -14,6 +14,7 @@ from voucherledger.accounts.router import router as accounts_router
 from voucherledger.apidocs import install_docs
 from voucherledger.audit.router import router as audit_router
 from voucherledger.console import install_console
+from voucherledger.console.supplier import claim_form_max_bytes
 from voucherledger.core.db import create_db_engine, create_session_factory, read_only
 from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
@@ -131,6 +132,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             # One file and its multipart framing.
             BodyLimit("POST", re.compile(r"/v1/evidence"), settings.evidence_max_bytes + 64 * 1024),
+            # The console's claim form: a few files at the largest and the form's fields
+            # (the console sends each file on to POST /v1/evidence, under the limit above).
+            BodyLimit(
+                "POST",
+                re.compile(r"/console/redeem/claim"),
+                claim_form_max_bytes(settings.evidence_max_bytes),
+            ),
         ],
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: the guard's problems get an id

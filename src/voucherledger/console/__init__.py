@@ -14,9 +14,10 @@ from fastapi import FastAPI
 
 def install_console(app: FastAPI) -> None:
     """Add the console's routes; the catch-all 404 page last."""
-    from voucherledger.console import admin, group, signin
+    from voucherledger.console import admin, group, signin, supplier
 
     app.include_router(signin.router)
     app.include_router(admin.router)
     app.include_router(group.router)
+    app.include_router(supplier.router)
     app.include_router(signin.fallback)

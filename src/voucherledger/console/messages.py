@@ -23,6 +23,11 @@ NOTICES: dict[str, str] = {
     "feedback_given": N_("Thank you: your feedback is recorded."),
     "account_created": N_("The account is made. Invite its first owner now."),
     "key_revoked": N_("The key is revoked: it no longer works."),
+    # The suppliers' pages.
+    "claim_made": N_("Your claim is made."),
+    "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
+    "claim_refunded": N_("The refund is made: the money is back on the voucher."),
+    "profile_saved": N_("Your details are saved."),
 }
 
 # API problem codes, in words a group or a supplier can act on.
@@ -53,4 +58,38 @@ PROBLEMS: dict[str, str] = {
     "limit_exceeded": N_("The amount is over a limit of the programme."),
     "last_owner": N_("An account must keep at least one owner."),
     "member_exists": N_("This person is already a member of the account."),
+    # The suppliers' pages.
+    "voucher_unknown": N_(
+        "No voucher with this code can be claimed by you. Check the code with the group."
+    ),
+    "voucher_code_invalid": N_("This code has a typo: check each character."),
+    "evidence_invalid": N_("A file of this claim cannot be used. Choose it again."),
+    "evidence_empty": N_("This file is empty."),
+    "evidence_type_not_allowed": N_("Only PDF, JPEG and PNG files can be attached."),
+    "evidence_too_large": N_("This file is too large."),
+    "payload_too_large": N_("The files are too large to send together. Send fewer."),
+    "already_settled": N_("This claim was paid already: it cannot be refunded."),
+    "settlement_pending": N_(
+        "This claim is in a payment awaiting approval: it cannot be refunded now."
+    ),
+}
+
+# Service categories in words.
+CATEGORIES: dict[str, str] = {
+    "leadership": N_("Leadership"),
+    "management": N_("Management"),
+    "fundraising": N_("Fundraising"),
+    "financial_literacy": N_("Financial literacy"),
+    "financial_management": N_("Financial management"),
+    "governance": N_("Governance"),
+    "advocacy": N_("Advocacy"),
+    "enterprise_development": N_("Enterprise development"),
+    "export_markets": N_("Export markets"),
+    "marketing": N_("Marketing"),
+    "legal_registration": N_("Legal registration"),
+    "digital_skills": N_("Digital skills"),
+    "monitoring_evaluation": N_("Monitoring and evaluation"),
+    "volunteering": N_("Volunteering"),
+    "networking": N_("Networking"),
+    "gender_mainstreaming": N_("Gender mainstreaming"),
 }

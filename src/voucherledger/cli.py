@@ -279,8 +279,9 @@ def serve(
             f"http://{host}:{port}/v1/me"
         )
     _err(
-        "People sign in with POST /v1/sessions {email, password} once an owner or the "
-        "admin has invited them (README: 'People, sign-in and two-person approval')."
+        f"The web console is at http://{host}:{port}/console: people sign in there (or with "
+        "POST /v1/sessions) once the admin or an owner has invited them. For a scheme with "
+        "printed sign-ins to try, run `.venv/bin/voucherledger demo` in another terminal."
     )
     if workers > 1:
         import os

@@ -105,7 +105,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             funds,
             json={"group_id": group["id"], "amount": 40_000},
         )
-        options = {"viewport": viewport, "locale": locale, "base_url": live.url}
+        options: dict[str, Any] = {"viewport": viewport, "locale": locale, "base_url": live.url}
         with (
             browsing(browser, **options) as clerk,
             browsing(browser, **options) as volunteer,

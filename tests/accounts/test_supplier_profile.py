@@ -89,7 +89,7 @@ def test_bad_details_are_refused_and_change_nothing(settings: Settings) -> None:
         c = make_cast(client)
         assert patch(client, c.supplier.headers, c.supplier.id, payout_iban=IBAN).status_code == 200
         before = profile_row(client, c.supplier.id)
-        bad = [
+        bad: list[dict[str, Any]] = [
             {"payout_iban": "DE89 3704 0044 0532 0130 01"},  # checksum
             {"payout_iban": "DE89 3704 0044 0532 0130"},  # length for Germany
             {"payout_iban": "XX89 3704 0044 0532 0130 00"},  # no such country

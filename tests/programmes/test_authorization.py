@@ -300,6 +300,26 @@ CASES: dict[str, Case] = {
         allowed(SEES_CODES, ("other funder", "other manager", "other group")),
         check=is_svg,
     ),
+    "GET /v1/vouchers/{id}/statement": Case(
+        lambda w, h, _: w.client.get(f"/v1/vouchers/{w.voucher_id}/statement", headers=h),
+        200,
+        allowed((*PARTIES, "group"), (*OTHER_PARTIES, "other group")),
+        check=lambda w, c, r: r.json()["voucher_id"] == w.voucher_id,
+    ),
+    "POST /v1/vouchers/validate": Case(
+        lambda w, h, _: w.client.post(
+            "/v1/vouchers/validate",
+            headers=h,
+            json={
+                "voucher_code": w.client.get(
+                    f"/v1/vouchers/{w.voucher_id}", headers=w.parties["funder"].headers
+                ).json()["code"]
+            },
+        ),
+        200,
+        allowed(("supplier",)),
+        check=lambda w, c, r: r.json()["programme_id"] == w.programme_id,
+    ),
     "POST /v1/vouchers/{id}/revoke": Case(
         lambda w, h, voucher_id: w.client.post(
             f"/v1/vouchers/{voucher_id}/revoke", headers=h, json={"reason": "test"}

@@ -138,6 +138,10 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
                 ".code-big"
             ).inner_text().replace("\n", "").replace(" ", "")
             assert_accessible(page)
+            shot(page, "group-voucher")
+            page.goto(f"/console/vouchers/{voucher['id']}/print")
+            assert_accessible(page)
+            shot(page, "group-print")
 
             # The clerk mistypes: caught in the browser, nothing posted.
             page = clerk.page

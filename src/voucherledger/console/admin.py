@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voucherledger.console.client import ApiProblem
-from voucherledger.console.messages import N_
+from voucherledger.console.messages import CATEGORIES, N_
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -82,24 +82,7 @@ GROUP_TYPE_NAMES: dict[str, str] = {
     "service_provider": N_("Service provider"),
     "youth_group": N_("Youth group"),
 }
-CATEGORY_NAMES: dict[str, str] = {
-    "leadership": N_("Leadership"),
-    "management": N_("Management"),
-    "fundraising": N_("Fundraising"),
-    "financial_literacy": N_("Financial literacy"),
-    "financial_management": N_("Financial management"),
-    "governance": N_("Governance"),
-    "advocacy": N_("Advocacy"),
-    "enterprise_development": N_("Enterprise development"),
-    "export_markets": N_("Export markets"),
-    "marketing": N_("Marketing"),
-    "legal_registration": N_("Legal registration"),
-    "digital_skills": N_("Digital skills"),
-    "monitoring_evaluation": N_("Monitoring and evaluation"),
-    "volunteering": N_("Volunteering"),
-    "networking": N_("Networking"),
-    "gender_mainstreaming": N_("Gender mainstreaming"),
-}
+CATEGORY_NAMES: dict[str, str] = CATEGORIES
 if set(GROUP_TYPE_NAMES) != GROUP_TYPES or set(CATEGORY_NAMES) != SERVICE_CATEGORIES:
     raise RuntimeError("the console's names of group types or categories are out of date")
 

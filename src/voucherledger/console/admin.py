@@ -30,6 +30,7 @@ from voucherledger.console.web import (
     page,
     read_form,
     redirect,
+    refusal_status,
     signed_in,
     text,
 )
@@ -108,25 +109,7 @@ def _vocabulary(request: Request) -> dict[str, Any]:
 
 async def _admin(request: Request) -> Me:
     """The person, if of the admin account; the not-found page for anyone else."""
-    me = await signed_in(request)
-    if me.kind != "admin":
-        raise ApiProblem(404, "not_found", "")
-    return me
-
-
-def field_errors(problem: ApiProblem) -> dict[str, str]:
-    """The first message for each field a 422 named: the last name in its location
-    (``["body", "supplier", "service_categories", "0"]`` is ``service_categories``)."""
-    out: dict[str, str] = {}
-    for error in problem.errors:
-        loc = [str(part) for part in error.get("loc") or [] if not str(part).isdigit()]
-        name = loc[-1] if loc and loc[-1] != "body" else "_form"
-        out.setdefault(name, str(error.get("msg") or ""))
-    return out
-
-
-def _status_of(problem: ApiProblem) -> int:
-    return problem.status if 400 <= problem.status < 500 else 400
+    return await signed_in(request, kind="admin")
 
 
 # --- the accounts -------------------------------------------------------------------
@@ -207,11 +190,11 @@ async def create_account(request: Request) -> Response:
             "admin/new_account.html",
             kind=body["kind"] if body["kind"] in KINDS else None,
             values=values,
-            errors=field_errors(problem),
+            errors=problem.field_errors(),
             problem=problem,
             **_vocabulary(request),
         )
-        response.status_code = _status_of(problem)
+        response.status_code = refusal_status(problem)
         return response
     return redirect(f"{BASE}/{made['id']}", notice="account_created")
 
@@ -273,9 +256,9 @@ async def invite(request: Request, account_id: str) -> Response:
             request,
             me,
             account_id,
-            status=_status_of(problem),
+            status=refusal_status(problem),
             values=body,
-            errors=field_errors(problem),
+            errors=problem.field_errors(),
             problem=problem,
         )
     return _invited_page(request, me, invited, status=201)

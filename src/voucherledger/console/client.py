@@ -34,12 +34,14 @@ class ApiProblem(Exception):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def field_errors(self) -> dict[str, str]:
-        """The first message for each field a 422 named (its last location part)."""
+        """The first message for each field a 422 named: the last name in its location,
+        list indexes aside (``["body", "supplier", "service_categories", 0]`` is
+        ``service_categories``); an error of the whole body is ``_form``."""
         out: dict[str, str] = {}
         for error in self.errors:
-            loc = error.get("loc") or error.get("field") or []
-            name = str(loc[-1]) if isinstance(loc, list) and loc else str(loc)
-            out.setdefault(name, str(error.get("msg") or error.get("message") or ""))
+            loc = [str(part) for part in error.get("loc") or [] if not str(part).isdigit()]
+            name = loc[-1] if loc and loc[-1] != "body" else "_form"
+            out.setdefault(name, str(error.get("msg") or ""))
         return out
 
 

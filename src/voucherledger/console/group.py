@@ -19,6 +19,7 @@ from voucherledger.console.web import (
     page,
     read_form,
     redirect,
+    refusal_status,
     signed_in,
     text,
 )
@@ -30,10 +31,7 @@ HOLD_WARNING = timedelta(hours=48)
 
 
 async def _group(request: Request) -> Me:
-    me = await signed_in(request)
-    if me.kind != "group":
-        raise ApiProblem(404, "not_found", "")
-    return me
+    return await signed_in(request, kind="group")
 
 
 async def _suppliers(me: Me, programme_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -101,12 +99,8 @@ async def _claims_page(
 ) -> Response:
     pending = await me.api.all_pages("/v1/redemptions", status="pending")
     captured = await me.api.all_pages("/v1/redemptions", status="captured")
-    names: dict[str, str] = {}
-    for programme_id, listing in (
-        await _suppliers(me, {c["programme_id"] for c in pending + captured})
-    ).items():
-        del programme_id
-        names.update({s["supplier_id"]: s["name"] for s in listing})
+    listings = await _suppliers(me, {c["programme_id"] for c in pending + captured})
+    names = {s["supplier_id"]: s["name"] for listing in listings.values() for s in listing}
     now = datetime.now(UTC)
     soon = {
         c["id"]
@@ -126,7 +120,7 @@ async def _claims_page(
         failed=failed,
     )
     if problem is not None:
-        response.status_code = problem.status if 400 <= problem.status < 500 else 400
+        response.status_code = refusal_status(problem)
     return response
 
 

@@ -159,7 +159,7 @@ def _field_words(request: Request, problem: ApiProblem, known: dict[str, str]) -
     return {
         name: gettext(known[name]) if name in known else message
         for name, message in problem.field_errors().items()
-        if name not in ("body", "")
+        if name != "_form"
     }
 
 

@@ -81,10 +81,13 @@ class Me:
         return self.role != "viewer"
 
 
-async def signed_in(request: Request, *, setting_up_totp: bool = False) -> Me:
+async def signed_in(
+    request: Request, *, kind: str | None = None, setting_up_totp: bool = False
+) -> Me:
     """The person, or :class:`SignInRequired` (the page then redirects to sign-in).
     A person whose account requires TOTP and who has none is sent to set it up
-    (:class:`TotpSetupNeeded`), unless this is that page."""
+    (:class:`TotpSetupNeeded`), unless this is that page. With ``kind``, the pages of
+    that kind of account only: anyone else gets the not-found page."""
     api = Api(request)
     if not api.signed_in:
         raise SignInRequired
@@ -104,6 +107,8 @@ async def signed_in(request: Request, *, setting_up_totp: bool = False) -> Me:
     if account.get("require_totp") and not body["member"].get("totp_enabled"):
         if not setting_up_totp:
             raise TotpSetupNeeded
+    if kind is not None and account["kind"] != kind:
+        raise ApiProblem(404, "not_found", "")
     return Me(account=account, member=body["member"], csrf=api.csrf, api=api)
 
 
@@ -171,6 +176,11 @@ def set_pre_cookie(request: Request, response: Response, token: str) -> None:
 def pre_token_ok(request: Request, form: FormData) -> bool:
     cookie = request.cookies.get(PRE_COOKIE, "")
     return bool(cookie) and hmac.compare_digest(str(form.get("pre", "")), cookie)
+
+
+def refusal_status(problem: ApiProblem) -> int:
+    """The status of a page that shows a refused form again: the API's 4xx, else 400."""
+    return problem.status if 400 <= problem.status < 500 else 400
 
 
 def _refusal(request: Request, problem: ApiProblem) -> Response:

@@ -92,6 +92,7 @@ def environment(language: str) -> Environment:
     env.filters["data_uri"] = data_uri
     env.globals["notices"] = messages.NOTICES
     env.globals["problems"] = messages.PROBLEMS
+    env.globals["category_names"] = messages.CATEGORIES
     env.globals["asset"] = asset
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["currency_symbol"] = lambda c: get_currency_symbol(c, locale=language)

@@ -35,11 +35,6 @@ from voucherledger.core.settings import Settings
 pytestmark = pytest.mark.slow
 
 
-def _key(live: Live, account_id: str) -> dict[str, str]:
-    made = live.api("POST", f"/v1/accounts/{account_id}/keys", live.admin)
-    return {"Authorization": f"Bearer {made['key']}"}
-
-
 def _invite(live: Live, account_id: str, email: str) -> str:
     invited = live.api(
         "POST",
@@ -83,7 +78,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             json=account_body("supplier", supplier={"service_categories": ["leadership"]}),
         )
         funder = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
-        funds = _key(live, funder["id"])
+        funds = live.key(funder["id"])
         programme = live.api(
             "POST", "/v1/programmes", funds, json=programme_body(name="Leaders 2027")
         )
@@ -188,7 +183,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             page = clerk.page
             page.goto(f"/console/my-claims/{claim['id']}")
             assert_accessible(page)
-            shown = live.api("GET", f"/v1/redemptions/{claim['id']}", _key(live, supplier["id"]))
+            shown = live.api("GET", f"/v1/redemptions/{claim['id']}", live.key(supplier["id"]))
             assert shown["status"] == "captured"
             assert page.locator(".status.captured").count() >= 1
 

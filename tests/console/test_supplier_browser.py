@@ -43,11 +43,6 @@ class Scheme:
     voucher: dict[str, Any]
 
 
-def _key(live: Live, account_id: str) -> dict[str, str]:
-    made = live.api("POST", f"/v1/accounts/{account_id}/keys", live.admin)
-    return {"Authorization": f"Bearer {made['key']}"}
-
-
 def scheme(live: Live) -> Scheme:
     funder = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
     group = live.api("POST", "/v1/accounts", live.admin, json=account_body("group"))
@@ -61,7 +56,7 @@ def scheme(live: Live) -> Scheme:
             supplier={"service_categories": ["leadership", "governance"]},
         ),
     )
-    funds = _key(live, funder["id"])
+    funds = live.key(funder["id"])
     programme = live.api("POST", "/v1/programmes", funds, json=programme_body(name="Leaders 2026"))
     live.api(
         "POST",
@@ -93,7 +88,7 @@ def scheme(live: Live) -> Scheme:
         {},
         json={"token": invited["invite_token"], "password": PASSWORD},
     )
-    return Scheme(supplier["id"], _key(live, supplier["id"]), voucher)
+    return Scheme(supplier["id"], live.key(supplier["id"]), voucher)
 
 
 def sign_in(page: Any) -> None:

@@ -77,6 +77,11 @@ class Live:
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
 
+    def key(self, account_id: str) -> dict[str, str]:
+        """The headers of a new API key of the account, made by the admin."""
+        made = self.api("POST", f"/v1/accounts/{account_id}/keys", self.admin)
+        return {"Authorization": f"Bearer {made['key']}"}
+
 
 @contextmanager
 def live_app(settings: Settings) -> Iterator[Live]:

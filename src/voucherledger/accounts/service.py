@@ -202,15 +202,7 @@ def create_key(session: Session, account_id: str, *, created_by: str = SYSTEM) -
 
 
 def key_out(key: ApiKey) -> KeyOut:
-    return KeyOut(
-        id=key.id,
-        account_id=key.account_id,
-        member_id=key.member_id,
-        created_at=key.created_at,
-        created_by=key.created_by,
-        revoked_at=key.revoked_at,
-        revoked_by=key.revoked_by,
-    )
+    return KeyOut.model_validate(key)
 
 
 def revoke_key(session: Session, principal: Principal, key_id: str) -> None:

@@ -89,13 +89,7 @@ def upload(
         redemption_id=None,
     )
     repository.add_file(session, file)
-    return EvidenceFileOut(
-        id=file.id,
-        sha256=file.sha256,
-        size=file.size,
-        media_type=file.media_type,
-        created_at=file.created_at,
-    )
+    return EvidenceFileOut.model_validate(file)
 
 
 def visible(
@@ -112,15 +106,7 @@ def visible(
 
 
 def meta(file: EvidenceFile) -> EvidenceFileMeta:
-    return EvidenceFileMeta(
-        id=file.id,
-        sha256=file.sha256,
-        size=file.size,
-        media_type=file.media_type,
-        created_at=file.created_at,
-        redemption_id=file.redemption_id,
-        created_by=file.created_by,
-    )
+    return EvidenceFileMeta.model_validate(file)
 
 
 def content(session: Session, file: EvidenceFile, store: EvidenceStore) -> bytes:
@@ -189,10 +175,7 @@ def attach(
 
 
 def refs(files: Collection[EvidenceFile]) -> list[EvidenceFileRef]:
-    return [
-        EvidenceFileRef(id=f.id, sha256=f.sha256, size=f.size, media_type=f.media_type)
-        for f in files
-    ]
+    return [EvidenceFileRef.model_validate(f) for f in files]
 
 
 def ledger_entries(files: Collection[EvidenceFile]) -> list[dict[str, Any]]:

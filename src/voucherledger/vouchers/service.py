@@ -36,7 +36,7 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import encode_cursor, split_page
+from voucherledger.core.pagination import split_page
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -420,7 +420,7 @@ def statement(
                 ],
             )
     txns = repository.statement_transactions(session, accounts, start, limit + 1)
-    page, more = txns[:limit], len(txns) > limit
+    page, cursor = split_page(txns, limit)
     moves: dict[str, dict[str, int]] = {}
     for txn_id, code, amount in repository.postings_of(session, accounts, [t.id for t in page]):
         per = moves.setdefault(txn_id, {})
@@ -449,7 +449,7 @@ def statement(
         voucher_id=voucher_id,
         currency=seen.voucher.currency,
         data=lines,
-        next_cursor=encode_cursor(page[-1].id) if more else None,
+        next_cursor=cursor,
     )
 
 

@@ -32,6 +32,9 @@ HOMES = {
     "group": "/console/vouchers",
     "supplier": "/console/redeem",
     "admin": "/console/admin/accounts",
+    "funder": "/console/programmes",
+    "manager": "/console/programmes",
+    "auditor": "/console/programmes",
 }
 
 

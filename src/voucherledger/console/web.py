@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -82,12 +82,15 @@ class Me:
 
 
 async def signed_in(
-    request: Request, *, kind: str | None = None, setting_up_totp: bool = False
+    request: Request,
+    *,
+    kind: str | Collection[str] | None = None,
+    setting_up_totp: bool = False,
 ) -> Me:
     """The person, or :class:`SignInRequired` (the page then redirects to sign-in).
     A person whose account requires TOTP and who has none is sent to set it up
     (:class:`TotpSetupNeeded`), unless this is that page. With ``kind``, the pages of
-    that kind of account only: anyone else gets the not-found page."""
+    that kind (or those kinds) of account only: anyone else gets the not-found page."""
     api = Api(request)
     if not api.signed_in:
         raise SignInRequired
@@ -107,7 +110,8 @@ async def signed_in(
     if account.get("require_totp") and not body["member"].get("totp_enabled"):
         if not setting_up_totp:
             raise TotpSetupNeeded
-    if kind is not None and account["kind"] != kind:
+    kinds = {kind} if isinstance(kind, str) else kind
+    if kinds is not None and account["kind"] not in kinds:
         raise ApiProblem(404, "not_found", "")
     return Me(account=account, member=body["member"], csrf=api.csrf, api=api)
 

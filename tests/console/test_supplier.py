@@ -125,6 +125,10 @@ def post_claim(
         ("1500", "XOF", 1500),
         ("1.234", "KWD", 1234),
         ("9007199254740.99", "EUR", 900_719_925_474_099),
+        ("1,250.50", "EUR", 125_050),
+        ("1.250,50", "EUR", 125_050),
+        ("1,250,000", "XOF", 1_250_000),
+        ("12 345.6", "EUR", 1_234_560),
     ],
 )
 def test_a_typed_amount_is_read_exactly(typed: str, currency: str, minor: int) -> None:
@@ -141,7 +145,10 @@ def test_a_typed_amount_is_read_exactly(typed: str, currency: str, minor: int) -
         ("0.00", "EUR", "The amount must be more than zero."),
         ("-5", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
         ("1e3", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
-        ("1,234.50", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
+        ("1,23.50", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
+        ("1,234,56.7", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
+        ("1,234.567,8", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
+        ("1,234,567.891", "EUR", "EUR has 2 decimals at most."),
         ("€12", "EUR", "Write the amount with digits and one decimal mark, such as 12.50."),
         ("90071992547409.92", "EUR", "This amount is too large."),
         ("1" * 40, "EUR", "This amount is too large."),

@@ -88,6 +88,9 @@ PROFILE_FIELDS = (
 # A cell a spreadsheet would read as a formula starts with one of these.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _AMOUNT = re.compile(r"^(\d+)(?:[.,](\d*))?$")
+# Thousands grouped with one mark and a decimal part after the other: "1,250.50",
+# "1.250,50", "1,250,000". (A single "1,250" stays a decimal comma, as above.)
+_GROUPED = re.compile(r"^(\d{1,3}(?:([.,])\d{3})(?:\2\d{3})*)(?:(?!\2)[.,](\d*))?$")
 
 
 class AmountError(ValueError):
@@ -114,18 +117,21 @@ def _gettext(request: Request) -> Any:
 
 
 def parse_amount(typed: str, currency: str) -> int:
-    """Major units as typed (``12.50``, ``12,50``, ``1 200``) to exact minor units: from
-    the string, never through a float. More decimals than the currency has, zero, or
-    anything that is not a plain number is refused."""
+    """Major units as typed (``12.50``, ``12,50``, ``1 200``, ``1,250.50``) to exact minor
+    units: from the string, never through a float. More decimals than the currency has,
+    zero, or anything that is not a plain number is refused."""
     compact = re.sub(r"[\s\u00a0\u202f]", "", typed)
     if not compact:
         raise AmountError(N_("Give the amount."))
     if len(compact) > 30:
         raise AmountError(N_("This amount is too large."))
     match = _AMOUNT.match(compact)
-    if match is None:
+    if match is not None:
+        whole, fraction = match.group(1), match.group(2) or ""
+    elif grouped := _GROUPED.match(compact):
+        whole, fraction = re.sub(r"[.,]", "", grouped.group(1)), grouped.group(3) or ""
+    else:
         raise AmountError(N_("Write the amount with digits and one decimal mark, such as 12.50."))
-    whole, fraction = match.group(1), match.group(2) or ""
     digits = exponent(currency)
     if len(fraction) > digits:
         if digits == 0:

@@ -129,6 +129,7 @@ def post_claim(
         ("1.250,50", "EUR", 125_050),
         ("1,250,000", "XOF", 1_250_000),
         ("12 345.6", "EUR", 1_234_560),
+        ("1,250", "XOF", 1250),
     ],
 )
 def test_a_typed_amount_is_read_exactly(typed: str, currency: str, minor: int) -> None:

@@ -125,14 +125,15 @@ def parse_amount(typed: str, currency: str) -> int:
         raise AmountError(N_("Give the amount."))
     if len(compact) > 30:
         raise AmountError(N_("This amount is too large."))
-    match = _AMOUNT.match(compact)
-    if match is not None:
-        whole, fraction = match.group(1), match.group(2) or ""
-    elif grouped := _GROUPED.match(compact):
+    digits = exponent(currency)
+    match, grouped = _AMOUNT.match(compact), _GROUPED.match(compact)
+    # A currency without decimals reads "1,250" as grouped: it has no other meaning.
+    if grouped is not None and (match is None or digits == 0):
         whole, fraction = re.sub(r"[.,]", "", grouped.group(1)), grouped.group(3) or ""
+    elif match is not None:
+        whole, fraction = match.group(1), match.group(2) or ""
     else:
         raise AmountError(N_("Write the amount with digits and one decimal mark, such as 12.50."))
-    digits = exponent(currency)
     if len(fraction) > digits:
         if digits == 0:
             raise AmountError(

@@ -28,6 +28,16 @@ NOTICES: dict[str, str] = {
     "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
     "claim_refunded": N_("The refund is made: the money is back on the voucher."),
     "profile_saved": N_("Your details are saved."),
+    # The programmes' pages.
+    "programme_created": N_("The programme is made. Deposit money into it to start."),
+    "deposit_made": N_("The deposit is recorded: the balances below include it."),
+    "programme_was_closed": N_(
+        "The programme is closed: no more vouchers, and its unissued budget "
+        "is back with the funder."
+    ),
+    "programme_swept": N_(
+        "The sweep is done: vouchers past their date are ended and timed-out holds released."
+    ),
 }
 
 # API problem codes, in words a group or a supplier can act on.

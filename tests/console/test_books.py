@@ -102,7 +102,9 @@ def test_the_journal_lists_what_the_api_lists_and_its_filters_narrow_it(story: B
     ) == story.journal_ids(programme_id=programme)
 
     holds = story.client.get("/console/journal", params={"kind": "hold"}).text
-    api_holds = [t["id"] for t in story.api("/v1/ledger/transactions")["data"] if t["kind"] == "hold"]
+    api_holds = [
+        t["id"] for t in story.api("/v1/ledger/transactions")["data"] if t["kind"] == "hold"
+    ]
     assert listed(holds) == api_holds
     assert len(api_holds) == 2
 
@@ -257,9 +259,9 @@ def test_a_standard_export_and_a_period_are_passed_on(story: Books) -> None:
     assert got.status_code == 200, got.text
     assert got.headers["content-type"].startswith("application/json")
     assert "attachment" in got.headers["content-disposition"]
-    assert story.client.get(
-        "/console/exports/download", params={"format": "xlsx"}
-    ).status_code == 404
+    assert (
+        story.client.get("/console/exports/download", params={"format": "xlsx"}).status_code == 404
+    )
 
 
 def test_the_checkpoint_is_shown_with_its_key_and_downloads_as_the_api_gives_it(

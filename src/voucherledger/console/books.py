@@ -92,9 +92,7 @@ def instant(typed: str, *, end_of_day: bool = False) -> str | None:
     try:
         if "T" in typed:
             moment = datetime.fromisoformat(typed)
-            moment = (
-                moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-            )
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         else:
             day = date.fromisoformat(typed)
             moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
@@ -113,9 +111,9 @@ def utc_text(value: str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
 
 
-def _times(request: Request, params: dict[str, str], fields: dict[str, bool]) -> tuple[
-    dict[str, str | None], dict[str, str]
-]:
+def _times(
+    request: Request, params: dict[str, str], fields: dict[str, bool]
+) -> tuple[dict[str, str | None], dict[str, str]]:
     """The typed times of ``fields`` (name: end of day?) as instants, and the field errors."""
     words = _gettext(request)
     out: dict[str, str | None] = {}
@@ -186,6 +184,32 @@ def _trail(raw: str) -> list[str]:
     return [part for part in raw.split(".") if part][-MAX_TRAIL:]
 
 
+def _page_links(
+    filters: dict[str, str], cursor: str | None, next_cursor: str | None, trail: list[str]
+) -> dict[str, dict[str, str] | None]:
+    """The query strings of the links to the newer page (the API's next cursor, this
+    page's cursor added to the trail), the older one (the trail's last) and the oldest
+    (no cursor): None where there is no such page."""
+    newer = older = first = None
+    if next_cursor:
+        newer = {
+            **filters,
+            "cursor": next_cursor,
+            "trail": ".".join([*trail, cursor or FIRST_PAGE]),
+        }
+    if cursor:
+        back = trail[-1] if trail else FIRST_PAGE
+        older = {**filters, "trail": ".".join(trail[:-1])}
+        if back != FIRST_PAGE:
+            older["cursor"] = back
+            first = filters
+    clean = {"newer": newer, "older": older, "first": first}
+    return {
+        name: {k: v for k, v in q.items() if v} if q is not None else None
+        for name, q in clean.items()
+    }
+
+
 async def _journal_page(
     me: Me, params: dict[str, Any], cursor: str | None, kind: str
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -196,9 +220,7 @@ async def _journal_page(
         return list(got["data"]), got.get("next_cursor")
     found: list[dict[str, Any]] = []
     for _ in range(KIND_SCAN_PAGES):
-        got = await me.api.get(
-            "/v1/ledger/transactions", limit=SCAN_LIMIT, cursor=cursor, **params
-        )
+        got = await me.api.get("/v1/ledger/transactions", limit=SCAN_LIMIT, cursor=cursor, **params)
         found.extend(t for t in got["data"] if t["kind"] == kind)
         cursor = got.get("next_cursor")
         if not cursor or len(found) >= PER_PAGE:
@@ -246,15 +268,7 @@ async def journal(request: Request) -> Response:
             rows = [_row(t, people) for t in found]
     else:
         status = 422
-    filters = {k: v for k, v in chosen.items() if v}
-    newer = older = None
-    if next_cursor:
-        newer = {**filters, "cursor": next_cursor, "trail": ".".join([*trail, cursor or FIRST_PAGE])}
-    if cursor:
-        back = trail[-1] if trail else FIRST_PAGE
-        older = {**filters, "trail": ".".join(trail[:-1])}
-        if back != FIRST_PAGE:
-            older["cursor"] = back
+    links = _page_links({k: v for k, v in chosen.items() if v}, cursor, next_cursor, trail)
     response = page(
         request,
         me,
@@ -266,10 +280,8 @@ async def journal(request: Request) -> Response:
         errors=errors,
         problem=problem,
         rows=rows,
-        newer={k: v for k, v in (newer or {}).items() if v} if newer else None,
-        older={k: v for k, v in older.items() if v} if older is not None else None,
-        first=filters if cursor and trail and trail[-1] != FIRST_PAGE else None,
         scanned=bool(chosen["kind"]),
+        **links,
     )
     response.status_code = status
     return response

@@ -5,17 +5,22 @@ groups and suppliers (and managers, for exports) get the not-found page."""
 
 from __future__ import annotations
 
+import asyncio
 import html as htmllib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 from tests.factories.console import console_client, console_sign_in
 from tests.factories.people import accept, invite
@@ -23,6 +28,7 @@ from tests.factories.programmes import issue
 from tests.factories.redemptions import Cast, claim, claim_programme, decide, make_cast
 from voucherledger import chart
 from voucherledger.console import books
+from voucherledger.console.client import Api, ApiProblem
 from voucherledger.console.templating import environment
 from voucherledger.core.auth import CSRF_HEADER
 from voucherledger.core.settings import Settings
@@ -262,6 +268,11 @@ def test_a_standard_export_and_a_period_are_passed_on(story: Books) -> None:
     assert (
         story.client.get("/console/exports/download", params={"format": "xlsx"}).status_code == 404
     )
+    foreign = story.client.get(
+        "/console/exports/download", params={"format": "csv", "programme_id": "prg_nope"}
+    )
+    assert foreign.status_code == 404
+    assert "There is nothing here, or it is not yours to see." in foreign.text
 
 
 def test_the_checkpoint_is_shown_with_its_key_and_downloads_as_the_api_gives_it(
@@ -296,3 +307,39 @@ def test_groups_suppliers_and_managers_get_not_found(story: Books) -> None:
     assert story.client.get("/console/journal").status_code == 200
     for path in pages[3:]:
         assert story.client.get(path).status_code == 404, path
+
+
+def _streaming_app() -> tuple[Starlette, asyncio.Event]:
+    released = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first\n"
+        await released.wait()
+        yield b"second\n"
+
+    async def file(request: Request) -> Response:
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    async def missing(request: Request) -> Response:
+        return JSONResponse({"code": "not_found", "detail": "No such file."}, status_code=404)
+
+    return Starlette(routes=[Route("/file", file), Route("/missing", missing)]), released
+
+
+def test_a_stream_hands_on_each_chunk_as_the_api_sends_it() -> None:
+    async def scenario() -> None:
+        app, released = _streaming_app()
+        scope = {"type": "http", "app": app, "headers": [], "client": ("127.0.0.1", 9)}
+        api = Api(Request(scope), token="vl-test")
+        answer = await api.stream("/file")
+        assert answer.status == 200
+        assert answer.headers["content-type"].startswith("text/plain")
+        # The first chunk arrives while the app still waits to send the second.
+        assert await anext(answer.body) == b"first\n"
+        released.set()
+        assert [chunk async for chunk in answer.body] == [b"second\n"]
+        with pytest.raises(ApiProblem) as refused:
+            await api.stream("/missing")
+        assert (refused.value.status, refused.value.code) == (404, "not_found")
+
+    asyncio.run(scenario())

@@ -22,9 +22,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from voucherledger.console.client import ApiProblem, problem_of
+from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
 from voucherledger.console.templating import gettext_for
 from voucherledger.console.web import Me, console_router, page, signed_in
@@ -465,14 +465,11 @@ async def checkpoint_file(request: Request) -> Response:
 async def _pass_through(
     me: Me, path: str, params: dict[str, Any], *, disposition: str | None = None
 ) -> Response:
-    """An API answer to the browser unchanged, with its type and file name. The API
-    streams exports; in-process the body arrives whole (httpx's ASGI transport buffers
-    it) and goes on as it is."""
-    answer = await me.api.send("GET", path, params=params)
-    if answer.status_code >= 400:
-        raise problem_of(answer)
-    return Response(
-        answer.content,
+    """An API answer to the browser unchanged, with its type and file name, streamed
+    as the API streams it: a journal of a million lines is never held whole here."""
+    answer = await me.api.stream(path, params=params)
+    return StreamingResponse(
+        answer.body,
         media_type=answer.headers.get("content-type", "application/octet-stream"),
         headers={
             "Content-Disposition": answer.headers.get("content-disposition")

@@ -43,7 +43,7 @@ def books(live: Live) -> dict[str, Any]:
         json=account_body("supplier", supplier={"service_categories": ["leadership"]}),
     )
     funds = live.key(funder["id"])
-    programme = live.api(
+    programme: dict[str, Any] = live.api(
         "POST",
         "/v1/programmes",
         funds,
@@ -70,7 +70,10 @@ def books(live: Live) -> dict[str, Any]:
         json={"email": AUDITOR, "name": "Inès Moreau", "role": "owner"},
     )
     live.api(
-        "POST", "/v1/invites/accept", {}, json={"token": invited["invite_token"], "password": PASSWORD}
+        "POST",
+        "/v1/invites/accept",
+        {},
+        json={"token": invited["invite_token"], "password": PASSWORD},
     )
     return programme
 
@@ -131,7 +134,8 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
                 page.locator("form:has(input[value=csv]) button[type=submit]").click()
             csv_file = tmp_path / caught.value.suggested_filename
             caught.value.save_as(csv_file)
-            assert csv_file.name.startswith("journal-") and csv_file.suffix == ".csv"
+            assert csv_file.name.startswith("journal-")
+            assert csv_file.suffix == ".csv"
             assert "grant" in csv_file.read_text(encoding="utf-8")
             with page.expect_download() as caught:
                 page.locator("a[href='/console/exports/checkpoint.json']").click()

@@ -19,8 +19,10 @@ anyway gets the API's refusal (403) as a page.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -56,6 +58,18 @@ def base(programme_id: str) -> str:
 
 def may_act(me: Me) -> bool:
     return me.kind in ISSUERS and me.can_act
+
+
+def rating_in(language: str) -> Any:
+    """An average rating (the listing's float, the report's string), 2 places, in the
+    reader's language."""
+
+    def rating(value: float | str | None) -> str:
+        if value is None:
+            return ""
+        return str(format_decimal(Decimal(str(value)), format="0.00", locale=language))
+
+    return rating
 
 
 async def _programme(me: Me, programme_id: str) -> dict[str, Any]:
@@ -104,6 +118,7 @@ async def _suppliers_page(
         values=values or {},
         errors=errors or {},
         problem=problem,
+        rating=rating_in(request.state.language),
     )
     response.status_code = status
     return response
@@ -124,9 +139,7 @@ async def accredit(request: Request, programme_id: str) -> Response:
         "service_categories": [str(c) for c in form.getlist("service_categories")],
     }
     try:
-        await me.api.post(
-            f"/v1/programmes/{programme_id}/accreditations", body, key=form_key(form)
-        )
+        await me.api.post(f"/v1/programmes/{programme_id}/accreditations", body, key=form_key(form))
     except ApiProblem as problem:
         if problem.status in (403, 404):
             raise
@@ -208,4 +221,5 @@ async def supplier(request: Request, programme_id: str, supplier_id: str) -> Res
         categories=CATEGORIES,
         statuses=ACCREDITATION_STATUSES,
         may_act=may_act(me),
+        rating=rating_in(request.state.language),
     )

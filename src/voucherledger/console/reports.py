@@ -98,7 +98,9 @@ def dimensions(report: dict[str, Any], language: str) -> list[Dimension]:
     shown = []
     for key, heading, by_group in DIMENSIONS:
         rows = [Row(name(key, line), line) for line in report["breakdowns"][key]]
-        if key != "women_led":
+        if key == "women_led":
+            rows.sort(key=lambda r: r.line["key"] != "women_led")  # women-led first
+        else:
             rows.sort(key=lambda r: r.name.casefold())
         shown.append(Dimension(key, str(gettext(heading)), by_group, rows))
     return shown
@@ -115,12 +117,20 @@ def _formats(language: str, currency: str) -> dict[str, Callable[..., str]]:
             return ""
         return str(format_percent(Decimal(ratio), format="#,##0.##%", locale=language))
 
+    def whole_percent(value: int) -> str:
+        return str(format_percent(Decimal(value) / 100, locale=language))
+
     def rating(value: str | None) -> str:
         if value is None:
             return ""
         return str(format_decimal(Decimal(value), format="0.00", locale=language))
 
-    return {"in_currency": in_currency, "percent": percent, "rating": rating}
+    return {
+        "in_currency": in_currency,
+        "percent": percent,
+        "whole_percent": whole_percent,
+        "rating": rating,
+    }
 
 
 @router.get("/programmes/{programme_id}/report")

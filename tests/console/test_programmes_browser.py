@@ -150,7 +150,7 @@ def test_a_funder_makes_a_programme_deposits_and_reads_its_dashboard(
             assert balances["held"] == 12_000
             assert page.locator("#balance-held").get_by_text("€120.00").is_visible()
             assert page.get_by_text("of the amount issued went to groups led by women").is_visible()
-            assert page.locator("p.figure strong").inner_text() == "61.5%"
+            assert page.locator("p.programme-figure strong").inner_text() == "61.5%"
             assert_accessible(page)
             screenshot(page, "programme-overview")
 

@@ -28,6 +28,9 @@ NOTICES: dict[str, str] = {
     "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
     "claim_refunded": N_("The refund is made: the money is back on the voucher."),
     "profile_saved": N_("Your details are saved."),
+    # A programme's suppliers (console/accreditation.py).
+    "supplier_accredited": N_("The supplier is accredited for the categories ticked."),
+    "supplier_suspended": N_("The supplier is suspended: its new claims are refused."),
     # The programmes' pages.
     "programme_created": N_("The programme is made. Deposit money into it to start."),
     "deposit_made": N_("The deposit is recorded: the balances below include it."),

@@ -161,6 +161,7 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
             assert reasons[0] == "No group has this id or name."
             assert reasons[1].startswith("Write the amount with digits")
             assert reasons[2].startswith("The group is not eligible")
+            assert page.locator("#count-ok").inner_text() == "197"
             assert page.get_by_role("button", name="Issue all").count() == 0
             assert_accessible(page)
             screenshot(page, "vouchers-upload-preview")
@@ -176,6 +177,8 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
             issued = vouchers_of(live, key, programme_id)
             assert len(issued) == 200
             assert page.get_by_role("heading", name="200 vouchers").is_visible()
+            assert page.locator("table tbody tr").count() == 50  # a page
+            assert page.get_by_text("Page 1 of 4", exact=True).is_visible()
             assert_accessible(page)
             screenshot(page, "vouchers")
 

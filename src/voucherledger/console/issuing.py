@@ -55,7 +55,7 @@ ISSUERS = ("funder", "manager")
 STATUSES = ("active", "exhausted", "expired", "revoked")
 MAX_ROWS = 10_000  # the API's largest batch
 MAX_UPLOAD_BYTES = 512 * 1024  # 10,000 short rows; the confirm form stays under 1 MiB
-SHOWN = 500  # rows of the list shown at most; a search narrows it
+PER_PAGE = 50  # rows of the list a page
 TEMPLATE_CSV = (
     "group,amount,categories,expires_at\r\n"
     "Kumasi Hometown Association,250.00,leadership governance,2027-06-30\r\n"
@@ -141,14 +141,22 @@ async def vouchers(request: Request, programme_id: str) -> Response:
         "balance": sum(v["balance"] for v in listed),
         "held": sum(v["held"] for v in listed),
     }
+    pages = max(1, -(-len(listed) // PER_PAGE))
+    try:
+        number = min(max(1, int(request.query_params.get("page") or 1)), pages)
+    except ValueError:
+        number = 1
+    query = {k: v for k, v in (("status", status), ("group", group_id), ("q", search)) if v}
     return page(
         request,
         me,
         "programmes/vouchers.html",
         programme=programme,
         tab="vouchers",
-        vouchers=listed[:SHOWN],
-        shown=SHOWN,
+        vouchers=listed[(number - 1) * PER_PAGE : number * PER_PAGE],
+        page_number=number,
+        pages=pages,
+        query=query,
         totals=totals,
         groups=groups,
         group_names=names,
@@ -559,6 +567,8 @@ async def _preview_page(
     **context: Any,
 ) -> Response:
     parsed.sort()
+    bad_lines = sorted({b[0] for b in parsed.bad})
+    passing = [r for r in parsed.rows if r.line not in set(bad_lines)]
     response = page(
         request,
         me,
@@ -567,9 +577,10 @@ async def _preview_page(
         tab="vouchers",
         parsed=parsed,
         preview=True,
-        bad_lines=sorted({b[0] for b in parsed.bad}),
-        total=sum(r.amount for r in parsed.rows),
-        groups_count=len({r.group_id for r in parsed.rows}),
+        bad_lines=bad_lines,
+        passing=len(passing),
+        total=sum(r.amount for r in passing),
+        groups_count=len({r.group_id for r in passing}),
         packed=json.dumps([r.packed() for r in parsed.rows], separators=(",", ":")),
         max_rows=MAX_ROWS,
         max_kib=MAX_UPLOAD_BYTES // 1024,

@@ -237,14 +237,14 @@ def check(
     """What issuing ``items`` as one batch would do, writing nothing: the same checks
     in the same order, so ``errors`` are exactly those the batch would be refused
     with. Nothing is locked: a batch issued later is checked again."""
-    plan = _plan(session, principal, programme_id, items, for_update=False, stop_at_first=False)
+    checked = _plan(session, principal, programme_id, items, for_update=False, stop_at_first=False)
     return BatchCheck(
-        valid=not plan.failures,
+        valid=not checked.failures,
         count=len(items),
         total_amount=sum(item.amount for item in items),
         errors=[
             BatchCheckError(index=index, code=err.code, detail=err.detail)
-            for index, err in plan.failures
+            for index, err in checked.failures
         ],
     )
 
@@ -259,10 +259,12 @@ def issue(
     batch: bool,
 ) -> list[VoucherOut]:
     """Issue vouchers all or nothing, as one journal transaction."""
-    plan = _plan(session, principal, programme_id, items, for_update=True, stop_at_first=not batch)
-    if plan.failures:
-        raise BatchRejected(plan.failures)
-    programme, now, planned = plan.programme, plan.now, plan.planned
+    checked = _plan(
+        session, principal, programme_id, items, for_update=True, stop_at_first=not batch
+    )
+    if checked.failures:
+        raise BatchRejected(checked.failures)
+    programme, now, planned = checked.programme, checked.now, checked.planned
 
     cur = programme.currency
     rows: list[dict[str, Any]] = []

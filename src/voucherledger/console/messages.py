@@ -32,6 +32,9 @@ NOTICES: dict[str, str] = {
     "voucher_issued": N_("The voucher is issued."),
     "vouchers_issued": N_("The vouchers are issued."),
     "voucher_revoked": N_("The voucher is revoked: its balance is back in the budget."),
+    # A programme's suppliers (console/accreditation.py).
+    "supplier_accredited": N_("The supplier is accredited for the categories ticked."),
+    "supplier_suspended": N_("The supplier is suspended: its new claims are refused."),
 }
 
 # API problem codes, in words a group or a supplier can act on.

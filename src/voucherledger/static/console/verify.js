@@ -683,6 +683,7 @@
       return;
     }
     tool.hidden = false;
+    var runs = 0;
 
     button.addEventListener("click", async function () {
       var file = input.files && input.files[0];
@@ -716,6 +717,8 @@
       progressText.textContent = fill(msg("progress"), { percent: 100 });
       button.disabled = false;
       var v = result.verifier;
+      runs += 1;
+      out.setAttribute("data-run", String(runs));
       out.setAttribute("data-verdict", result.ok ? "valid" : "invalid");
       out.setAttribute("data-line", result.line === null ? "" : String(result.line));
       out.className = "verify-result " + (result.ok ? "valid" : "invalid");

@@ -1,0 +1,318 @@
+"""The page's verifier (static/console/verify.js) against the Python one, in Chromium.
+
+A funder's programmes are funded, issued and sealed into several blocks through the
+API of a live app (another funder's programme runs through the same chain, so the
+funder's export withholds its positions); the funder's jsonl export is saved, then
+edited in the ways a file is tampered with. Each copy is checked by the offline
+verifier's own function (``verify_lines`` over the file opened as the CLI opens it)
+and by the page, in the browser, chosen with the file input: both must give the same
+verdict and name the same first faulty line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.factories.accounts import account_body
+from tests.factories.browser import (
+    DESKTOP,
+    PHONE,
+    Live,
+    assert_accessible,
+    browsing,
+    chromium,
+    live_app,
+    screenshot,
+)
+from tests.factories.people import PASSWORD
+from tests.factories.programmes import programme_body
+from voucherledger.core.settings import Settings
+from voucherledger.ledger.canonical import canonical_json
+from voucherledger.ledger.signing import Signer
+from voucherledger.ledger.verify import FileResult, verify_lines
+
+pytestmark = pytest.mark.slow
+
+EMAIL = "ama@funder.example"
+OTHER = Signer.from_seed(b"\x44" * 32)
+OTHER_KEY = OTHER.public_key_hex
+
+Edit = Callable[[list[str]], list[str]]
+
+
+def _seal(live: Live, headers: dict[str, str]) -> None:
+    """Seal what is pending into a block (the checkpoint seals first)."""
+    live.api("GET", "/v1/audit/checkpoint", headers)
+
+
+def _story(live: Live) -> tuple[dict[str, str], str]:
+    """Deposits and vouchers in a funder's programme and in another's, sealed into
+    several blocks; the funder's key headers and its signed-in person's email."""
+    funder = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
+    other = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
+    group = live.api("POST", "/v1/accounts", live.admin, json=account_body("group"))
+    funds, others = live.key(funder["id"]), live.key(other["id"])
+    mine = live.api(
+        "POST", "/v1/programmes", funds, json=programme_body(name='Leaders "2027" — Accra')
+    )
+    theirs = live.api("POST", "/v1/programmes", others, json=programme_body(name="Elsewhere"))
+    for round_ in range(3):
+        for headers, programme in ((funds, mine), (others, theirs)):
+            live.api(
+                "POST",
+                f"/v1/programmes/{programme['id']}/deposits",
+                headers,
+                json={"amount": 100_000 + round_, "reference": f"Réf. “grant” {round_} 😀 \\ ok"},
+            )
+            live.api(
+                "POST",
+                f"/v1/programmes/{programme['id']}/vouchers",
+                headers,
+                json={"group_id": group["id"], "amount": 4_000 + round_},
+            )
+        _seal(live, funds)
+    invited = live.api(
+        "POST",
+        f"/v1/accounts/{funder['id']}/members",
+        live.admin,
+        json={"email": EMAIL, "name": "Ama Owusu", "role": "owner"},
+    )
+    live.api(
+        "POST", "/v1/invites/accept", {}, json={"token": invited["invite_token"], "password": PASSWORD}
+    )
+    return funds, EMAIL
+
+
+def _export(live: Live, funds: dict[str, str]) -> list[str]:
+    response = live.http.get("/v1/audit/export", headers=funds, params={"format": "jsonl"})
+    assert response.status_code == 200, response.text
+    assert response.text.endswith("\n")
+    return response.text.split("\n")[:-1]
+
+
+def _types(lines: list[str]) -> list[str]:
+    return [json.loads(line)["type"] for line in lines]
+
+
+def _where(lines: list[str], kind: str, nth: int = 0) -> int:
+    return [i for i, t in enumerate(_types(lines)) if t == kind][nth]
+
+
+def _replace(lines: list[str], index: int, old: str, new: str) -> list[str]:
+    assert old in lines[index], (old, lines[index])
+    return [*lines[:index], lines[index].replace(old, new, 1), *lines[index + 1 :]]
+
+
+def _amount_edit(lines: list[str]) -> list[str]:
+    index = _where(lines, "transaction", 1)
+    at = lines[index].index('"amount":') + len('"amount":') + 1
+    digit = "7" if lines[index][at] != "7" else "8"
+    return [*lines[:index], lines[index][:at] + digit + lines[index][at + 1 :], *lines[index + 1 :]]
+
+
+def _amount_as(text: str) -> Edit:
+    """An amount rewritten in another JSON form (a float, a huge integer)."""
+
+    def edit(lines: list[str]) -> list[str]:
+        index = _where(lines, "transaction", 2)
+        record = json.loads(lines[index])
+        amount = record["postings"][0]["amount"]
+        return _replace(lines, index, f'"amount":{amount}', f'"amount":{text.format(amount)}')
+
+    return edit
+
+
+def _delete(lines: list[str]) -> list[str]:
+    index = _where(lines, "transaction", 2)
+    return [*lines[:index], *lines[index + 1 :]]
+
+
+def _swap(lines: list[str]) -> list[str]:
+    a, b = _where(lines, "transaction", 1), _where(lines, "transaction", 2)
+    out = list(lines)
+    out[a], out[b] = out[b], out[a]
+    return out
+
+
+def _flip_last_hex(field: str, kind: str, nth: int = 0) -> Edit:
+    def edit(lines: list[str]) -> list[str]:
+        index = _where(lines, kind, nth)
+        value = json.loads(lines[index])[field]
+        changed = value[:-1] + ("0" if value[-1] != "0" else "1")
+        return _replace(lines, index, f'"{field}":"{value}"', f'"{field}":"{changed}"')
+
+    return edit
+
+
+def _block_key(lines: list[str]) -> list[str]:
+    index = _where(lines, "block", 1)
+    key = json.loads(lines[index])["public_key"]
+    return _replace(lines, index, key, OTHER_KEY)
+
+
+def _resigned_block(lines: list[str]) -> list[str]:
+    """Block 2 signed again with a key of one's own: the signature verifies, but the
+    key is not the trusted one, nor in the manifest's key history."""
+    index = _where(lines, "block", 1)
+    line = json.loads(lines[index])
+    block = {k: v for k, v in line.items() if k not in ("type", "signature", "public_key")}
+    line.update(signature=OTHER.sign(canonical_json(block)), public_key=OTHER_KEY)
+    return [*lines[:index], json.dumps(line, separators=(",", ":")), *lines[index + 1 :]]
+
+
+def _manifest_count(lines: list[str]) -> list[str]:
+    manifest = json.loads(lines[-1])
+    count = manifest["transactions"]
+    return _replace(lines, len(lines) - 1, f'"transactions":{count}', f'"transactions":{count - 1}')
+
+
+EDITS: dict[str, Edit] = {
+    "good": list,
+    "amount-digit": _amount_edit,
+    "amount-as-float": _amount_as("{}.0"),
+    "amount-huge": _amount_as("{}000000000000000000"),
+    "line-deleted": _delete,
+    "lines-swapped": _swap,
+    "block-signature": _flip_last_hex("signature", "block", 1),
+    "block-key": _block_key,
+    "block-resigned": _resigned_block,
+    "redacted-prev-hash": _flip_last_hex("prev_hash", "redacted", 1),
+    "manifest-missing": lambda lines: lines[:-1],
+    "manifest-cut": lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]],
+    "manifest-count": _manifest_count,
+    "manifest-signature": _flip_last_hex("signature", "manifest"),
+    "after-manifest": lambda lines: [*lines, lines[0]],
+    "half-the-file": lambda lines: lines[: len(lines) // 2],
+    "blank-lines": lambda lines: ["", *lines[:3], "   ", *lines[3:], ""],
+}
+
+
+def _write(path: Path, lines: list[str], ending: str = "\n") -> Path:
+    path.write_bytes("".join(line + ending for line in lines).encode("utf-8"))
+    return path
+
+
+def _python(path: Path, keys: list[str]) -> FileResult:
+    """What ``voucherledger verify FILE [--public-key KEY]`` decides: its own function,
+    over the file opened as it opens it."""
+    with path.open(encoding="utf-8") as handle:
+        return verify_lines(handle, public_keys=keys or None)
+
+
+def _page(page: Any, path: Path, key: str | None = None) -> dict[str, Any]:
+    """The page's verdict on the file: data-verdict, data-line and what it shows."""
+    result = page.locator("#verify-result")
+    before = result.get_attribute("data-run") or "0"
+    if key is not None:
+        page.locator("#f-public_key").fill(key)
+    page.locator("#f-export").set_input_files(str(path))
+    page.locator("#verify-button").click()
+    page.wait_for_function(
+        "(before) => (document.getElementById('verify-result').dataset.run || '0') !== before",
+        arg=before,
+    )
+    line = result.get_attribute("data-line")
+    return {
+        "verdict": result.get_attribute("data-verdict"),
+        "line": int(line) if line else None,
+        "reason": result.locator("[data-out='reason']").inner_text(),
+        "transactions": result.locator("[data-out='transactions']").inner_text(),
+    }
+
+
+def _same(page: Any, path: Path, keys: list[str], name: str) -> dict[str, Any]:
+    python = _python(path, keys)
+    shown = _page(page, path, " ".join(keys))
+    assert shown["verdict"] == ("valid" if python.ok else "invalid"), (name, python, shown)
+    assert shown["line"] == python.line, (name, python, shown)
+    assert shown["reason"] == (python.error or ""), (name, python, shown)
+    if python.ok:
+        assert shown["transactions"] == str(python.transactions), (name, shown)
+    return shown
+
+
+def _sign_in(page: Any) -> None:
+    page.goto("/console/signin")
+    page.locator("#f-email").fill(EMAIL)
+    page.locator("#f-password").fill(PASSWORD)
+    page.locator("form[action='/console/signin'] button[type=submit]").click()
+    page.wait_for_load_state()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_page_and_the_offline_verifier_agree_on_every_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with live_app(settings) as live, chromium() as browser:
+        funds, _ = _story(live)
+        lines = _export(live, funds)
+        kinds = _types(lines)
+        assert kinds.count("block") >= 3 and "redacted" in kinds, kinds
+        checkpoint = live.api("GET", "/v1/audit/checkpoint", funds)
+        key = checkpoint["public_key"]
+        with browsing(browser, base_url=live.url, viewport=DESKTOP, locale="en-GB") as watched:
+            page = watched.page
+            _sign_in(page)
+            page.goto("/console/verify")
+            assert page.get_by_role("heading", level=1).inner_text() == "Verify an export file"
+            # The key offered is the checkpoint's; the file is never sent.
+            assert page.locator("#f-public_key").input_value() == key
+            posted: list[str] = []
+            page.on("request", lambda r: posted.append(r.url) if r.method != "GET" else None)
+            assert_accessible(page)
+
+            verdicts: dict[str, tuple[str, int | None]] = {}
+            for name, edit in EDITS.items():
+                path = _write(tmp_path / f"{name}.jsonl", edit(lines))
+                shown = _same(page, path, [key], name)
+                verdicts[name] = (shown["verdict"], shown["line"])
+                if name == "good":
+                    assert_accessible(page)
+                    screenshot(page, "verify")
+            # Every tampered copy is refused, at the line the edit is on or after.
+            assert verdicts.pop("good") == ("valid", None)
+            assert verdicts.pop("blank-lines") == ("valid", None)
+            assert all(v == "invalid" for v, _ in verdicts.values()), verdicts
+            assert verdicts["amount-digit"][1] == _where(lines, "transaction", 1) + 1
+            assert verdicts["amount-as-float"][1] == _where(lines, "transaction", 2) + 1
+            assert verdicts["manifest-missing"][1] == len(lines) - 1
+            assert verdicts["block-key"][1] == _where(lines, "block", 1) + 1
+
+            # CRLF line ends: the same lines to both.
+            crlf = _write(tmp_path / "crlf.jsonl", lines, "\r\n")
+            assert _same(page, crlf, [key], "crlf")["verdict"] == "valid"
+            # No trusted key: the file's own keys only; a block's key swapped still fails
+            # (its signature no longer verifies), as offline.
+            good = tmp_path / "good.jsonl"
+            assert _same(page, good, [], "good, no key")["verdict"] == "valid"
+            assert "the file was checked against the keys it carries" in page.inner_text(
+                "#verify-result"
+            )
+            shown = _same(page, tmp_path / "block-key.jsonl", [], "block key, no key")
+            assert "invalid signature" in shown["reason"]
+            # A block signed again with one's own key: refused at the manifest, whose
+            # key history does not hold that key.
+            shown = _same(page, tmp_path / "block-resigned.jsonl", [], "re-signed, no key")
+            assert shown["line"] == len(lines)
+            assert "not in the key history" in shown["reason"]
+            # A key that is not the service's: the first block already fails.
+            shown = _same(page, good, [OTHER_KEY], "other key")
+            assert shown["line"] == _where(lines, "block") + 1
+            assert not posted, posted
+            watched.assert_clean()
+
+        with browsing(browser, base_url=live.url, viewport=PHONE, locale="fr-FR") as watched:
+            page = watched.page
+            _sign_in(page)
+            page.goto("/console/verify")
+            assert page.locator("html").get_attribute("lang") == "fr"
+            _same(page, tmp_path / "good.jsonl", [key], "good, fr")
+            assert_accessible(page)
+            _same(page, tmp_path / "lines-swapped.jsonl", [key], "swapped, fr")
+            assert_accessible(page)
+            watched.assert_clean()

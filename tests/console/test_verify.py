@@ -35,7 +35,7 @@ def _open_as(client: TestClient, account_id: str, email: str) -> str:
     assert signed.status_code == 303, signed.text
     response = client.get(PAGE)
     assert response.status_code == 200, response.text
-    return response.text
+    return str(response.text)
 
 
 def _key_field(html: str) -> str:
@@ -82,7 +82,8 @@ def test_nothing_on_the_page_posts_the_file(cast_client: tuple[TestClient, Cast]
     assert "<form" not in main  # no form: the file never leaves the browser
     assert re.search(r'<button type="button" id="verify-button">', main)
     file_input = re.search(r'<input id="f-export" type="file"[^>]*>', main)
-    assert file_input and "name=" not in file_input[0]  # not even a form field
+    assert file_input
+    assert "name=" not in file_input[0]  # not even a form field
     # The script is a static file (the CSP allows no inline script).
     assert re.search(r'<script src="/static/console/verify\.js\?v=[0-9a-f]{12}" defer>', html)
     assert "<script>" not in html

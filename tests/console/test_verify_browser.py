@@ -31,6 +31,7 @@ from tests.factories.browser import (
 )
 from tests.factories.people import PASSWORD
 from tests.factories.programmes import programme_body
+from voucherledger.core.exporttext import json_line
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.canonical import canonical_json
 from voucherledger.ledger.signing import Signer
@@ -83,7 +84,10 @@ def _story(live: Live) -> tuple[dict[str, str], str]:
         json={"email": EMAIL, "name": "Ama Owusu", "role": "owner"},
     )
     live.api(
-        "POST", "/v1/invites/accept", {}, json={"token": invited["invite_token"], "password": PASSWORD}
+        "POST",
+        "/v1/invites/accept",
+        {},
+        json={"token": invited["invite_token"], "password": PASSWORD},
     )
     return funds, EMAIL
 
@@ -192,6 +196,113 @@ EDITS: dict[str, Edit] = {
 }
 
 
+# Values the ledger never writes but a file may hold, all with an exact canonical form
+# in Python: the page must hash them to the same bytes (floats as Python's repr,
+# integers beyond 2**53 exactly, escapes, keys in code point order).
+ODD_METADATA: list[Any] = [
+    {"note": 'Réf. “grant” — 😀 \\ "q" \t\n\r\b\f \x00\x1f\x7f \u0085\u2028\u2029 end'},
+    {"floats": [1.5e-7, 1e22, 100.0, 0.1, -0.0, 1e16, 123456789012345.6, 5e-324, 0.0001]},
+    {"big": [2**64, -(2**63), 2**53 + 1, 0, -1]},
+    {"\U0001f600": 1, "\uffff": 2, "a": {"z": [], "b": {}}, "\u00e9": None, "B": True},
+]
+
+
+def _synthetic(count: int, per_block: int, keys: list[Signer], *, text: str = "") -> list[str]:
+    """A whole export made here, not by the service: ``count`` transactions sealed in
+    blocks of ``per_block``, the key changing (endorsed) at each of ``keys``' turns;
+    ``text`` in every memo. Lines alternate between raw UTF-8 and ASCII escapes."""
+    from voucherledger.ledger.canonical import (
+        GENESIS_HASH,
+        block_object,
+        chain_hash,
+        transaction_object,
+    )
+    from voucherledger.ledger.export import MANIFEST_FORMAT
+    from voucherledger.ledger.keys import endorsement_message
+
+    blocks = (count + per_block - 1) // per_block
+    turn = (blocks + len(keys) - 1) // len(keys)
+    history: list[dict[str, Any]] = []
+    for position, signer in enumerate(keys, start=1):
+        first = 1 + (position - 1) * turn
+        endorsement = None
+        if position > 1:
+            endorsement = keys[position - 2].sign(
+                endorsement_message(
+                    public_key=signer.public_key_hex,
+                    previous_public_key=keys[position - 2].public_key_hex,
+                    first_height=first,
+                )
+            )
+        history.append(
+            {
+                "position": position,
+                "public_key": signer.public_key_hex,
+                "first_height": first,
+                "recorded_at": "2027-01-01T00:00:00.000000Z",
+                "endorsement": endorsement,
+                "unendorsed_reason": None,
+            }
+        )
+    out: list[str] = []
+    prev, height, first_sequence, credits = GENESIS_HASH, 0, 1, 0
+    block_prev = GENESIS_HASH
+    for sequence in range(1, count + 1):
+        record = transaction_object(
+            sequence=sequence,
+            id=f"txn_{sequence:026d}",
+            kind="deposit",
+            programme_id="prg_01",
+            actor=None,
+            idempotency_key=None,
+            created_at="2027-01-01T00:00:00.000000Z",
+            memo=text or None,
+            metadata=ODD_METADATA[sequence % len(ODD_METADATA)],
+            postings=[
+                {"account": "funder:f:EUR", "amount": -sequence, "currency": "EUR"},
+                {"account": "programme:p:unissued", "amount": sequence, "currency": "EUR"},
+            ],
+        )
+        credits += sequence
+        digest = chain_hash(prev, canonical_json(record))
+        line = {"type": "transaction", **record, "prev_hash": prev, "hash": digest}
+        out.append(json_line(json.dumps(line, ensure_ascii=sequence % 2 == 0)))
+        prev = digest
+        if sequence % per_block == 0 or sequence == count:
+            height += 1
+            signer = keys[(height - 1) // turn]
+            block = block_object(
+                height=height,
+                first_sequence=first_sequence,
+                last_sequence=sequence,
+                prev_hash=block_prev,
+                hash=prev,
+                sealed_at="2027-01-01T00:00:01.000000Z",
+            )
+            block_prev = prev
+            first_sequence = sequence + 1
+            signed = {**block, "signature": signer.sign(canonical_json(block))}
+            out.append(json.dumps({"type": "block", **signed, "public_key": signer.public_key_hex}))
+    manifest: dict[str, Any] = {
+        "type": "manifest",
+        "format": MANIFEST_FORMAT,
+        "programme_ids": None,
+        "since": None,
+        "until": None,
+        "transactions": count,
+        "credits_by_currency": {"EUR": credits},
+        "last_sequence": count,
+        "block_height": height,
+        "head_hash": prev,
+        "exported_at": "2027-01-02T00:00:00.000000Z",
+        "public_key": keys[-1].public_key_hex,
+        "signing_keys": history,
+    }
+    manifest["signature"] = keys[-1].sign(canonical_json(manifest))
+    out.append(json.dumps(manifest))
+    return out
+
+
 def _write(path: Path, lines: list[str], ending: str = "\n") -> Path:
     path.write_bytes("".join(line + ending for line in lines).encode("utf-8"))
     return path
@@ -204,7 +315,7 @@ def _python(path: Path, keys: list[str]) -> FileResult:
         return verify_lines(handle, public_keys=keys or None)
 
 
-def _page(page: Any, path: Path, key: str | None = None) -> dict[str, Any]:
+def _page(page: Any, path: Path, key: str | None = None, timeout: int = 15_000) -> dict[str, Any]:
     """The page's verdict on the file: data-verdict, data-line and what it shows."""
     result = page.locator("#verify-result")
     before = result.get_attribute("data-run") or "0"
@@ -215,6 +326,7 @@ def _page(page: Any, path: Path, key: str | None = None) -> dict[str, Any]:
     page.wait_for_function(
         "(before) => (document.getElementById('verify-result').dataset.run || '0') !== before",
         arg=before,
+        timeout=timeout,
     )
     line = result.get_attribute("data-line")
     return {
@@ -225,9 +337,11 @@ def _page(page: Any, path: Path, key: str | None = None) -> dict[str, Any]:
     }
 
 
-def _same(page: Any, path: Path, keys: list[str], name: str) -> dict[str, Any]:
+def _same(
+    page: Any, path: Path, keys: list[str], name: str, timeout: int = 15_000
+) -> dict[str, Any]:
     python = _python(path, keys)
-    shown = _page(page, path, " ".join(keys))
+    shown = _page(page, path, " ".join(keys), timeout)
     assert shown["verdict"] == ("valid" if python.ok else "invalid"), (name, python, shown)
     assert shown["line"] == python.line, (name, python, shown)
     assert shown["reason"] == (python.error or ""), (name, python, shown)
@@ -252,7 +366,8 @@ def test_the_page_and_the_offline_verifier_agree_on_every_file(
         funds, _ = _story(live)
         lines = _export(live, funds)
         kinds = _types(lines)
-        assert kinds.count("block") >= 3 and "redacted" in kinds, kinds
+        assert kinds.count("block") >= 3, kinds
+        assert "redacted" in kinds, kinds
         checkpoint = live.api("GET", "/v1/audit/checkpoint", funds)
         key = checkpoint["public_key"]
         with browsing(browser, base_url=live.url, viewport=DESKTOP, locale="en-GB") as watched:
@@ -303,6 +418,44 @@ def test_the_page_and_the_offline_verifier_agree_on_every_file(
             # A key that is not the service's: the first block already fails.
             shown = _same(page, good, [OTHER_KEY], "other key")
             assert shown["line"] == _where(lines, "block") + 1
+
+            # A file made here: odd values, two keys (an endorsed rotation), and big.
+            keys = [OTHER, Signer.from_seed(b"\x55" * 32)]
+            made = _synthetic(40, 7, keys, text="Réf. — 😀 \u2028 \\")
+            odd = _write(tmp_path / "odd.jsonl", made)
+            assert _same(page, odd, [], "odd values")["verdict"] == "valid"
+            both = [k.public_key_hex for k in keys]
+            assert _same(page, odd, both, "odd values, both keys")["verdict"] == "valid"
+            assert _same(page, odd, both[:1], "odd values, old key")["verdict"] == "invalid"
+            # The same float written otherwise hashes the same; an int for a float does not.
+            index = 0  # sequence 1: ODD_METADATA[1], the floats
+            assert '"floats"' in made[index]
+            for old, new, same in (
+                ("100.0", "100", False),
+                ("-0.0", "-0", False),
+                ("1e+22", "1e22", True),
+                ("1e+16", "10000000000000000.0", True),
+                ("0.1,", "0.10000000000000001,", True),
+            ):
+                edited = _write(tmp_path / "odd-float.jsonl", _replace(made, index, old, new))
+                shown = _same(page, edited, [], f"odd float {old} -> {new}")
+                assert shown["line"] == (None if same else index + 1)
+            unendorsed = _replace(made, len(made) - 1, '"endorsement": "', '"endorsement": "00')
+            _same(page, _write(tmp_path / "odd-key.jsonl", unendorsed), [], "bad endorsement")
+
+            big = _write(tmp_path / "big.jsonl", _synthetic(30_000, 500, [OTHER], text="x" * 300))
+            assert big.stat().st_size > 10_000_000
+            shown = _same(page, big, [OTHER_KEY], "big", 180_000)
+            assert page.locator("#verify-progress-text").inner_text() == "100% read"
+            lines_big = big.read_text(encoding="utf-8").split("\n")[:-1]
+            late = _replace(lines_big, len(lines_big) - 5, '"amount": -', '"amount": -1')
+            _same(
+                page,
+                _write(tmp_path / "big-late.jsonl", late),
+                [OTHER_KEY],
+                "big, late edit",
+                180_000,
+            )
             assert not posted, posted
             watched.assert_clean()
 

@@ -683,11 +683,12 @@
       return;
     }
     tool.hidden = false;
+    // The live region is there from the start, so each verdict is announced.
+    out.hidden = false;
     var runs = 0;
 
     button.addEventListener("click", async function () {
       var file = input.files && input.files[0];
-      out.hidden = false;
       out.removeAttribute("data-verdict");
       out.removeAttribute("data-line");
       out.querySelectorAll("[data-out]").forEach(function (el) { el.textContent = ""; });
@@ -757,7 +758,6 @@
           list.appendChild(item);
         }
       }
-      out.focus();
     });
   }
 

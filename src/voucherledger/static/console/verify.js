@@ -749,6 +749,11 @@
           item.appendChild(document.createTextNode(" " + fill(msg("blocks"), { from: pyStr(run.from), to: pyStr(run.to) })));
           list.appendChild(item);
         });
+        if (!v.signed.length && v.manifest === null) {
+          var none = document.createElement("li");
+          none.textContent = msg("no-keys");
+          list.appendChild(none);
+        }
         if (v.manifest !== null) {
           var item = document.createElement("li");
           var code = document.createElement("code");

@@ -347,6 +347,13 @@ def _same(
     assert shown["reason"] == (python.error or ""), (name, python, shown)
     if python.ok:
         assert shown["transactions"] == str(python.transactions), (name, shown)
+        if page.locator("html").get_attribute("lang") == "en":
+            # The keys and their blocks, as the offline command lists them.
+            listed = page.locator("[data-out='keys']").inner_text()
+            for signed in python.keys:
+                if signed.first_height is not None:
+                    blocks = f"signed blocks {signed.first_height} to {signed.last_height}"
+                    assert f"{signed.public_key} {blocks}" in listed, (name, listed)
     return shown
 
 

@@ -704,9 +704,14 @@
       progress.max = file.size || 1;
       progress.value = 0;
       setText(out, "verdict", msg("checking"));
+      var shownPercent = -1;
       var onProgress = function (read) {
+        var percent = Math.floor(100 * read / (file.size || 1));
         progress.value = read;
-        progressText.textContent = fill(msg("progress"), { percent: Math.floor(100 * read / (file.size || 1)) });
+        if (percent !== shownPercent) {
+          shownPercent = percent;
+          progressText.textContent = fill(msg("progress"), { percent: percent });
+        }
       };
       var result;
       try {

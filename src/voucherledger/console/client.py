@@ -11,9 +11,12 @@ database to keep in step (the import contract ``console-through-api`` forbids on
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
@@ -43,6 +46,15 @@ class ApiProblem(Exception):
             name = loc[-1] if loc and loc[-1] != "body" else "_form"
             out.setdefault(name, str(error.get("msg") or ""))
         return out
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """An answer whose body comes as it is sent (:meth:`Api.stream`)."""
+
+    status: int
+    headers: httpx.Headers
+    body: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True)
@@ -79,18 +91,8 @@ class Api:
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """One call of the API; the raw response (no status check)."""
-        client = self._request.client
-        address = (client.host, client.port) if client is not None else ("127.0.0.1", 0)
-        headers = {"Accept": "application/json"}
-        user_agent = self._request.headers.get("user-agent")
-        if user_agent:
-            headers["User-Agent"] = user_agent
-        if self._token:
-            headers["Cookie"] = f"{SESSION_COOKIE}={self._token}"
-        if method not in ("GET", "HEAD") and self.csrf:
-            headers[CSRF_HEADER] = self.csrf
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+        address = self._address()
+        headers = self._headers(method, idempotency_key)
         transport = httpx.ASGITransport(app=self._request.app, client=address)
         async with httpx.AsyncClient(transport=transport, base_url=INTERNAL_BASE) as http:
             response = await http.request(
@@ -108,6 +110,108 @@ class Api:
             )
         self.set_cookies.extend(response.headers.get_list("set-cookie"))
         return response
+
+    def _address(self) -> tuple[str, int]:
+        client = self._request.client
+        return (client.host, client.port) if client is not None else ("127.0.0.1", 0)
+
+    def _headers(self, method: str, idempotency_key: str | None) -> dict[str, str]:
+        """The browser's person on a call: session cookie, user agent, CSRF token on a
+        state-changing call, the form's idempotency key."""
+        headers = {"Accept": "application/json"}
+        user_agent = self._request.headers.get("user-agent")
+        if user_agent:
+            headers["User-Agent"] = user_agent
+        if self._token:
+            headers["Cookie"] = f"{SESSION_COOKIE}={self._token}"
+        if method not in ("GET", "HEAD") and self.csrf:
+            headers[CSRF_HEADER] = self.csrf
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    async def stream(self, path: str, *, params: dict[str, Any] | None = None) -> Streamed:
+        """``GET path`` with its body as the API sends it, chunk by chunk: for files too
+        large to hold (httpx's ASGI transport buffers a whole body). The app runs in a
+        task handing chunks over a small queue, so it waits while the browser reads.
+        An error answer (4xx/5xx) is read whole and raised as :class:`ApiProblem`."""
+        query = urlencode({k: v for k, v in (params or {}).items() if v not in (None, "")})
+        headers = [(b"host", INTERNAL_BASE.split("//", 1)[1].encode())] + [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self._headers("GET", None).items()
+        ]
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": headers,
+            "client": self._address(),
+            "server": ("console.internal", 80),
+        }
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=16)
+        done = asyncio.Event()
+        asked = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                await queue.put(("start", message))
+            elif message["type"] == "http.response.body":
+                await queue.put(("body", message.get("body", b"")))
+                if not message.get("more_body", False):
+                    await queue.put(("end", None))
+
+        async def run() -> None:
+            try:
+                await self._request.app(scope, receive, send)
+            except Exception as exc:  # handed to the reader, raised there
+                await queue.put(("error", exc))
+            await queue.put(("end", None))
+
+        task = asyncio.create_task(run())
+        kind, first = await queue.get()
+        if kind == "error":
+            raise first
+        if kind != "start":
+            raise RuntimeError("the API answered without a response start")
+        answer = httpx.Headers(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in first["headers"]]
+        )
+        self.set_cookies.extend(answer.get_list("set-cookie"))
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    kind, item = await queue.get()
+                    if kind == "error":
+                        raise item
+                    if kind == "end":
+                        return
+                    if item:
+                        yield item
+            finally:
+                done.set()
+                if not task.done():
+                    task.cancel()
+
+        streamed = Streamed(status=int(first["status"]), headers=answer, body=body())
+        if streamed.status >= 400:
+            content = b"".join([chunk async for chunk in streamed.body])
+            raise problem_of(httpx.Response(streamed.status, headers=answer, content=content))
+        return streamed
 
     async def call(
         self,

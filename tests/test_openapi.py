@@ -22,7 +22,7 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 # without an Idempotency-Key (it is scoped to the caller's account).
 PUBLIC_OPERATIONS = frozenset({"accept_invite", "create_session"})
 # POSTs that change nothing (a voucher code does not belong in a URL): no Idempotency-Key.
-LOOKUP_OPERATIONS = frozenset({"validate_voucher"})
+LOOKUP_OPERATIONS = frozenset({"validate_voucher", "check_voucher_batch"})
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ from voucherledger.settlements.router import router as settlements_router
 from voucherledger.sweep.background import BackgroundSweeper
 from voucherledger.sweep.router import router as sweep_router
 from voucherledger.vouchers.router import issuance as issuance_router
+from voucherledger.vouchers.router import issuance_check as issuance_check_router
 from voucherledger.vouchers.router import router as vouchers_router
 
 DESCRIPTION = """\
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits=[
             BodyLimit(
                 "POST",
-                re.compile(r"/v1/programmes/[^/]+/vouchers/batch"),
+                re.compile(r"/v1/programmes/[^/]+/vouchers/batch(/check)?"),
                 settings.max_batch_body_bytes,
             ),
             # One file and its multipart framing.
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reporting_router)
     app.include_router(sweep_router)
     app.include_router(issuance_router)
+    app.include_router(issuance_check_router)
     app.include_router(validation_router)  # before /v1/vouchers/{voucher_id}
     app.include_router(vouchers_router)
     app.include_router(redemptions_router)

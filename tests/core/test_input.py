@@ -377,7 +377,7 @@ def test_405_lists_every_method_of_the_path(world: World) -> None:
 # POSTs anyone may make: no account to keep an Idempotency-Key under.
 UNAUTHENTICATED_POSTS = frozenset({"accept_invite", "create_session"})
 # A POST that changes nothing takes no Idempotency-Key (core.routing.LookupRoute).
-LOOKUP_POSTS = frozenset({"validate_voucher"})
+LOOKUP_POSTS = frozenset({"validate_voucher", "check_voucher_batch"})
 
 
 def test_every_post_documents_idempotency_key_reused(settings: Settings) -> None:

@@ -268,6 +268,16 @@ CASES: dict[str, Case] = {
         201,
         allowed(ISSUERS, OTHER_ISSUERS),
     ),
+    "POST /v1/programmes/{id}/vouchers/batch/check": Case(
+        lambda w, h, _: w.client.post(
+            f"{programme_path(w)}/vouchers/batch/check",
+            headers=h,
+            json={"vouchers": [voucher_item(w.parties["other group"].id, 100)]},
+        ),
+        200,
+        allowed(ISSUERS, OTHER_ISSUERS),
+        check=lambda w, c, r: r.json()["valid"] is True,
+    ),
     "GET /v1/vouchers": Case(
         lambda w, h, _: w.client.get("/v1/vouchers", headers=h, params={"limit": 500}),
         200,

@@ -576,3 +576,84 @@ def test_batch_size_is_bounded(world: World) -> None:
     world.refused(world.post(path, vouchers=too_many), 422, "validation_error", before)
     world.refused(world.post(path, vouchers=[]), 422, "validation_error", before)
     world.refused(world.post(path), 422, "validation_error", before)
+
+
+# --- the dry run of a batch ----------------------------------------------------------
+
+
+def _bad_and_good_items(world: World) -> list[dict[str, Any]]:
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    return [
+        voucher_item(world.eligible.id, 100),
+        voucher_item(world.wrong_type.id, 100),  # 1
+        voucher_item(world.eligible.id, 10_001),  # 2
+        voucher_item(world.eligible.id, 100, service_categories=["marketing"]),  # 3
+        voucher_item(world.supplier.id, 100),  # 4
+        voucher_item(world.women_led.id, 100, expires_at=past),  # 5
+        voucher_item(world.eligible.id, 9_000),
+        voucher_item(world.eligible.id, 9_000),  # 7: over the group's cap with item 6
+    ]
+
+
+def test_the_batch_check_lists_what_the_batch_refuses_and_writes_nothing(world: World) -> None:
+    items = _bad_and_good_items(world)
+    before = snapshot(world.client)
+    checked = world.post(
+        f"/v1/programmes/{world.pid}/vouchers/batch/check", world.manager, vouchers=items
+    )
+    assert checked.status_code == 200, checked.text
+    assert snapshot(world.client) == before, "a check wrote something"
+    body = checked.json()
+    assert (body["valid"], body["count"]) == (False, len(items))
+    assert body["total_amount"] == sum(item["amount"] for item in items)
+    refused = world.refused(
+        world.post(f"/v1/programmes/{world.pid}/vouchers/batch", world.manager, vouchers=items),
+        422,
+        "group_not_eligible",
+        before,
+    )
+    assert body["errors"] == refused["errors"]
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (1, "group_not_eligible"),
+        (2, "limit_exceeded"),
+        (3, "category_not_allowed"),
+        (4, "validation_error"),
+        (5, "validation_error"),
+        (7, "limit_exceeded"),
+    ]
+
+
+def test_a_valid_batch_check_writes_no_journal_row(world: World) -> None:
+    items = [voucher_item(world.eligible.id, 100), voucher_item(world.women_led.id, 250)]
+    before = snapshot(world.client)
+    path = f"/v1/programmes/{world.pid}/vouchers/batch/check"
+    checked = world.post(path, vouchers=items)
+    assert checked.status_code == 200, checked.text
+    assert checked.json() == {"valid": True, "count": 2, "total_amount": 350, "errors": []}
+    assert "Idempotent-Replayed" not in checked.headers
+    # The same body twice with a key: a look-up stores no answer to replay.
+    again = world.client.post(
+        path,
+        headers=world.funder.headers | {"Idempotency-Key": "check-1"},
+        json={"vouchers": items},
+    )
+    assert again.json() == checked.json()
+    assert snapshot(world.client) == before, "a check wrote something"
+
+
+def test_the_batch_check_refuses_what_the_batch_refuses_as_a_whole(world: World) -> None:
+    before = snapshot(world.client)
+    path = f"/v1/programmes/{world.pid}/vouchers/batch/check"
+    world.refused(world.post(path, vouchers=[]), 422, "validation_error", before)
+    world.refused(
+        world.post(path, world.auditor, vouchers=[voucher_item(world.eligible.id, 1)]),
+        403,
+        "forbidden",
+        before,
+    )
+    world.refused(
+        world.post(path, world.other_funder, vouchers=[voucher_item(world.eligible.id, 1)]),
+        404,
+        "not_found",
+        before,
+    )

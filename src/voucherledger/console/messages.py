@@ -28,6 +28,10 @@ NOTICES: dict[str, str] = {
     "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
     "claim_refunded": N_("The refund is made: the money is back on the voucher."),
     "profile_saved": N_("Your details are saved."),
+    # A programme's vouchers.
+    "voucher_issued": N_("The voucher is issued."),
+    "vouchers_issued": N_("The vouchers are issued."),
+    "voucher_revoked": N_("The voucher is revoked: its balance is back in the budget."),
     # A programme's suppliers (console/accreditation.py).
     "supplier_accredited": N_("The supplier is accredited for the categories ticked."),
     "supplier_suspended": N_("The supplier is suspended: its new claims are refused."),
@@ -85,6 +89,8 @@ PROBLEMS: dict[str, str] = {
     "settlement_pending": N_(
         "This claim is in a payment awaiting approval: it cannot be refunded now."
     ),
+    # A programme's vouchers.
+    "group_not_eligible": N_("This group is not eligible under the programme's rules."),
 }
 
 # Service categories in words.

@@ -19,11 +19,12 @@ from voucherledger.core.errors import (
     problem_responses,
 )
 from voucherledger.core.pagination import PageParams, page_params
-from voucherledger.core.routing import CommittingRoute, ledger_key
+from voucherledger.core.routing import CommittingRoute, LookupRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.vouchers import service
 from voucherledger.vouchers.models import VoucherStatus
 from voucherledger.vouchers.schemas import (
+    BatchCheck,
     BatchOut,
     RevokeBody,
     VoucherBatch,
@@ -36,6 +37,8 @@ from voucherledger.vouchers.schemas import (
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=CommittingRoute)
 # Issuance is documented with the programme it draws on.
 issuance = APIRouter(prefix="/v1/programmes", tags=["programmes"], route_class=CommittingRoute)
+# The dry run of a batch writes nothing, so it takes no Idempotency-Key.
+issuance_check = APIRouter(prefix="/v1/programmes", tags=["programmes"], route_class=LookupRoute)
 
 DB = Annotated[Session, Depends(get_session)]
 Reader = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor", "group"))]
@@ -159,3 +162,19 @@ def issue_voucher_batch(
             batch=True,
         )
     )
+
+
+@issuance_check.post(
+    "/{programme_id}/vouchers/batch/check",
+    operation_id="check_voucher_batch",
+    responses=problem_responses(Forbidden, NotFound, ProgrammeClosed),
+)
+def check_voucher_batch(
+    programme_id: str, body: VoucherBatch, principal: Issuer, session: DB
+) -> BatchCheck:
+    """A dry run of ``POST .../vouchers/batch`` with the same body: the same checks, in
+    the same order, against the budget and the groups' totals now; nothing is written
+    or locked. ``errors`` lists every item the batch would refuse as ``{index, code,
+    detail}`` (empty and ``valid`` true when it would be issued). A closed programme
+    is refused as a whole, as issuing is."""
+    return service.check(session, principal, programme_id, body.vouchers)

@@ -68,6 +68,23 @@ class BatchOut(Schema):
     data: list[VoucherOut]
 
 
+class BatchCheckError(Schema):
+    index: int = Field(description="The item's position in ``vouchers``, from 0.")
+    code: str = Field(description="The error code issuing would refuse the item with.")
+    detail: str
+
+
+class BatchCheck(Schema):
+    """What ``POST .../vouchers/batch`` would answer to the same body, nothing written."""
+
+    valid: bool = Field(description="True when the batch would be issued as it is now.")
+    count: int = Field(description="Items in the batch.")
+    total_amount: int = Field(description="Sum of the items' amounts, minor units.")
+    errors: list[BatchCheckError] = Field(
+        description="Every item the batch would refuse, as ``{index, code, detail}``."
+    )
+
+
 class RevokeBody(InputSchema):
     reason: Annotated[
         str, FreeText, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)

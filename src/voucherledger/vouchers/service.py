@@ -44,6 +44,8 @@ from voucherledger.programmes.models import Programme
 from voucherledger.vouchers import codes, repository
 from voucherledger.vouchers.models import Voucher
 from voucherledger.vouchers.schemas import (
+    BatchCheck,
+    BatchCheckError,
     BatchOut,
     StatementLine,
     VoucherBatch,
@@ -168,18 +170,29 @@ def _check_item(
     return _Planned(item, categories, expires_at, from_reserve)
 
 
-def issue(
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    programme: Programme
+    now: datetime
+    planned: list[_Planned]
+    failures: list[tuple[int, AppError]]
+
+
+def _plan(
     session: Session,
     principal: Principal,
     programme_id: str,
     items: list[VoucherCreate],
     *,
-    ledger_key: str | None,
-    batch: bool,
-) -> list[VoucherOut]:
-    """Issue vouchers all or nothing, as one journal transaction."""
+    for_update: bool,
+    stop_at_first: bool,
+) -> _Plan:
+    """Every rule for every item, in order, against the programme's budget and the
+    groups' totals as the items before it would leave them: the one set of checks
+    behind issuing (which locks the programme first) and the batch check (which
+    writes nothing). A programme closed or past its end refuses the whole request."""
     programme = programmes.access(
-        session, principal, programme_id, roles=ISSUERS, for_update=True
+        session, principal, programme_id, roles=ISSUERS, for_update=for_update
     ).programme
     programmes.ensure_open(programme)
     now = utcnow()
@@ -207,7 +220,7 @@ def issue(
                 budget,
             )
         except AppError as exc:
-            if not batch:
+            if stop_at_first:
                 raise
             failures.append((index, exc))
             continue
@@ -215,8 +228,43 @@ def issue(
         issued[item.group_id] = issued.get(item.group_id, 0) + item.amount
         budget.reserve -= plan.from_reserve
         budget.unissued -= item.amount - plan.from_reserve
-    if failures:
-        raise BatchRejected(failures)
+    return _Plan(programme, now, planned, failures)
+
+
+def check(
+    session: Session, principal: Principal, programme_id: str, items: list[VoucherCreate]
+) -> BatchCheck:
+    """What issuing ``items`` as one batch would do, writing nothing: the same checks
+    in the same order, so ``errors`` are exactly those the batch would be refused
+    with. Nothing is locked: a batch issued later is checked again."""
+    checked = _plan(session, principal, programme_id, items, for_update=False, stop_at_first=False)
+    return BatchCheck(
+        valid=not checked.failures,
+        count=len(items),
+        total_amount=sum(item.amount for item in items),
+        errors=[
+            BatchCheckError(index=index, code=err.code, detail=err.detail)
+            for index, err in checked.failures
+        ],
+    )
+
+
+def issue(
+    session: Session,
+    principal: Principal,
+    programme_id: str,
+    items: list[VoucherCreate],
+    *,
+    ledger_key: str | None,
+    batch: bool,
+) -> list[VoucherOut]:
+    """Issue vouchers all or nothing, as one journal transaction."""
+    checked = _plan(
+        session, principal, programme_id, items, for_update=True, stop_at_first=not batch
+    )
+    if checked.failures:
+        raise BatchRejected(checked.failures)
+    programme, now, planned = checked.programme, checked.now, checked.planned
 
     cur = programme.currency
     rows: list[dict[str, Any]] = []

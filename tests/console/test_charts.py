@@ -61,3 +61,12 @@ def test_template_global_formats_money_in_the_pages_language() -> None:
         "{{ bars([('x', 125050)], title='t', currency='EUR') }}"
     )
     assert "€1,250.50" in english.render()
+
+
+def test_template_global_writes_shares_and_counts_in_the_pages_language() -> None:
+    french = environment("fr").from_string("{{ bars([('a', 1), ('b', 1500)], title='t') }}")
+    drawn = french.render()
+    assert "1\u202f500" in drawn
+    assert "99,9\xa0%" in drawn
+    english = environment("en").from_string("{{ bars([('a', 1), ('b', 1500)], title='t') }}")
+    assert "99.9%" in english.render()

@@ -20,6 +20,8 @@ from markupsafe import Markup, escape
 COLOURS = 8
 
 Format = Callable[[int], str]
+# A share from 0 to 1 as the reader writes a percentage ("9.6%", "9,6 %").
+Percent = Callable[[float], str]
 
 
 def plain(value: int) -> str:
@@ -27,10 +29,13 @@ def plain(value: int) -> str:
     return f"{value:,}"
 
 
-def _share(value: int, total: int) -> str:
-    if total <= 0:
-        return "0%"
-    return f"{100 * value / total:.1f}%"
+def percent(share: float) -> str:
+    """A share as a percentage with one decimal (the default, in English)."""
+    return f"{100 * share:.1f}%"
+
+
+def _share(value: int, total: int, pct: Percent | None) -> str:
+    return (pct or percent)(value / total if total > 0 else 0.0)
 
 
 def _bar(width: float, colour: int, *, height: int = 1) -> str:
@@ -45,7 +50,11 @@ def _bar(width: float, colour: int, *, height: int = 1) -> str:
 
 
 def stacked_bar(
-    segments: Sequence[tuple[str, int]], *, title: str, fmt: Format | None = None
+    segments: Sequence[tuple[str, int]],
+    *,
+    title: str,
+    fmt: Format | None = None,
+    pct: Percent | None = None,
 ) -> Markup:
     """One bar split into ``segments`` (label, value) in proportion, with a legend
     giving each part's value and share. Parts of zero stay in the legend (a reader
@@ -65,7 +74,7 @@ def stacked_bar(
     legend = "".join(
         f'<li><span class="chart-key chart-c{index % COLOURS}" aria-hidden="true"></span>'
         f"<span>{escape(label)}</span> <strong>{escape(show(value))}</strong>"
-        f' <span class="chart-share">{_share(max(0, value), total)}</span></li>'
+        f' <span class="chart-share">{_share(max(0, value), total, pct)}</span></li>'
         for index, (label, value) in enumerate(segments)
     )
     return Markup(  # noqa: S704 (every word in it went through escape above)
@@ -76,7 +85,13 @@ def stacked_bar(
     )
 
 
-def bars(rows: Sequence[tuple[str, int]], *, title: str, fmt: Format | None = None) -> Markup:
+def bars(
+    rows: Sequence[tuple[str, int]],
+    *,
+    title: str,
+    fmt: Format | None = None,
+    pct: Percent | None = None,
+) -> Markup:
     """Horizontal bars, one per row (label, value), scaled to the largest."""
     show = fmt or plain
     top = max((value for _, value in rows), default=0)
@@ -85,7 +100,7 @@ def bars(rows: Sequence[tuple[str, int]], *, title: str, fmt: Format | None = No
         f'<li><span class="chart-label">{escape(label)}</span>'
         f"{_bar(100 * value / top if top > 0 else 0, 0)}"
         f'<span class="chart-value">{escape(show(value))}'
-        f' <span class="chart-share">{_share(max(0, value), total)}</span></span></li>'
+        f' <span class="chart-share">{_share(max(0, value), total, pct)}</span></span></li>'
         for label, value in rows
     )
     return Markup(  # noqa: S704 (every word in it went through escape above)

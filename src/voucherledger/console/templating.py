@@ -12,8 +12,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, get_currency_symbol
+from babel.numbers import format_currency, format_decimal, get_currency_symbol, parse_pattern
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -80,15 +81,31 @@ def _charts(language: str) -> dict[str, Any]:
     the page's language; ``fmt=`` any other way; neither, as grouped integers."""
     money = _money(language)
 
-    def bound(draw: Any) -> Any:
+    locale = Locale.parse(language)
+    # The language's own percent pattern ("#,##0 %" in French), with one decimal.
+    pattern = parse_pattern(locale.percent_formats[None].pattern)
+    pattern.frac_prec = (1, 1)
+
+    def pct(share: float) -> str:
+        return str(pattern.apply(share, locale))
+
+    def bound(draw: Any, *, shares: bool) -> Any:
         def chart(*args: Any, currency: str | None = None, **kwargs: Any) -> Any:
             if currency is not None and kwargs.get("fmt") is None:
                 kwargs["fmt"] = lambda value: money(value, currency)
+            if kwargs.get("fmt") is None:
+                kwargs["fmt"] = lambda value: format_decimal(value, locale=language)
+            if shares:
+                kwargs.setdefault("pct", pct)
             return draw(*args, **kwargs)
 
         return chart
 
-    return {name: bound(getattr(charts, name)) for name in ("stacked_bar", "bars", "columns")}
+    return {
+        "stacked_bar": bound(charts.stacked_bar, shares=True),
+        "bars": bound(charts.bars, shares=True),
+        "columns": bound(charts.columns, shares=False),
+    }
 
 
 @cache

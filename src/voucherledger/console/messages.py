@@ -28,6 +28,14 @@ NOTICES: dict[str, str] = {
     "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
     "claim_refunded": N_("The refund is made: the money is back on the voucher."),
     "profile_saved": N_("Your details are saved."),
+    # Settlements and members (funders' and managers' pages).
+    "settlement_proposed": N_(
+        "The settlement is proposed: another approver or owner approves it before it is paid."
+    ),
+    "settlement_paid": N_("The settlement is made: the supplier is paid."),
+    "settlement_approved": N_("The settlement is approved: the supplier is paid."),
+    "settlement_rejected": N_("The settlement is rejected: nothing is paid."),
+    "member_updated": N_("The member is changed."),
 }
 
 # API problem codes, in words a group or a supplier can act on.
@@ -72,6 +80,12 @@ PROBLEMS: dict[str, str] = {
     "settlement_pending": N_(
         "This claim is in a payment awaiting approval: it cannot be refunded now."
     ),
+    # Settlements.
+    "second_person_required": N_(
+        "Another person approves this settlement: the one who proposed it cannot."
+    ),
+    "totp_setup_required": N_("Set up two-step sign-in before you approve a payment."),
+    "nothing_to_settle": N_("This supplier has nothing left to settle."),
 }
 
 # Service categories in words.

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -60,12 +61,16 @@ def parse(stdout: str) -> tuple[dict[str, str], dict[str, list[list[str]]]]:
     return keys, commands
 
 
-SIGN_IN = re.compile(r"# ([a-z]+): .+: email (\S+) password (\S+)")
+SIGN_IN = re.compile(
+    r"# ([a-z]+) \(([a-z]+)\): .+: email (\S+) password (\S+)"
+    r"(?:\n#   and a TOTP code: add secret ([A-Z2-7]+) )?"
+)
 
 
-def sign_ins(stdout: str) -> dict[str, tuple[str, str]]:
-    """The printed console sign-ins: (email, password) by the account's kind."""
-    return {m[1]: (m[2], m[3]) for m in SIGN_IN.finditer(stdout)}
+def sign_ins(stdout: str) -> dict[tuple[str, str], tuple[str, str, str | None]]:
+    """The printed console sign-ins: (email, password, TOTP secret or None) by the
+    account's kind and the person's role."""
+    return {(m[1], m[2]): (m[3], m[4], m[5]) for m in SIGN_IN.finditer(stdout)}
 
 
 def count(session_factory: sessionmaker[Session], model: type[object]) -> int:
@@ -85,25 +90,43 @@ def test_demo_fills_a_fresh_database_with_a_working_scheme(
         assert key not in result.stderr
 
     people = sign_ins(result.stdout)
-    assert sorted(people) == ["admin", "group", "supplier"]
+    # A person of every party; the agency's two people of a payout among them.
+    assert sorted(people) == [
+        ("admin", "owner"),
+        ("auditor", "owner"),
+        ("funder", "approver"),
+        ("funder", "operator"),
+        ("funder", "owner"),
+        ("group", "owner"),
+        ("manager", "owner"),
+        ("supplier", "owner"),
+    ]
     assert f"# In the browser: {BASE_URL}/console " in result.stdout
-    passwords = {password for _, password in people.values()}
+    passwords = {password for _, password, _ in people.values()}
     assert len(passwords) == 1  # one password for the run, shown once
     assert next(iter(passwords)) not in result.stderr
+    secrets = [secret for _, _, secret in people.values() if secret]
+    assert len(secrets) == 1  # the approver's, who needs a second factor
+    assert secrets[0] not in result.stderr
 
     with client_for(settings) as client:
-        # Every printed sign-in opens a session of an owner of its party.
-        for kind, (email, password) in people.items():
-            signed = client.post("/v1/sessions", json={"email": email, "password": password})
+        # Every printed sign-in opens a session of its party, in its role.
+        for (kind, role), (email, password, secret) in people.items():
+            body = {"email": email, "password": password}
+            if secret:
+                body["totp_code"] = pyotp.TOTP(secret).now()
+            signed = client.post("/v1/sessions", json=body)
             assert signed.status_code == 201, signed.text
             client.cookies.clear()
             me = client.get(
                 "/v1/me", headers={"Cookie": f"vl_session={signed.cookies['vl_session']}"}
             )
             assert me.json()["kind"] == kind
-            assert me.json()["member"]["role"] == "owner"
-            wrong = client.post("/v1/sessions", json={"email": email, "password": "x" * 12})
-            assert wrong.status_code == 401
+            assert me.json()["member"]["role"] == role
+        # Only the printed password opens them (tried once: the limiter counts failures).
+        email = people["group", "owner"][0]
+        wrong = client.post("/v1/sessions", json={"email": email, "password": "x" * 12})
+        assert wrong.status_code == 401
 
         # Every printed key authenticates as its party.
         for role, key in keys.items():
@@ -223,9 +246,9 @@ def test_demo_refuses_a_database_with_accounts_unless_forced(
     # Each run has its own password; the second run's sign-in opens the second
     # run's accounts (the first run's people keep the first password).
     first, second = sign_ins(runs[0].stdout), sign_ins(forced.stdout)
-    assert first["group"][1] != second["group"][1]
+    assert first["group", "owner"][1] != second["group", "owner"][1]
     with client_for(settings) as client:
-        email, password = second["group"]
+        email, password, _ = second["group", "owner"]
         signed = client.post("/v1/sessions", json={"email": email, "password": password})
         assert signed.status_code == 201, signed.text
     assert count(session_factory, Account) == 2 * accounts

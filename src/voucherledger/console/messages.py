@@ -28,6 +28,9 @@ NOTICES: dict[str, str] = {
     "claim_cancelled": N_("The claim is cancelled: nothing will be paid for it."),
     "claim_refunded": N_("The refund is made: the money is back on the voucher."),
     "profile_saved": N_("Your details are saved."),
+    # A programme's suppliers (console/accreditation.py).
+    "supplier_accredited": N_("The supplier is accredited for the categories ticked."),
+    "supplier_suspended": N_("The supplier is suspended: its new claims are refused."),
     # Settlements and members (funders' and managers' pages).
     "settlement_proposed": N_(
         "The settlement is proposed: another approver or owner approves it before it is paid."

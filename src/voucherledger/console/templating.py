@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from voucherledger.console import i18n, messages
+from voucherledger.console import charts, i18n, messages
 from voucherledger.core.money import to_major
 
 STATIC = "/static"
@@ -75,6 +75,22 @@ def grouped(code: str) -> list[str]:
     return [part for part in code.split("-") if part]
 
 
+def _charts(language: str) -> dict[str, Any]:
+    """The charts as template globals: ``currency=`` formats the figures as money in
+    the page's language; ``fmt=`` any other way; neither, as grouped integers."""
+    money = _money(language)
+
+    def bound(draw: Any) -> Any:
+        def chart(*args: Any, currency: str | None = None, **kwargs: Any) -> Any:
+            if currency is not None and kwargs.get("fmt") is None:
+                kwargs["fmt"] = lambda value: money(value, currency)
+            return draw(*args, **kwargs)
+
+        return chart
+
+    return {name: bound(getattr(charts, name)) for name in ("stacked_bar", "bars", "columns")}
+
+
 @cache
 def environment(language: str) -> Environment:
     env = Environment(
@@ -95,6 +111,7 @@ def environment(language: str) -> Environment:
     env.globals["category_names"] = messages.CATEGORIES
     env.globals["asset"] = asset
     env.globals["languages"] = i18n.LANGUAGES
+    env.globals.update(_charts(language))
     env.globals["currency_symbol"] = lambda c: get_currency_symbol(c, locale=language)
     return env
 

@@ -14,11 +14,14 @@ agency pays one supplier (its programme officer proposes the payout, its finance
 officer approves it: the programme wants two people); groups say what the
 training changed; one voucher is revoked.
 
-Three people sign in to the web console: an owner of the admin account, of the
-first group and of the first supplier. Their password is made afresh for each run
-(128 random bits) and printed once with the keys, never a fixed one: ``--force``
-runs the demo on a database that is not empty, perhaps one others reach, where a
-password written in the docs would let anyone in.
+People of every party sign in to the web console: an owner of the admin account,
+of the agency (with its programme officer and its finance officer, who approves
+payouts and so holds a second factor), of the umbrella body, of the audit office, of
+the first group and of the first supplier. Their password is made afresh for each
+run (128 random bits) and printed once with the keys, as is the finance officer's
+TOTP secret, never fixed ones: ``--force`` runs the demo on a database that is not
+empty, perhaps one others reach, where a password written in the docs would let
+anyone in.
 """
 
 from __future__ import annotations
@@ -122,18 +125,38 @@ class PartyKey:
 class SignIn:
     """A person of the demo who signs in to the console."""
 
-    role: str
+    kind: str
+    role: MemberRole
     account: str
     name: str
     email: str
+    member_id: str
+    account_id: str
+    totp_secret: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """The person as the principal it acts as in the story."""
+        return Principal(
+            account_id=self.account_id,
+            kind=self.kind,
+            key_id=None,
+            member_id=self.member_id,
+            member_role=self.role,
+        )
 
 
-# role (the account's kind), the person, the address; each an owner of the first
-# account of its kind.
-PEOPLE: list[tuple[str, str, str]] = [
-    ("admin", "Sam Jansen", "sam.jansen@scheme-operator.example.org"),
-    ("group", "Ama Owusu", "ama.owusu@kumasi-hometown.example.org"),
-    ("supplier", "Lotte de Vries", "lotte.devries@civic-skills.example.org"),
+# The account's kind, the role, the person, the address; the first account of its
+# kind. The finance officer approves payouts, which takes a confirmed second factor.
+PEOPLE: list[tuple[str, MemberRole, str, str]] = [
+    ("admin", "owner", "Sam Jansen", "sam.jansen@scheme-operator.example.org"),
+    ("funder", "owner", "Nadia Haddad", "nadia.haddad@agency.example.org"),
+    ("funder", "operator", "Pieter Bakker", "pieter.bakker@agency.example.org"),
+    ("funder", "approver", "Fatima El Amrani", "fatima.elamrani@agency.example.org"),
+    ("manager", "owner", "Kofi Mensah", "kofi.mensah@diaspora-forum.example.org"),
+    ("auditor", "owner", "Ingrid Visser", "ingrid.visser@audit-office.example.org"),
+    ("group", "owner", "Ama Owusu", "ama.owusu@kumasi-hometown.example.org"),
+    ("supplier", "owner", "Lotte de Vries", "lotte.devries@civic-skills.example.org"),
 ]
 
 
@@ -243,6 +266,7 @@ def populate(factory: sessionmaker[Session], passwords: Passwords, *, force: boo
             raise DatabaseNotEmpty(existing)
         story = _Story(session)
         cast = _accounts_and_keys(story)
+        people = _people_who_sign_in(story, cast, passwords.hash(password))
         demo = _programme_and_funding(story, cast)
         prg = demo.programme_id
         _accreditation(story, cast, prg)
@@ -251,12 +275,12 @@ def populate(factory: sessionmaker[Session], passwords: Passwords, *, force: boo
         _claims_refused(story, cast, voucher)
         _claims_pending(story, cast, voucher)
         _feedback(story, cast, delivered)
-        _settlement(story, cast, prg)
+        _settlement(story, people, cast, prg)
         _revocation(story, cast, voucher)
         demo.vouchers = len(voucher)
         demo.claims = _claims_by_status(session, prg)
         demo.parties = _what_to_try(cast, prg)
-        demo.sign_ins = _people_who_sign_in(story, cast, passwords.hash(password))
+        demo.sign_ins = people
         demo.password = password
         demo.accounts = account_count(session) - existing
         return demo
@@ -589,14 +613,14 @@ def _feedback(story: _Story, cast: _Cast, delivered: _Delivered) -> None:
     )
 
 
-def _settlement(story: _Story, cast: _Cast, prg: str) -> None:
+def _settlement(story: _Story, people: list[SignIn], cast: _Cast, prg: str) -> None:
     """The agency pays Civic Skills Academy for its captured claims, with two people:
     its programme officer proposes the payout, its finance officer approves it."""
-    officer = _funder_member(story, cast, "Programme officer", "operator")
-    finance = _funder_member(story, cast, "Finance officer", "approver")
+    officer = next(p for p in people if p.kind == "funder" and p.role == "operator")
+    finance = next(p for p in people if p.kind == "funder" and p.role == "approver")
     proposed = settlements.settle(
         story.session,
-        officer,
+        officer.principal,
         prg,
         SettlementCreate.model_validate(
             {
@@ -606,69 +630,44 @@ def _settlement(story: _Story, cast: _Cast, prg: str) -> None:
         ),
         None,
     )
-    settlements.approve(story.session, finance, proposed.id, None)
-
-
-# Matches no password hash: the demo's people act through the demo only.
-NO_PASSWORD = "!none"  # noqa: S105 - not a password
-
-
-def _funder_member(story: _Story, cast: _Cast, name: str, role: MemberRole) -> Principal:
-    """A person of the agency, as the principal it acts as. It signs in with no
-    password (none is set) and holds a confirmed second factor, as an approver must."""
-    member_id = new_id("mem")
-    email = f"{name.lower().replace(' ', '.')}@agency.example.org"
-    story.session.add(
-        Member(
-            id=member_id,
-            account_id=cast.funder.id,
-            email=email,
-            email_key=email,
-            name=name,
-            role=role,
-            status="active",
-            password_hash=NO_PASSWORD,
-            totp_secret=base64.b32encode(secrets.token_bytes(20)).decode("ascii"),
-            totp_confirmed_at=utcnow(),
-            created_at=utcnow(),
-        )
-    )
-    story.session.flush()
-    return Principal(
-        account_id=cast.funder.id,
-        kind="funder",
-        key_id=None,
-        member_id=member_id,
-        member_role=role,
-    )
+    settlements.approve(story.session, finance.principal, proposed.id, None)
 
 
 def _people_who_sign_in(story: _Story, cast: _Cast, password_hash: str) -> list[SignIn]:
-    """An owner of the admin account, of the first group and of the first supplier,
-    active with the run's password, as if they had accepted an invitation."""
+    """The people of :data:`PEOPLE`, active with the run's password, as if they had
+    accepted an invitation; the approver with a confirmed second factor."""
     accounts_of = {
         "admin": (cast.admin_key.account_id, "Scheme operator"),
+        "funder": (cast.funder.id, cast.funder.name),
+        "manager": (cast.manager.id, cast.manager.name),
+        "auditor": (cast.auditor.id, cast.auditor.name),
         "group": (cast.groups[0].id, cast.groups[0].name),
         "supplier": (cast.suppliers[0].id, cast.suppliers[0].name),
     }
     people = []
-    for role, name, email in PEOPLE:
-        account_id, account = accounts_of[role]
-        story.session.add(
-            Member(
-                id=new_id("mem"),
-                account_id=account_id,
-                email=email,
-                email_key=email.lower(),
-                name=name,
-                role="owner",
-                status="active",
-                password_hash=password_hash,
-                created_at=utcnow(),
-                created_by=ledger.SYSTEM,
-            )
+    for kind, role, name, email in PEOPLE:
+        account_id, account = accounts_of[kind]
+        secret = (
+            base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+            if role == "approver"
+            else None
         )
-        people.append(SignIn(role, account, name, email))
+        member = Member(
+            id=new_id("mem"),
+            account_id=account_id,
+            email=email,
+            email_key=email.lower(),
+            name=name,
+            role=role,
+            status="active",
+            password_hash=password_hash,
+            totp_secret=secret,
+            totp_confirmed_at=utcnow() if secret else None,
+            created_at=utcnow(),
+            created_by=ledger.SYSTEM,
+        )
+        story.session.add(member)
+        people.append(SignIn(kind, role, account, name, email, member.id, account_id, secret))
     story.session.flush()
     return people
 
@@ -792,7 +791,13 @@ def render(demo: Demo, base_url: str) -> str:
         ]
         for person in demo.sign_ins:
             lines.append(
-                f"# {person.role}: {person.name} of {person.account}:"
+                f"# {person.kind} ({person.role}): {person.name} of {person.account}:"
                 f" email {person.email} password {demo.password}"
             )
+            if person.totp_secret:
+                lines.append(
+                    f"#   and a TOTP code: add secret {person.totp_secret} to an"
+                    " authenticator app, or run .venv/bin/python -c"
+                    f" \"import pyotp; print(pyotp.TOTP('{person.totp_secret}').now())\""
+                )
     return "\n".join(lines) + "\n"

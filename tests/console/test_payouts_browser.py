@@ -181,6 +181,9 @@ def test_an_officer_proposes_and_an_approver_approves(settings: Settings) -> Non
             other = approver.page
             other.goto("/console/lang/fr?next=/console/signin")
             sign_in(other, APPROVER, totp=True)
+            other.goto(here)
+            assert_accessible(other)
+            screenshot(other, "settlements-phone-fr")
             other.goto("/console/approvals")
             assert_accessible(other)
             other.locator(f"a[href='{settlement_url.split(live.url)[1]}']").click()

@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories.console import console_client, form_on, hidden_fields
+from tests.factories.evidence import upload
 from tests.factories.people import PASSWORD, add_member, new_email, set_password
+from tests.factories.redemptions import claim, decide
 from tests.factories.sessions import add_human
 from tests.factories.settlements import ApprovalWorld, approval_world, get_settlement
 from voucherledger.accounts.models import Member
@@ -172,8 +174,37 @@ def test_an_approver_who_proposed_is_refused_second_person_required(desk: Desk) 
     assert stl["status"] == "proposed"
 
 
+def test_a_viewer_sees_the_payable_but_no_form_and_is_refused(desk: Desk) -> None:
+    desk.world.captured(300)
+    _, viewer = funder_person(desk.world, "viewer")
+    page = viewer.get(desk.settlements_page)
+    assert page.status_code == 200
+    assert "€3.00" in page.text
+    assert f'action="{desk.settlements_page}"' not in page.text
+    refused = viewer.post(
+        desk.settlements_page,
+        data={
+            "csrf_token": hidden_fields(page.text)["csrf_token"],
+            "supplier_id": desk.world.cast.supplier.id,
+            "payout_reference": "R",
+        },
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
+    listed = desk.world.client.get(
+        "/v1/settlements",
+        headers=desk.world.cast.funder.headers,
+        params={"programme_id": desk.world.programme_id},
+    )
+    assert listed.json()["data"] == []
+
+
 def test_an_approver_sees_the_proposal_with_its_evidence_and_approves_it(desk: Desk) -> None:
-    claim_id = desk.world.captured(900)
+    w = desk.world
+    uploaded = upload(w.client, w.cast.supplier.headers)
+    made = claim(w.client, w.cast.supplier, w.code, 900, evidence_ids=[uploaded["id"]])
+    claim_id = str(made["id"])
+    assert decide(w.client, w.cast.group, claim_id, "confirm").status_code == 200
     settlement_id = propose(desk)
     waiting = desk.approver.get("/console/approvals")
     assert waiting.status_code == 200
@@ -183,11 +214,11 @@ def test_an_approver_sees_the_proposal_with_its_evidence_and_approves_it(desk: D
     page = desk.approver.get(f"/console/payouts/{settlement_id}")
     assert claim_id in page.text
     assert IBAN in page.text
-    claim = desk.world.client.get(
+    read = desk.world.client.get(
         f"/v1/redemptions/{claim_id}", headers=desk.world.cast.funder.headers
     ).json()
-    for f in claim["evidence_files"]:
-        assert f["sha256"] in page.text
+    assert [f["sha256"] for f in read["evidence_files"]] == [uploaded["sha256"]]
+    assert uploaded["sha256"] in page.text
 
     form = form_on(
         desk.approver,

@@ -45,6 +45,14 @@ NOTICES: dict[str, str] = {
     "programme_swept": N_(
         "The sweep is done: vouchers past their date are ended and timed-out holds released."
     ),
+    # Settlements and members (funders' and managers' pages).
+    "settlement_proposed": N_(
+        "The settlement is proposed: another approver or owner approves it before it is paid."
+    ),
+    "settlement_paid": N_("The settlement is made: the supplier is paid."),
+    "settlement_approved": N_("The settlement is approved: the supplier is paid."),
+    "settlement_rejected": N_("The settlement is rejected: nothing is paid."),
+    "member_updated": N_("The member is changed."),
 }
 
 # API problem codes, in words a group or a supplier can act on.
@@ -91,6 +99,12 @@ PROBLEMS: dict[str, str] = {
     ),
     # A programme's vouchers.
     "group_not_eligible": N_("This group is not eligible under the programme's rules."),
+    # Settlements.
+    "second_person_required": N_(
+        "Another person approves this settlement: the one who proposed it cannot."
+    ),
+    "totp_setup_required": N_("Set up two-step sign-in before you approve a payment."),
+    "nothing_to_settle": N_("This supplier has nothing left to settle."),
 }
 
 # Service categories in words.

@@ -147,3 +147,15 @@ def test_a_wrong_password_shows_the_form_again_with_the_email(client: TestClient
     assert "The email or the password is wrong." in response.text
     assert f'value="{email}"' in response.text
     assert "a wrong but long password" not in response.text
+
+
+def test_a_notice_for_the_home_page_follows_to_the_partys_home(client: TestClient) -> None:
+    email = _funder_owner(client)
+    console_sign_in(client, email)
+    moved = client.get("/console?notice=totp_confirmed", follow_redirects=False)
+    assert moved.headers["location"] == "/console/programmes?notice=totp_confirmed"
+    assert client.get("/console", follow_redirects=False).headers["location"] == (
+        "/console/programmes"
+    )
+    shown = client.get("/console?notice=totp_confirmed")
+    assert 'role="status"' in shown.text

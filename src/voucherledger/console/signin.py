@@ -62,7 +62,9 @@ async def home(request: Request) -> Response:
     me = await signed_in(request)
     target = HOMES.get(me.kind)
     if target is not None:
-        return RedirectResponse(target, status_code=303)
+        # A notice for the home page ("two-step sign-in is on") goes along.
+        notice = request.query_params.get("notice")
+        return redirect(target, notice=notice) if notice else RedirectResponse(target, 303)
     return page(request, me, "home.html")
 
 

@@ -19,44 +19,20 @@ from tests.factories.accounts import account_body
 from tests.factories.browser import (
     DESKTOP,
     PHONE,
-    Live,
+    accept_and_sign_in,
     assert_accessible,
     browsing,
     chromium,
+    invite,
     live_app,
     screenshot,
 )
 from tests.factories.evidence import pdf
-from tests.factories.people import PASSWORD
 from tests.factories.programmes import programme_body
 from tests.factories.redemptions import mistyped
 from voucherledger.core.settings import Settings
 
 pytestmark = pytest.mark.slow
-
-
-def _invite(live: Live, account_id: str, email: str) -> str:
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{account_id}/members",
-        live.admin,
-        json={"email": email, "name": email.split("@")[0], "role": "owner"},
-    )
-    return str(invited["invite_token"])
-
-
-def _accept_and_sign_in(page: Any, token: str, email: str, home: str) -> None:
-    page.goto(f"/console/invite?token={token}")
-    assert_accessible(page)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("#f-password_again").fill(PASSWORD)
-    page.locator("form[action='/console/invite'] button[type=submit]").click()
-    page.wait_for_url("**/console/signin?notice=invite_accepted")
-    page.locator("#f-email").fill(email)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form[action='/console/signin'] button[type=submit]").click()
-    page.wait_for_url(f"**{home}")
-    assert_accessible(page)
 
 
 def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: str) -> None:
@@ -106,21 +82,21 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             browsing(browser, **options) as volunteer,
             browsing(browser, **options) as stranger,
         ):
-            _accept_and_sign_in(
+            accept_and_sign_in(
                 clerk.page,
-                _invite(live, supplier["id"], "clerk@shop.example"),
+                invite(live, supplier["id"], "clerk@shop.example"),
                 "clerk@shop.example",
                 "/console/redeem",
             )
-            _accept_and_sign_in(
+            accept_and_sign_in(
                 volunteer.page,
-                _invite(live, group["id"], "volunteer@group.example"),
+                invite(live, group["id"], "volunteer@group.example"),
                 "volunteer@group.example",
                 "/console/vouchers",
             )
-            _accept_and_sign_in(
+            accept_and_sign_in(
                 stranger.page,
-                _invite(live, other["id"], "other@group.example"),
+                invite(live, other["id"], "other@group.example"),
                 "other@group.example",
                 "/console/vouchers",
             )

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
+from tests.factories.people import PASSWORD
 from tests.factories.server import running_server
 from voucherledger.accounts.service import create_admin
 from voucherledger.core.db import transaction
@@ -187,3 +188,30 @@ def screenshot(page: Any, name: str) -> None:
     if os.environ.get("VOUCHERLEDGER_SCREENSHOTS"):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def invite(live: Live, account_id: str, email: str, role: str = "owner") -> str:
+    """An invitation into the account, made by the scheme admin: its token."""
+    invited = live.api(
+        "POST",
+        f"/v1/accounts/{account_id}/members",
+        live.admin,
+        json={"email": email, "name": email.split("@")[0], "role": role},
+    )
+    return str(invited["invite_token"])
+
+
+def accept_and_sign_in(page: Any, token: str, email: str, home: str) -> None:
+    """In the browser: accept the invitation with :data:`PASSWORD`, then sign in and
+    land on ``home``. Fields by id, so any language does."""
+    page.goto(f"/console/invite?token={token}")
+    assert_accessible(page)
+    page.locator("#f-password").fill(PASSWORD)
+    page.locator("#f-password_again").fill(PASSWORD)
+    page.locator("form[action='/console/invite'] button[type=submit]").click()
+    page.wait_for_url("**/console/signin?notice=invite_accepted")
+    page.locator("#f-email").fill(email)
+    page.locator("#f-password").fill(PASSWORD)
+    page.locator("form[action='/console/signin'] button[type=submit]").click()
+    page.wait_for_url(f"**{home}")
+    assert_accessible(page)

@@ -115,7 +115,7 @@ def _invite_from_the_members_page(page: Any, name: str, email: str, role: str) -
     page.locator("form[action='/console/members'] button[type=submit]").click()
     link = page.locator("#invite-link").input_value()
     assert_accessible(page)
-    return parse_qs(urlsplit(link).query)["token"][0]
+    return str(parse_qs(urlsplit(link).query)["token"][0])
 
 
 def _turn_on_two_step(page: Any) -> None:

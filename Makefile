@@ -75,9 +75,7 @@ bench: $(STAMP) ## run the benchmarks in bench/ (prints figures; see docs/perfor
 
 screenshots: $(STAMP) ## run the console's browser stories on SQLite and save their pages to docs/console/*.png
 	VOUCHERLEDGER_SCREENSHOTS=1 VOUCHERLEDGER_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:randomly \
-		tests/console/test_admin_browser.py tests/console/test_supplier_browser.py \
-		tests/console/test_story_browser.py tests/console/test_signin_browser.py \
-		tests/console/test_issuing_browser.py -k 'not french'
+		tests/console/*_browser.py -k 'not french'
 
 LOCALE := src/voucherledger/console/locale
 i18n: $(STAMP) ## extract the console's messages and merge them into each language's .po (then translate the new ones)

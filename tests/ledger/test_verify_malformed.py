@@ -31,11 +31,12 @@ from voucherledger.ledger.verify import FileResult, verify_file, verify_lines
 CLI = Path(sys.executable).parent / "voucherledger"
 # The CLI runs the package these tests import (a worktree's, under PYTHONPATH=src).
 CLI_ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(voucherledger.__file__).parents[1])}
+COMPACT = (",", ":")  # as the service writes its lines
 SIGNER = Signer.from_seed(b"\x66" * 32)
 
 
 def good_export(
-    count: int = 6, per_block: int = 2, redacted: frozenset[int] = frozenset({3})
+    count: int = 6, per_block: int = 2, redacted: frozenset[int] = frozenset({3, 5})
 ) -> list[str]:
     """A small valid export made here: ``count`` transactions in blocks of
     ``per_block``, the ``redacted`` sequences withheld, and the signed manifest."""
@@ -71,7 +72,7 @@ def good_export(
             shown += 1
             line = {"type": "transaction", **record, "prev_hash": prev, "hash": digest}
             line["block_height"] = (sequence + per_block - 1) // per_block
-        out.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+        out.append(json.dumps(line, separators=COMPACT, ensure_ascii=False))
         prev = digest
         if sequence % per_block == 0 or sequence == count:
             height += 1
@@ -85,7 +86,12 @@ def good_export(
             )
             first, block_prev = sequence + 1, prev
             signed = {**block, "signature": SIGNER.sign(canonical_json(block))}
-            out.append(json.dumps({"type": "block", **signed, "public_key": SIGNER.public_key_hex}))
+            out.append(
+                json.dumps(
+                    {"type": "block", **signed, "public_key": SIGNER.public_key_hex},
+                    separators=COMPACT,
+                )
+            )
     manifest: dict[str, Any] = {
         "type": "manifest",
         "format": MANIFEST_FORMAT,
@@ -111,7 +117,7 @@ def good_export(
         ],
     }
     manifest["signature"] = SIGNER.sign(canonical_json(manifest))
-    out.append(json.dumps(manifest))
+    out.append(json.dumps(manifest, separators=COMPACT))
     return out
 
 
@@ -166,10 +172,10 @@ MALFORMED: dict[str, tuple[list[str] | bytes, int]] = {
     ),
     "nan-amount": (_replace(TXN, '"amount":-2', '"amount":NaN'), TXN + 1),
     "infinity-metadata": (_replace(TXN, '"n":2', '"n":Infinity'), TXN + 1),
-    "minus-infinity-block": (_replace(BLOCK, '"height": 2', '"height": -Infinity'), BLOCK + 1),
+    "minus-infinity-block": (_replace(BLOCK, '"height":2', '"height":-Infinity'), BLOCK + 1),
     "float-overflow": (_replace(TXN, '"n":2', '"n":1e400'), TXN + 1),
     "nan-not-chained": (_replace(TXN, '"block_height":1', '"block_height":NaN'), TXN + 1),
-    "nan-manifest": (_replace(MANIFEST, '"since": null', '"since": NaN'), MANIFEST + 1),
+    "nan-manifest": (_replace(MANIFEST, '"since":null', '"since":NaN'), MANIFEST + 1),
     "block-no-height": (_edit(BLOCK, lambda b: b.pop("height")), BLOCK + 1),
     "block-no-last-sequence": (_edit(BLOCK, lambda b: b.pop("last_sequence")), BLOCK + 1),
     "block-no-hash": (_edit(BLOCK, lambda b: b.pop("hash")), BLOCK + 1),
@@ -189,7 +195,7 @@ MALFORMED: dict[str, tuple[list[str] | bytes, int]] = {
     ),
     "lone-surrogate-memo": (_replace(TXN, '"memo":"', '"memo":"\\ud800'), TXN + 1),
     "lone-surrogate-key": (
-        _replace(MANIFEST, '"public_key": "', '"public_key": "\\udfff'),
+        _replace(MANIFEST, '"public_key":"', '"public_key":"\\udfff'),
         MANIFEST + 1,
     ),
     "deep-nesting": (_replace(TXN, '"n":2', '"n":' + _deep(100_000)), TXN + 1),
@@ -230,7 +236,7 @@ def _cli(path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_good_export_verifies() -> None:
     result = verify_lines(iter(GOOD))
     assert result.ok, result
-    assert result.transactions == 5
+    assert result.transactions == 4
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
@@ -360,7 +366,7 @@ def test_any_mutation_gets_a_verdict(steps: list[tuple[str, int, Any]]) -> None:
     result = verify_lines(iter(lines))  # never raises
     assert result.ok or (result.line is not None and result.error), result
     if result.ok:
-        assert result.transactions == 5
+        assert result.transactions == 4
 
 
 @settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])

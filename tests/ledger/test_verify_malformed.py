@@ -6,6 +6,7 @@ export's bytes and lines and both must still answer, and agree."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -380,3 +381,68 @@ def test_the_cli_agrees_on_any_mutation(steps: list[tuple[str, int, Any]], tmp_p
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == (0 if result.ok else 1), (done.stdout, result)
     assert done.stdout.splitlines()[0] == _verdict(result)
+
+
+# --- the console's verifier (static/console/verify.js) run by Node, when there is one:
+# the same verdict, line and reason as Python on every malformed file and mutation.
+# (tests/console/test_verify_browser.py compares them in Chromium, on fewer files.)
+
+NODE = shutil.which("node")
+VERIFY_JS = Path(voucherledger.__file__).parent / "static" / "console" / "verify.js"
+HARNESS = """
+const fs = require("fs"), vm = require("vm");
+const window = {};
+const context = { window, document: { addEventListener() {} }, crypto: globalThis.crypto,
+  TextDecoder, TextEncoder, Uint8Array, Map, BigInt, Math, Number, String, Object, Array,
+  RegExp, isNaN, isFinite, parseInt, Error, TypeError };
+vm.createContext(context);
+vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), context);
+(async () => {
+  const out = [];
+  for (const path of process.argv.slice(2)) {
+    const r = await window.voucherledgerVerify.verifyFile(
+      new Blob([fs.readFileSync(path)]), [], () => {});
+    out.push([r.ok, r.line, r.reason]);
+  }
+  console.log(JSON.stringify(out));
+})();
+"""
+
+
+def _node(paths: list[Path]) -> list[tuple[bool, int | None, str]]:
+    assert NODE is not None
+    done = subprocess.run(  # noqa: S603 - node on our own script
+        [NODE, "-e", HARNESS, str(VERIFY_JS), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [(ok, line, reason) for ok, line, reason in json.loads(done.stdout)]
+
+
+def _python(path: Path) -> tuple[bool, int | None, str]:
+    result = verify_file(path)
+    return result.ok, result.line, result.error or ""
+
+
+@pytest.mark.skipif(NODE is None, reason="no node to run verify.js")
+def test_the_page_verifier_agrees_on_every_malformed_file(tmp_path: Path) -> None:
+    paths = [tmp_path / "good.jsonl"]
+    paths[0].write_bytes(RAW)
+    for name, (data, _) in sorted(MALFORMED.items()):
+        paths.append(tmp_path / f"{name}.jsonl")
+        paths[-1].write_bytes(_raw(data))
+    assert _node(paths) == [_python(path) for path in paths]
+
+
+@pytest.mark.skipif(NODE is None, reason="no node to run verify.js")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.lists(mutation, min_size=1, max_size=4), min_size=10, max_size=10))
+def test_the_page_verifier_agrees_on_any_mutation(
+    steps: list[list[tuple[str, int, Any]]], tmp_path: Path
+) -> None:
+    paths = []
+    for number, mutations in enumerate(steps):
+        paths.append(tmp_path / f"mutated-{number}.jsonl")
+        paths[-1].write_bytes(_mutate(RAW, mutations))
+    assert _node(paths) == [_python(path) for path in paths]

@@ -313,8 +313,9 @@ def _float(text: str) -> float:
     return value
 
 
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_constant, parse_float=_float)
+# Made once (json.loads with hooks would build a decoder for every line). The float
+# hook costs a Python call per float; the ledger writes none.
+_loads = json.JSONDecoder(parse_constant=_constant, parse_float=_float).decode
 
 
 def _too_deep_at(text: str) -> int | None:
@@ -331,13 +332,16 @@ def _too_deep_at(text: str) -> int | None:
     return None
 
 
+_TEXT = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
 def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    """Whether a string in ``value`` (a key too) holds a lone surrogate (json.loads
+    leaves ``"\\ud800"`` one): UTF-8 cannot encode it. In C, not a walk in Python."""
+    try:
+        _TEXT.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False
 
 

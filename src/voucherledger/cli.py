@@ -560,7 +560,7 @@ def verify(
     if file is not None:
         import json
 
-        from voucherledger.ledger.verify import verify_lines
+        from voucherledger.ledger.verify import verify_file
 
         for given in (file, checkpoint, key_history):
             if given is not None and not given.is_file():
@@ -571,11 +571,13 @@ def verify(
         except ValueError as exc:
             _err(f"The checkpoint {checkpoint} is not JSON: {_one_line(exc)}")
             raise typer.Exit(2) from None
+        if point is not None and not (
+            isinstance(point, dict) and isinstance(point.get("public_key"), str)
+        ):
+            _err(f"The checkpoint {checkpoint} is not one: expected an object with a public_key")
+            raise typer.Exit(2)
         history = _key_history_file(key_history) if key_history is not None else None
-        with file.open(encoding="utf-8") as handle:
-            outcome = verify_lines(
-                handle, public_keys=public_key, checkpoint=point, key_history=history
-            )
+        outcome = verify_file(file, public_keys=public_key, checkpoint=point, key_history=history)
         if outcome.ok:
             typer.echo(f"OK {outcome.transactions} transaction(s), head {outcome.head_hash}")
             for key_range in outcome.keys:

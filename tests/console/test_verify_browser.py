@@ -35,7 +35,7 @@ from voucherledger.core.exporttext import json_line
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.canonical import canonical_json
 from voucherledger.ledger.signing import Signer
-from voucherledger.ledger.verify import FileResult, verify_lines
+from voucherledger.ledger.verify import FileResult, verify_file
 
 pytestmark = pytest.mark.slow
 
@@ -169,6 +169,34 @@ def _resigned_block(lines: list[str]) -> list[str]:
     return [*lines[:index], json.dumps(line, separators=(",", ":")), *lines[index + 1 :]]
 
 
+def _line_edit(kind: str, change: Callable[[dict[str, Any]], object], nth: int = 0) -> Edit:
+    """A line of ``kind`` parsed, changed and written again."""
+
+    def edit(lines: list[str]) -> list[str]:
+        index = _where(lines, kind, nth)
+        line = json.loads(lines[index])
+        change(line)
+        return [*lines[:index], json.dumps(line, separators=(",", ":")), *lines[index + 1 :]]
+
+    return edit
+
+
+def _in_line(kind: str, old: str, new: str, nth: int = 0) -> Edit:
+    return lambda lines: _replace(lines, _where(lines, kind, nth), old, new)
+
+
+def _bad_utf8(lines: list[str]) -> list[str]:
+    """Bytes that are not UTF-8 in a line (written by ``_write`` as the bytes they
+    stand for, ``errors="surrogateescape"``)."""
+    index = _where(lines, "transaction", 1)
+    text = lines[index]
+    return [*lines[:index], text[:30] + "\udcff\udcc3" + text[30:], *lines[index + 1 :]]
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
 def _manifest_count(lines: list[str]) -> list[str]:
     manifest = json.loads(lines[-1])
     count = manifest["transactions"]
@@ -193,6 +221,34 @@ EDITS: dict[str, Edit] = {
     "after-manifest": lambda lines: [*lines, lines[0]],
     "half-the-file": lambda lines: lines[: len(lines) // 2],
     "blank-lines": lambda lines: ["", *lines[:3], "   ", *lines[3:], ""],
+    # Malformed lines: each is a verdict at its line, never a crash (nor a traceback).
+    "bad-utf8": _bad_utf8,
+    "cut-utf8-at-end": lambda lines: [*lines[:4], "\udcf0\udc9f"],
+    "amount-nan": _amount_as("NaN"),
+    "amount-minus-infinity": _amount_as("-Infinity"),
+    "amount-overflow": _amount_as("1e400"),
+    "nan-not-chained": _in_line("transaction", '"block_height":', '"block_height":NaN,"x":'),
+    "lone-surrogate": _in_line("transaction", '"kind":"', '"kind":"\\ud800', 1),
+    "surrogate-pair": _in_line("transaction", '"kind":"', '"kind":"\\ud83d\\ude00', 1),
+    "deep-nesting": _in_line("transaction", '"memo":', '"deep":' + _deep(5_000) + ',"memo":', 1),
+    # The line's object is the first level: 199 more are allowed, not 200.
+    "deep-just-enough": _in_line("transaction", '"memo":', f'"deep":{_deep(199)},"memo":', 1),
+    "deep-one-more": _in_line("transaction", '"memo":', f'"deep":{_deep(200)},"memo":', 1),
+    "deep-line": lambda lines: [*lines[:3], _deep(100_000), *lines[3:]],
+    "deep-then-nan": _in_line("transaction", '"memo":', '"deep":' + "[" * 300 + "NaN", 1),
+    "nan-then-deep": _in_line("transaction", '"memo":', '"deep":[NaN,' + "[" * 300, 1),
+    "block-no-height": _line_edit("block", lambda b: b.pop("height"), 1),
+    "block-no-last-sequence": _line_edit("block", lambda b: b.pop("last_sequence"), 1),
+    "block-height-string": _line_edit("block", lambda b: b.update(height="2"), 1),
+    "block-only-type": _line_edit("block", lambda b: [b.pop(k) for k in list(b) if k != "type"]),
+    "line-an-array": lambda lines: [*lines[:2], "[1, 2]", *lines[3:]],
+    "line-an-empty-object": _line_edit("transaction", lambda t: t.clear(), 1),
+    "postings-a-string": _line_edit("transaction", lambda t: t.update(postings="legs"), 1),
+    "postings-null": _line_edit("transaction", lambda t: t.update(postings=None), 1),
+    "postings-not-objects": _line_edit("transaction", lambda t: t.update(postings=[1, None])),
+    "sequence-a-string": _line_edit("transaction", lambda t: t.update(sequence="2"), 1),
+    "redacted-hash-not-hex": _line_edit("redacted", lambda r: r.update(hash="z" * 64)),
+    "manifest-keys-odd": _line_edit("manifest", lambda m: m.update(signing_keys=[{"x": 1}])),
 }
 
 
@@ -304,15 +360,15 @@ def _synthetic(count: int, per_block: int, keys: list[Signer], *, text: str = ""
 
 
 def _write(path: Path, lines: list[str], ending: str = "\n") -> Path:
-    path.write_bytes("".join(line + ending for line in lines).encode("utf-8"))
+    """The lines as UTF-8; a lone surrogate U+DC80-U+DCFF is the byte it stands for."""
+    path.write_bytes("".join(line + ending for line in lines).encode("utf-8", "surrogateescape"))
     return path
 
 
 def _python(path: Path, keys: list[str]) -> FileResult:
     """What ``voucherledger verify FILE [--public-key KEY]`` decides: its own function,
-    over the file opened as it opens it."""
-    with path.open(encoding="utf-8") as handle:
-        return verify_lines(handle, public_keys=keys or None)
+    which opens the file as the command does."""
+    return verify_file(path, public_keys=keys or None)
 
 
 def _page(page: Any, path: Path, key: str | None = None, timeout: int = 15_000) -> dict[str, Any]:

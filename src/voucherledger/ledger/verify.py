@@ -14,8 +14,11 @@ blocks it signed.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import math
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -31,6 +34,9 @@ from voucherledger.ledger.keys import KeyRecord, history_fault, key_for_height, 
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
 from voucherledger.ledger.sealer import postings_by_transaction, record_of
 from voucherledger.ledger.signing import verify_signature
+
+# 64 hexadecimal digits: what bytes.fromhex takes back to the 32 bytes of a SHA-256.
+_HASH = re.compile("[0-9a-fA-F]{64}")
 
 
 class ChainBroken(Exception):
@@ -164,15 +170,17 @@ class ChainVerifier:
             )
         if prev_hash != self.hash:
             raise ChainBroken("does not follow on from the previous hash", sequence=sequence)
-        if not isinstance(stored_hash, str) or len(stored_hash) != 64:
+        if not isinstance(stored_hash, str) or not _HASH.fullmatch(stored_hash):
             raise ChainBroken("has no valid hash", sequence=sequence)
         self.sequence = sequence
         self.hash = stored_hash
 
     def check_block(self, block: Mapping[str, Any], signature: str, public_key: str) -> None:
         """Check a block whose last sequence has just been added."""
-        height = block["height"]
-        if block["last_sequence"] != self.sequence or block["hash"] != self.hash:
+        height = block.get("height")
+        if not isinstance(height, int):
+            raise ChainBroken("the block has no integer height")
+        if block.get("last_sequence") != self.sequence or block.get("hash") != self.hash:
             raise ChainBroken(
                 f"block {height} does not end at the recomputed head", sequence=self.sequence
             )
@@ -284,8 +292,108 @@ class FileResult:
     keys: list[KeyRange] = field(default_factory=list)
 
 
+# A line nested deeper than this is refused (the ledger writes a few levels; json.loads
+# gives up at about a thousand, the browser's verifier at some other depth).
+MAX_DEPTH = 200
+_NAN = "a value has no canonical form (NaN)"
+_INFINITY = "a value has no canonical form (infinity)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _constant(name: str) -> Any:
+    raise ChainBroken(_NAN if name == "NaN" else _INFINITY)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: a float too large for a double
+        raise ChainBroken(_INFINITY)
+    return value
+
+
+# Made once (json.loads with hooks would build a decoder for every line). The float
+# hook costs a Python call per float; the ledger writes none.
+_loads = json.JSONDecoder(parse_constant=_constant, parse_float=_float).decode
+
+
+def _too_deep_at(text: str) -> int | None:
+    """Where, outside strings, the line's nesting first passes ``MAX_DEPTH`` (or None)."""
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        piece = match.group()
+        if piece in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.end()
+        elif piece in ("]", "}"):
+            depth -= 1
+    return None
+
+
+_TEXT = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a string in ``value`` (a key too) holds a lone surrogate (json.loads
+    leaves ``"\\ud800"`` one): UTF-8 cannot encode it. In C, not a walk in Python."""
+    try:
+        _TEXT.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def parse_line(text: str) -> Any:
+    """One line's JSON value, or :class:`ChainBroken` with why it cannot be verified:
+    bytes that were not UTF-8 (kept as lone surrogates by ``errors="surrogateescape"``),
+    not JSON, NaN or an infinity (no canonical form), nesting deeper than ``MAX_DEPTH``,
+    a string with a lone surrogate (``"\\ud800"``, which UTF-8 cannot encode). Faults
+    are found left to right, as the browser's verifier (static/console/verify.js) finds
+    them, so both name the same one."""
+    if not text.isascii() and _SURROGATE.search(text):
+        raise ChainBroken("the file is not UTF-8 text")
+    deep_at = None
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        deep_at = _too_deep_at(text)
+    try:
+        if deep_at is not None:
+            # A fault before the nesting passes the limit is the one to report.
+            try:
+                _loads(text[:deep_at])
+            except json.JSONDecodeError as exc:
+                if exc.pos < deep_at:
+                    raise
+            raise ChainBroken(f"nested more than {MAX_DEPTH} levels deep")
+        value = _loads(text)
+    except RecursionError:
+        raise ChainBroken(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:
+        raise ChainBroken("not a JSON line") from None
+    if "\\u" in text and _ESCAPED_SURROGATE.search(text) and _has_lone_surrogate(value):
+        raise ChainBroken("a value has no canonical form (a lone surrogate)")
+    return value
+
+
+def verify_file(
+    path: Path,
+    *,
+    public_keys: Collection[str] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    key_history: Sequence[KeyRecord] | None = None,
+) -> FileResult:
+    """:func:`verify_lines` over a file, opened as ``voucherledger verify`` opens it:
+    UTF-8, with any byte that is not kept for :func:`verify_lines` to refuse at its
+    line (rather than failing the whole read)."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        return verify_lines(
+            handle, public_keys=public_keys, checkpoint=checkpoint, key_history=key_history
+        )
+
+
 def verify_lines(
-    lines: Iterator[str],
+    lines: Iterable[str],
     *,
     public_key: str | None = None,
     public_keys: Collection[str] | None = None,
@@ -311,8 +419,6 @@ def verify_lines(
     written before those were escaped carry them raw inside strings."""
     from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 
-    loads = json.loads
-
     given = list(public_keys or ())
     if key_history is not None:
         given += [record.public_key for record in key_history]
@@ -334,11 +440,10 @@ def verify_lines(
             if not text or text.isspace():
                 continue
             if manifest is not None:
+                if not text.isascii() and _SURROGATE.search(text):
+                    raise ChainBroken("the file is not UTF-8 text")
                 raise ChainBroken("content after the manifest")
-            try:
-                line = loads(text)
-            except ValueError:
-                raise ChainBroken("not a JSON line") from None
+            line = parse_line(text)
             if not isinstance(line, dict):
                 raise ChainBroken("not a JSON object")
             kind = line.get("type")
@@ -349,7 +454,10 @@ def verify_lines(
                     line.pop(name, None)
                 verifier.add_transaction(line, stored_hash)
                 shown += 1
-                for leg in line.get("postings", []):
+                legs = line.get("postings")
+                for leg in legs if isinstance(legs, list) else ():
+                    if not isinstance(leg, dict):
+                        continue
                     amount = leg.get("amount")
                     if isinstance(amount, int) and amount > 0:
                         currency = str(leg.get("currency"))

@@ -18,6 +18,11 @@
   var MANIFEST_FORMAT = "voucherledger-export-v1";
   var KEY_FORMAT = "voucherledger-signing-key-v1";
   var NOT_CHAINED = ["type", "prev_hash", "hash", "block_height"];
+  // As ledger/verify.py (MAX_DEPTH and parse_line): a line nested deeper is refused, and
+  // NaN, infinities and lone surrogates, which have no canonical form, at once.
+  var MAX_DEPTH = 200;
+  var NO_NAN = "a value has no canonical form (NaN)";
+  var NO_INFINITY = "a value has no canonical form (infinity)";
 
   // --- values as Python holds them -------------------------------------------------
 
@@ -125,9 +130,8 @@
       if (text.startsWith("null", i)) { i += 4; return null; }
       if (text.startsWith("true", i)) { i += 4; return true; }
       if (text.startsWith("false", i)) { i += 5; return false; }
-      if (text.startsWith("NaN", i)) { i += 3; return new PyFloat(NaN); }
-      if (text.startsWith("Infinity", i)) { i += 8; return new PyFloat(Infinity); }
-      if (text.startsWith("-Infinity", i)) { i += 9; return new PyFloat(-Infinity); }
+      if (text.startsWith("NaN", i)) { throw new Fault(NO_NAN, "json"); }
+      if (text.startsWith("Infinity", i) || text.startsWith("-Infinity", i)) { throw new Fault(NO_INFINITY, "json"); }
       return number();
     }
     function number() {
@@ -136,7 +140,11 @@
       var found = m.exec(text);
       if (!found) { fail(); }
       i += found[0].length;
-      if (found[1] || found[2]) { return new PyFloat(Number(found[0])); }
+      if (found[1] || found[2]) {
+        var f = Number(found[0]);
+        if (!isFinite(f)) { throw new Fault(NO_INFINITY, "json"); }  // 1e400
+        return new PyFloat(f);
+      }
       if (found[0].replace("-", "").length > 4300) { fail(); }  // Python's int limit
       return BigInt(found[0]);
     }
@@ -182,11 +190,17 @@
       if (!/^[0-9a-fA-F]{4}$/.test(h)) { fail(); }
       return parseInt(h, 16);
     }
+    var depth = 0;
+    function deeper() {
+      depth += 1;
+      if (depth > MAX_DEPTH) { throw new Fault("nested more than " + MAX_DEPTH + " levels deep", "json"); }
+    }
     function object() {
       i++;
+      deeper();
       var out = Object.create(null);
       ws();
-      if (text[i] === "}") { i++; return out; }
+      if (text[i] === "}") { i++; depth -= 1; return out; }
       for (;;) {
         ws();
         if (text[i] !== "\"") { fail(); }
@@ -198,21 +212,22 @@
         out[key] = value();
         ws();
         if (text[i] === ",") { i++; continue; }
-        if (text[i] === "}") { i++; return out; }
+        if (text[i] === "}") { i++; depth -= 1; return out; }
         fail();
       }
     }
     function array() {
       i++;
+      deeper();
       var out = [];
       ws();
-      if (text[i] === "]") { i++; return out; }
+      if (text[i] === "]") { i++; depth -= 1; return out; }
       for (;;) {
         ws();
         out.push(value());
         ws();
         if (text[i] === ",") { i++; continue; }
-        if (text[i] === "]") { i++; return out; }
+        if (text[i] === "]") { i++; depth -= 1; return out; }
         fail();
       }
     }
@@ -221,7 +236,20 @@
     var result = value();
     ws();
     if (i !== n) { fail(); }
+    if (/\\u[dD][89a-fA-F]/.test(text) && loneSurrogate(result)) {
+      throw new Fault("a value has no canonical form (a lone surrogate)", "json");
+    }
     return result;
+  }
+
+  // A string holding a lone surrogate ("\ud800"), which UTF-8 cannot encode.
+  function loneSurrogate(v) {
+    if (typeof v === "string") { return /[\ud800-\udfff]/u.test(v); }
+    if (Array.isArray(v)) { return v.some(loneSurrogate); }
+    if (isObject(v)) {
+      return Object.keys(v).some(function (k) { return loneSurrogate(k) || loneSurrogate(v[k]); });
+    }
+    return false;
   }
 
   // --- canonical bytes -------------------------------------------------------------
@@ -491,7 +519,7 @@
     if (!pyEq(prevHash, this.hash)) {
       throw broken("does not follow on from the previous hash", "hash", sequence, null);
     }
-    if (typeof storedHash !== "string" || Array.from(storedHash).length !== 64) {
+    if (typeof storedHash !== "string" || !/^[0-9a-fA-F]{64}$/.test(storedHash)) {
       throw broken("has no valid hash", "hash", sequence, null);
     }
     this.sequence = sequence;
@@ -503,6 +531,7 @@
     var block = without(line, ["type", "signature", "public_key"]);
     var publicKey = pyStr(get(line, "public_key"));
     var height = get(block, "height");
+    if (!isInt(height)) { throw new Fault("chain: the block has no integer height", "block"); }
     if (!pyEq(get(block, "last_sequence"), this.sequence) || !pyEq(get(block, "hash"), this.hash)) {
       throw broken("block " + pyStr(height) + " does not end at the recomputed head", "block", this.sequence, null);
     }
@@ -585,33 +614,36 @@
   // --- reading the file ------------------------------------------------------------
 
   // Lines as Python's text files give them: split after LF, CRLF or a lone CR;
-  // a last piece with no line end is a line unless it is empty.
+  // a last piece with no line end is a line unless it is empty. Each is handed over
+  // as bytes, for the caller to decode: a byte that is not UTF-8 is then refused at
+  // its own line, as the offline verifier does (it reads with errors="surrogateescape").
+  // LF and CR bytes are never part of a UTF-8 sequence, so splitting bytes is safe.
   async function eachLine(file, onLine, onProgress) {
     var reader = file.stream().getReader();
-    var decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-    var buffer = "";
+    var pending = new Uint8Array(0);
     var read = 0;
-    var ends = /\r\n|\r|\n/g;
     for (;;) {
       var step = await reader.read();
-      if (step.done) {
-        buffer += decoder.decode();
-      } else {
+      var buffer = pending;
+      if (!step.done) {
         read += step.value.length;
-        buffer += decoder.decode(step.value, { stream: true });
+        buffer = new Uint8Array(pending.length + step.value.length);
+        buffer.set(pending, 0);
+        buffer.set(step.value, pending.length);
       }
       var start = 0;
-      var found;
-      ends.lastIndex = 0;
-      while ((found = ends.exec(buffer)) !== null) {
+      for (var i = 0; i < buffer.length; i++) {
+        var b = buffer[i];
+        if (b !== 10 && b !== 13) { continue; }
         // A CR at the end of what is read so far may be the start of a CRLF.
-        if (found[0] === "\r" && found.index === buffer.length - 1 && !step.done) { break; }
-        await onLine(buffer.slice(start, found.index));
-        start = ends.lastIndex;
+        if (b === 13 && i === buffer.length - 1 && !step.done) { break; }
+        await onLine(buffer.subarray(start, i));
+        if (b === 13 && buffer[i + 1] === 10) { i += 1; }
+        start = i + 1;
       }
-      buffer = buffer.slice(start);
+      pending = buffer.slice(start);
       if (step.done) {
-        if (buffer.length) { await onLine(buffer); }
+        if (pending.length) { await onLine(pending); }
         return;
       }
       onProgress(read);
@@ -620,21 +652,24 @@
 
   async function verifyFile(file, trusted, onProgress) {
     var verifier = new Verifier(trusted);
+    var decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     var number = 0;
     var result = { ok: false, line: null, reason: "", kind: "", verifier: verifier };
     try {
-      await eachLine(file, async function (text) {
+      await eachLine(file, async function (bytes) {
         number += 1;
+        var text;
+        try {
+          text = decoder.decode(bytes);
+        } catch (e) {
+          throw new Fault("chain: the file is not UTF-8 text", "json");
+        }
         if (!text || blank(text)) { return; }
         await verifier.line(text);
       }, onProgress);
       if (verifier.manifest === null) { throw new Fault("chain: no manifest: the file is truncated", "truncated"); }
       result.ok = true;
     } catch (e) {
-      if (e instanceof TypeError && /decode|encoding/i.test(String(e.message))) {
-        e = new Fault("chain: the file is not UTF-8 text", "json");
-        number += 1;
-      }
       if (!(e instanceof Fault)) { throw e; }
       result.line = number;
       result.reason = e.reason;

@@ -131,6 +131,12 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
     shots = locale.startswith("en")
     money = environment(locale.split("-")[0]).filters["money"]
 
+    def check(page: Any) -> None:
+        """axe finds nothing serious, and nothing is wider than the screen."""
+        assert_accessible(page)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= viewport["width"], (page.url, width)
+
     def shot(page: Any, name: str) -> None:
         if shots:
             screenshot(page, name)
@@ -192,7 +198,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             page.locator("#f-cat-leadership").check()
             page.locator(f"form[action='/console/programmes/{pid}/suppliers'] button").click()
             page.wait_for_url("**notice=supplier_accredited")
-            assert_accessible(page)
+            check(page)
 
             # The CSV with three bad lines: exactly those are listed, nothing issued.
             page.goto(f"/console/programmes/{pid}/vouchers/upload")
@@ -206,7 +212,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
                 list(BAD_LINES)
             )
             assert page.locator("form[action$='/vouchers/batch']").count() == 0
-            assert_accessible(page)
+            check(page)
             shot(page, "scheme-upload-preview")
             assert live.api("GET", f"/v1/vouchers?programme_id={pid}", funds)["data"] == []
 
@@ -240,7 +246,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
 
             # The officer proposes the settlement: no approve button for the proposer.
             page.goto(f"/console/programmes/{pid}/settlements")
-            assert_accessible(page)
+            check(page)
             shot(page, "scheme-settlements")
             propose = page.locator(f"form[action='/console/programmes/{pid}/settlements']")
             propose.locator("input[name=payout_reference]").fill("SEPA payout 2027-Q1 CSA")
@@ -248,16 +254,16 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             page.wait_for_url("**/console/payouts/stl_*?notice=settlement_proposed")
             settlement_path = urlsplit(page.url).path
             assert page.locator("form[action$='/approve']").count() == 0
-            assert_accessible(page)
+            check(page)
 
             # The approver finds it among the approvals and approves it.
             other = approver.page
             other.goto("/console/approvals")
-            assert_accessible(other)
+            check(other)
             other.locator(f"a[href='{settlement_path}']").click()
             other.wait_for_url(f"**{settlement_path}")
             assert other.get_by_text(IBAN).count() >= 1
-            assert_accessible(other)
+            check(other)
             shot(other, "scheme-approve")
             other.locator("form[action$='/approve'] button[type=submit]").click()
             other.wait_for_url("**notice=settlement_approved")
@@ -274,7 +280,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             for name in BALANCES:
                 shown = page.locator(f"#balance-{name}").inner_text()
                 assert money(balances[name], "EUR") in shown, (name, shown, balances[name])
-            assert_accessible(page)
+            check(page)
             shot(page, "scheme-dashboard")
 
             # The auditor downloads the jsonl export and checks it in the page.
@@ -292,7 +298,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
                 assert verify_lines(handle).ok
             page.goto("/console/verify")
             assert _verdict(page, export) == ("valid", None)
-            assert_accessible(page)
+            check(page)
             shot(page, "scheme-verify")
 
             # One byte changed in a posting's amount: refused at the line Python names.
@@ -306,7 +312,7 @@ def _story(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale:
             assert not python.ok
             assert python.line == at + 1
             assert _verdict(page, tampered) == ("invalid", python.line)
-            assert_accessible(page)
+            check(page)
 
             for watched in (owner, officer, approver, auditor):
                 watched.assert_clean()

@@ -20,6 +20,7 @@ import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -96,7 +97,7 @@ def instant(typed: str, *, end_of_day: bool = False) -> str | None:
         else:
             day = date.fromisoformat(typed)
             moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # overflow: an offset past year 1 or 9999
         raise TimeError(typed) from exc
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -332,7 +333,7 @@ async def balances(request: Request) -> Response:
     if errors:
         status = 422
     elif account:
-        path = f"/v1/ledger/accounts/{account}/balance"
+        path = f"/v1/ledger/accounts/{quote(account, safe=':')}/balance"
         try:
             now = await me.api.get(path)
             if times["as_of"]:

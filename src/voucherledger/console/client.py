@@ -232,7 +232,7 @@ class Api:
             files=files,
             idempotency_key=idempotency_key,
         )
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # a redirect is no answer to a console's call
             raise problem_of(response)
         if response.status_code == 204 or not response.content:
             return None

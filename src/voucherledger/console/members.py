@@ -79,6 +79,8 @@ async def invite(request: Request) -> Response:
             f"/v1/accounts/{me.account_id}/members", body, key=form_key(form)
         )
     except ApiProblem as problem:
+        if problem.status in (401, 404):
+            raise
         return await _members_page(
             request,
             me,

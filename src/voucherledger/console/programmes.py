@@ -195,7 +195,8 @@ def _values(form: FormData) -> dict[str, Any]:
 def _whole(typed: str) -> int | str:
     """A whole number as the API takes it; anything else as typed, for the API to refuse
     with its field (it takes no strings for numbers)."""
-    return int(typed) if typed.isdigit() and len(typed) <= 9 else typed
+    # ASCII digits only: "²".isdigit() is true and int() refuses it; "٣" would be 3.
+    return int(typed) if re.fullmatch(r"[0-9]{1,9}", typed) else typed
 
 
 def programme_body(request: Request, form: FormData) -> tuple[dict[str, Any], dict[str, str]]:

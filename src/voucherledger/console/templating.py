@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -127,6 +128,7 @@ def environment(language: str) -> Environment:
     env.globals["problems"] = messages.PROBLEMS
     env.globals["category_names"] = messages.CATEGORIES
     env.globals["asset"] = asset
+    env.globals["key_suffix"] = lambda: secrets.token_urlsafe(6)
     env.globals["languages"] = i18n.LANGUAGES
     env.globals.update(_charts(language))
     env.globals["currency_symbol"] = lambda c: get_currency_symbol(c, locale=language)

@@ -11,6 +11,7 @@ app's own scripts, styles and images (no inline script, no eval), no framing
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
@@ -194,6 +195,10 @@ def _refusal(request: Request, problem: ApiProblem) -> Response:
     return render(request, "refused.html", {"problem": problem}, status=status)
 
 
+# What an id in a console address may be (the API's ids: a prefix, "_", letters and digits).
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
 class ConsoleRoute(APIRoute):
     """Every console route: the language chosen once, the security headers on every
     answer, a missing session sent to sign-in, and an API refusal the route did not
@@ -205,6 +210,10 @@ class ConsoleRoute(APIRoute):
         async def handler(request: Request) -> Response:
             request.state.language = i18n.negotiate(request)
             try:
+                # An id in the address goes into an API path: "?", "/" or ".." in it
+                # would send the call to another route. No object has such an id.
+                if not all(SAFE_ID.fullmatch(str(v)) for v in request.path_params.values()):
+                    raise ApiProblem(404, "not_found", "")
                 response = await original(request)
             except SignInRequired:
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -473,7 +473,7 @@ def demo(
     ] = False,
 ) -> None:
     """Fill a fresh database with a small demo scheme; print a key per party and what to
-    try, and console sign-ins for an admin, a group and a supplier."""
+    try, and console sign-ins for a person of every party."""
     from voucherledger.core.db import create_session_factory
     from voucherledger.ledger.errors import SigningKeyNotRecorded
     from voucherledger.ledger.keys import current_key

@@ -300,3 +300,22 @@ def test_the_pages_are_the_funders_only(desk: Desk) -> None:
     assert (
         sign_in(w.client, other.email).get(f"/console/payouts/{settlement_id}").status_code == 404
     )
+
+
+def test_the_sign_in_asks_for_the_code_in_the_readers_words(desk: Desk) -> None:
+    """Found by a newcomer: the prompt for the code repeated the API's English detail
+    ("Send totp_code: …") under it, on French pages too, and read like a failure."""
+    world = desk.world
+    email = new_email("approver")
+    person = add_member(world.client, world.cast.funder.id, "approver", email=email, totp=True)
+    set_password(world.client, person.id, PASSWORD)
+    browser = browser_of(world.client)
+    browser.cookies.set("vl_lang", "fr")
+    form = browser.get("/console/signin")
+    asked = browser.post(
+        "/console/signin",
+        data={"pre": hidden_fields(form.text)["pre"], "email": email, "password": PASSWORD},
+    )
+    assert asked.status_code == 401
+    assert 'name="totp_code"' in asked.text
+    assert "Send totp_code" not in asked.text

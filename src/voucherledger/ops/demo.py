@@ -38,7 +38,12 @@ from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts import service as accounts
 from voucherledger.accounts.models import Member
-from voucherledger.accounts.schemas import AccountCreate, AccountOut, KeyCreated
+from voucherledger.accounts.schemas import (
+    AccountCreate,
+    AccountOut,
+    KeyCreated,
+    SupplierProfileUpdate,
+)
 from voucherledger.core.auth import MemberRole, Principal
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.core.ids import new_id
@@ -72,16 +77,28 @@ GROUPS: list[tuple[str, str, str, str, bool]] = [
     ("Naija Women in Tech Online", "virtual_organisation", "NG", "DE", True),
 ]
 
-# name, country, service categories offered
-SUPPLIERS: list[tuple[str, str, list[str]]] = [
-    ("Civic Skills Academy", "NL", ["leadership", "governance", "management"]),
+# name, country, service categories offered, the IBAN a payout goes to (valid
+# checksums, no real account's)
+SUPPLIERS: list[tuple[str, str, list[str], str]] = [
+    (
+        "Civic Skills Academy",
+        "NL",
+        ["leadership", "governance", "management"],
+        "NL91ABNA0417164300",
+    ),
     (
         "Community Finance Trust",
         "NL",
         ["financial_management", "financial_literacy", "fundraising"],
+        "NL39RABO0300065264",
     ),
-    ("Bridge Enterprise Lab", "BE", ["enterprise_development", "export_markets", "marketing"]),
-    ("Open Door Digital", "NL", ["digital_skills", "monitoring_evaluation"]),
+    (
+        "Bridge Enterprise Lab",
+        "BE",
+        ["enterprise_development", "export_markets", "marketing"],
+        "BE71096123456769",
+    ),
+    ("Open Door Digital", "NL", ["digital_skills", "monitoring_evaluation"], "NL20INGB0001234567"),
 ]
 
 PROGRAMME_CATEGORIES = [
@@ -355,8 +372,15 @@ def _accounts_and_keys(story: _Story) -> _Cast:
                 "supplier": {"service_categories": categories},
             },
         )
-        for name, country, categories in SUPPLIERS
+        for name, country, categories, _ in SUPPLIERS
     ]
+    for supplier, (*_, iban) in zip(suppliers, SUPPLIERS, strict=True):
+        accounts.update_supplier_profile(
+            session,
+            _principal(supplier),
+            supplier.id,
+            SupplierProfileUpdate.model_validate({"payout_iban": iban}),
+        )
     keys = {
         "funder": accounts.create_key(session, funder.id),
         "manager": accounts.create_key(session, manager.id),
@@ -560,8 +584,17 @@ def _claims_refused(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> No
 
 
 def _claims_pending(story: _Story, cast: _Cast, voucher: list[VoucherOut]) -> None:
-    """Claims waiting for the groups to confirm."""
+    """Claims waiting for the groups to confirm; one for the group whose owner signs
+    in, so the console's tour has a claim to confirm."""
     civic, _, _, digital = cast.as_supplier
+    story.claim(
+        civic,
+        voucher[0],
+        30_000,
+        "governance",
+        "Follow-up session on the committee's rules of procedure",
+        [{"kind": "attendance", "reference": "signed attendance list, 7 participants"}],
+    )
     story.claim(
         civic,
         voucher[5],

@@ -27,7 +27,7 @@ from starlette.responses import Response, StreamingResponse
 
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import Me, console_router, page, signed_in
 
 router = console_router()
@@ -71,10 +71,6 @@ FORMAT_NAMES: dict[str, str] = {
 }
 
 
-def _gettext(request: Request) -> Any:
-    return gettext_for(getattr(request.state, "language", None) or "en")
-
-
 # --- times: typed in UTC, sent as ISO 8601 UTC, shown in UTC ------------------------------
 
 
@@ -116,7 +112,7 @@ def _times(
     request: Request, params: dict[str, str], fields: dict[str, bool]
 ) -> tuple[dict[str, str | None], dict[str, str]]:
     """The typed times of ``fields`` (name: end of day?) as instants, and the field errors."""
-    words = _gettext(request)
+    words = gettext_of(request)
     out: dict[str, str | None] = {}
     errors: dict[str, str] = {}
     for name, end in fields.items():

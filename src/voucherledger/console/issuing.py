@@ -33,7 +33,7 @@ from voucherledger.console.admin import GROUP_TYPE_NAMES, countries
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
 from voucherledger.console.supplier import AmountError, parse_amount
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -77,7 +77,7 @@ ROW_PROBLEMS: dict[str, str] = {
 
 
 def _(request: Request, message: str, **values: Any) -> str:
-    words: str = gettext_for(getattr(request.state, "language", None) or "en")(message)
+    words: str = gettext_of(request)(message)
     return words % values if values else words
 
 

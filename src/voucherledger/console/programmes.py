@@ -29,7 +29,7 @@ from voucherledger.console.admin import CATEGORY_NAMES, GROUP_TYPE_NAMES, countr
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
 from voucherledger.console.supplier import AmountError, parse_amount
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -131,10 +131,6 @@ DEFAULTS: dict[str, Any] = {
     "settlement_approval": "single",
 }
 _IDS = re.compile(r"[\s,;]+")
-
-
-def _gettext(request: Request) -> Any:
-    return gettext_for(getattr(request.state, "language", None) or "en")
 
 
 @cache
@@ -239,13 +235,13 @@ def programme_body(request: Request, form: FormData) -> tuple[dict[str, Any], di
         try:
             body["ends_at"] = f"{date.fromisoformat(ends).isoformat()}T23:59:59Z"
         except ValueError:
-            errors["ends_at"] = _gettext(request)(FIELD_ERRORS["ends_at"])
+            errors["ends_at"] = gettext_of(request)(FIELD_ERRORS["ends_at"])
     return body, errors
 
 
 def field_words(request: Request, problem: ApiProblem) -> dict[str, str]:
     """The API's field errors in plain words (the API's own where there are none)."""
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     return {
         name: gettext(FIELD_ERRORS[name]) if name in FIELD_ERRORS else message
         for name, message in problem.field_errors().items()
@@ -391,7 +387,7 @@ async def _overview(
     report = await me.api.get(f"/v1/programmes/{programme_id}/report")
     months = per_month(request, vouchers, claims)
     is_open = programme["status"] == "open"
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     balances: dict[str, int] = programme["balances"]
     deposited = balances["deposited"]
     rows = [
@@ -462,7 +458,7 @@ async def deposit(request: Request, programme_id: str) -> Response:
     except AmountError as refused:
         errors["amount"] = refused.words(request)
     if not values["reference"]:
-        errors["reference"] = _gettext(request)(FIELD_ERRORS["reference"])
+        errors["reference"] = gettext_of(request)(FIELD_ERRORS["reference"])
     if errors or amount is None:
         return await _overview(request, me, programme_id, status=422, errors=errors, deposit=values)
     try:
@@ -492,7 +488,7 @@ async def close(request: Request, programme_id: str) -> Response:
     me = await _party(request)
     form = await read_form(request, me)
     if form.get("confirm") != "yes":
-        words = _gettext(request)(N_("Tick the box to say you mean to close the programme."))
+        words = gettext_of(request)(N_("Tick the box to say you mean to close the programme."))
         return await _overview(request, me, programme_id, status=422, errors={"confirm": words})
     try:
         await me.api.call(

@@ -22,7 +22,6 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -37,6 +36,7 @@ from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
+    end_of_day,
     files,
     form_key,
     page,
@@ -198,20 +198,10 @@ def _one_item(
     typed = text(form, "expires_on")
     if typed:
         try:
-            item["expires_at"] = _end_of_day(typed)
+            item["expires_at"] = end_of_day(typed)
         except ValueError:
-            errors["expires_on"] = _(
-                request, N_("Write the date as YYYY-MM-DD, such as 2027-03-31.")
-            )
+            errors["expires_on"] = _(request, DATE_WORDS)
     return item, errors
-
-
-def _end_of_day(typed: str) -> str:
-    """A date as typed (YYYY-MM-DD) to the last second of that day, UTC: the voucher
-    can be used through the day shown."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed):
-        raise ValueError(typed)
-    return date.fromisoformat(typed).isoformat() + "T23:59:59Z"
 
 
 async def _eligibility(
@@ -356,7 +346,7 @@ class Row:
         if self.categories:
             item["service_categories"] = self.categories
         if self.expires_on:
-            item["expires_at"] = _end_of_day(self.expires_on)
+            item["expires_at"] = end_of_day(self.expires_on)
         return item
 
     def packed(self) -> list[Any]:
@@ -501,7 +491,7 @@ def _parse_row(
     expires_on = _cell(cells, columns, "expires_at")
     if expires_on:
         try:
-            _end_of_day(expires_on)
+            end_of_day(expires_on)
         except ValueError:
             reasons.append((_(request, DATE_WORDS), expires_on))
     if reasons:
@@ -535,7 +525,7 @@ def unpack(request: Request, form: FormData) -> list[Row] | None:
         line, group_id, amount, categories, expires_on = entry
         if expires_on:
             try:
-                _end_of_day(expires_on)
+                end_of_day(expires_on)
             except ValueError:
                 return None
         rows.append(Row(line, group_id, amount, categories.split(), expires_on))

@@ -33,6 +33,7 @@ from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
+    end_of_day,
     form_key,
     page,
     read_form,
@@ -233,7 +234,7 @@ def programme_body(request: Request, form: FormData) -> tuple[dict[str, Any], di
     ends = text(form, "ends_at")
     if ends:
         try:
-            body["ends_at"] = f"{date.fromisoformat(ends).isoformat()}T23:59:59Z"
+            body["ends_at"] = end_of_day(ends)
         except ValueError:
             errors["ends_at"] = gettext_of(request)(FIELD_ERRORS["ends_at"])
     return body, errors

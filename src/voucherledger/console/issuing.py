@@ -31,6 +31,7 @@ from starlette.responses import Response
 from voucherledger.console.admin import GROUP_TYPE_NAMES, countries
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
+from voucherledger.console.programmes import programme_of
 from voucherledger.console.supplier import AmountError, parse_amount
 from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
@@ -87,11 +88,6 @@ async def _party(request: Request, *, issuer: bool = False) -> Me:
     return await signed_in(request, kind=ISSUERS if issuer else READERS)
 
 
-async def _programme(me: Me, programme_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = await me.api.get(f"/v1/programmes/{programme_id}")
-    return found
-
-
 async def _groups(me: Me) -> list[dict[str, Any]]:
     """The directory's groups (funders and managers may read it; auditors may not)."""
     if me.kind not in ISSUERS:
@@ -110,7 +106,7 @@ def _base(programme_id: str) -> str:
 @router.get("/programmes/{programme_id}/vouchers")
 async def vouchers(request: Request, programme_id: str) -> Response:
     me = await _party(request)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     status = request.query_params.get("status") or None
     if status not in STATUSES:
         status = None
@@ -277,7 +273,7 @@ async def _issue_page(
 @router.get("/programmes/{programme_id}/vouchers/new")
 async def new_voucher(request: Request, programme_id: str) -> Response:
     me = await _party(request, issuer=True)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     values = {"group_id": request.query_params.get("group", ""), "service_categories": []}
     return await _issue_page(request, me, programme, values=values)
 
@@ -288,7 +284,7 @@ async def issue_one(request: Request, programme_id: str) -> Response:
     form's key kept; "Issue" issues it under that key."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     item, errors = _one_item(request, form, programme["currency"], programme["service_categories"])
     values = {
         "group_id": text(form, "group_id"),
@@ -583,7 +579,7 @@ async def _preview_page(
 @router.get("/programmes/{programme_id}/vouchers/upload")
 async def upload_form(request: Request, programme_id: str) -> Response:
     me = await _party(request, issuer=True)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     return page(
         request,
         me,
@@ -601,7 +597,7 @@ async def upload(request: Request, programme_id: str) -> Response:
     """The preview: the file's rows checked by the console, then by the API's dry run."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     chosen: list[UploadFile] = files(form, "file")
     if not chosen:
         parsed = Parsed(problem=_(request, N_("Choose the CSV file to upload.")))
@@ -626,7 +622,7 @@ async def issue_batch(request: Request, programme_id: str) -> Response:
     """ "Issue all": the rows of the preview, issued as one batch under the form's key."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     rows = unpack(request, form)
     if rows is None:
         parsed = Parsed(
@@ -666,7 +662,7 @@ async def _voucher_page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     voucher = await me.api.get(f"/v1/vouchers/{voucher_id}")
     if voucher["programme_id"] != programme_id:
         raise ApiProblem(404, "not_found", "")

@@ -160,6 +160,12 @@ def percent(request: Request, value: Decimal) -> str:
     return str(format_percent(value, format="#,##0.#%", locale=request.state.language))
 
 
+async def programme_of(me: Me, programme_id: str) -> dict[str, Any]:
+    """The programme as the API shows it to me (the not-found page if it is not mine)."""
+    programme: dict[str, Any] = await me.api.get(f"/v1/programmes/{programme_id}")
+    return programme
+
+
 async def _party(request: Request) -> Me:
     """A person of a funder, a manager or an auditor; anyone else gets not-found."""
     return await signed_in(request, kind=PARTIES)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from voucherledger.console.client import ApiProblem
+from voucherledger.console.members import member_names
 from voucherledger.console.messages import N_
 from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import Me, console_router, page, signed_in
@@ -130,19 +131,6 @@ def _times(
 async def _programmes(me: Me) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await me.api.all_pages("/v1/programmes")
     return found
-
-
-async def _people(me: Me) -> dict[str, str]:
-    """Names of the people the console may name: the person signed in, and the members
-    of the account when an owner reads (the API lists members to owners only)."""
-    names = {str(me.member["id"]): str(me.member["name"])}
-    if me.role == "owner":
-        try:
-            members = await me.api.all_pages(f"/v1/accounts/{me.account_id}/members")
-        except ApiProblem:
-            members = []
-        names.update({str(m["id"]): str(m["name"]) for m in members})
-    return names
 
 
 def totals(postings: list[dict[str, Any]]) -> dict[str, int]:
@@ -261,7 +249,7 @@ async def journal(request: Request) -> Response:
                 raise
             problem, status = refused, refused.status
         else:
-            people = await _people(me)
+            people = await member_names(me)
             rows = [_row(t, people) for t in found]
     else:
         status = 422
@@ -290,7 +278,7 @@ async def transaction(request: Request, txn_id: str) -> Response:
     place in the seal chain and its metadata, as the API returns them."""
     me = await signed_in(request, kind=READERS)
     txn: dict[str, Any] = await me.api.get(f"/v1/ledger/transactions/{txn_id}")
-    people = await _people(me)
+    people = await member_names(me)
     programme = None
     if txn.get("programme_id"):
         try:

@@ -40,6 +40,20 @@ async def _person(request: Request) -> Me:
     return await signed_in(request, kind=KINDS)
 
 
+async def member_names(me: Me) -> dict[str, str]:
+    """Member ids to names: all of my account's for an owner (the API lists members to
+    owners alone, 403 to anyone else), else only mine. Any other refusal is raised."""
+    names = {str(me.member["id"]): str(me.member["name"])}
+    try:
+        members = await me.api.all_pages(f"/v1/accounts/{me.account_id}/members")
+    except ApiProblem as problem:
+        if problem.status != 403:
+            raise
+        return names
+    names.update({str(m["id"]): str(m["name"]) for m in members})
+    return names
+
+
 async def _members_page(request: Request, me: Me, *, status: int = 200, **context: Any) -> Response:
     members: list[dict[str, Any]] | None
     try:

@@ -19,6 +19,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -63,18 +64,7 @@ def books(live: Live) -> dict[str, Any]:
     live.api(
         "POST", "/v1/redemptions", live.key(supplier["id"]), json=claim_body(voucher["code"], 1_500)
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{auditor['id']}/members",
-        live.admin,
-        json={"email": AUDITOR, "name": "Inès Moreau", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, auditor["id"], AUDITOR, "Inès Moreau")
     return programme
 
 

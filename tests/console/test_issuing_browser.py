@@ -17,6 +17,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -26,21 +27,6 @@ pytestmark = pytest.mark.slow
 
 EMAIL = "kofi@funder.example"
 BAD_LINES = (51, 102, 177)
-
-
-def person_of(live: Live, account_id: str, email: str) -> None:
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{account_id}/members",
-        live.admin,
-        json={"email": email, "name": "Kofi Mensah", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
 
 
 def a_scheme(live: Live) -> tuple[str, dict[str, str], list[str]]:
@@ -62,7 +48,7 @@ def a_scheme(live: Live) -> tuple[str, dict[str, str], list[str]]:
 
     funder = account({"kind": "funder", "name": "Diaspora Fund"})
     key = live.key(funder["id"])
-    person_of(live, funder["id"], EMAIL)
+    person(live, funder["id"], EMAIL, "Kofi Mensah")
     names = [f"Hometown Association {n:02d}" for n in range(1, 21)]
     for name in names:
         group(name)

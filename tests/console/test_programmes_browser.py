@@ -17,6 +17,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -30,18 +31,7 @@ EMAIL = "officer@fund.example"
 def _officer(live: Live) -> dict[str, Any]:
     """A funder account with an owner who has a password: the officer."""
     funder = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": EMAIL, "name": "Nadia Okafor", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], EMAIL, "Nadia Okafor")
     return dict(funder)
 
 

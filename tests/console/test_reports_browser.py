@@ -17,6 +17,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -95,18 +96,7 @@ def scheme(live: Live) -> Scheme:
         groups,
         json={"rating": 4, "outcome": "A board that meets", "outcome_kind": "process"},
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": FUNDER, "name": "Amara Diallo", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], FUNDER, "Amara Diallo")
     return Scheme(pid, funds, supplier["id"], newcomer["id"])
 
 

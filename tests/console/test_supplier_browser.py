@@ -20,6 +20,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.evidence import pdf
@@ -76,18 +77,7 @@ def scheme(live: Live) -> Scheme:
         funds,
         json={"group_id": group["id"], "amount": 50_000},
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{supplier['id']}/members",
-        live.admin,
-        json={"email": CLERK, "name": "Kofi Mensah", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, supplier["id"], CLERK, "Kofi Mensah")
     return Scheme(supplier["id"], live.key(supplier["id"]), voucher)
 
 

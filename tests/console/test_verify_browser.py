@@ -27,6 +27,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -77,18 +78,7 @@ def _story(live: Live) -> tuple[dict[str, str], str]:
                 json={"group_id": group["id"], "amount": 4_000 + round_},
             )
         _seal(live, funds)
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": EMAIL, "name": "Ama Owusu", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], EMAIL, "Ama Owusu")
     return funds, EMAIL
 
 

@@ -201,6 +201,24 @@ def invite(live: Live, account_id: str, email: str, role: str = "owner") -> str:
     return str(invited["invite_token"])
 
 
+def person(live: Live, account_id: str, email: str, name: str, role: str = "owner") -> str:
+    """A member of the account who can sign in with :data:`PASSWORD`: invited by the
+    scheme admin and accepted, both through the API. Their member id."""
+    invited = live.api(
+        "POST",
+        f"/v1/accounts/{account_id}/members",
+        live.admin,
+        json={"email": email, "name": name, "role": role},
+    )
+    live.api(
+        "POST",
+        "/v1/invites/accept",
+        {},
+        json={"token": invited["invite_token"], "password": PASSWORD},
+    )
+    return str(invited["id"])
+
+
 def accept_and_sign_in(page: Any, token: str, email: str, home: str) -> None:
     """In the browser: accept the invitation with :data:`PASSWORD`, then sign in and
     land on ``home``. Fields by id, so any language does."""

@@ -19,8 +19,8 @@ from tests.factories.browser import (
     live_app,
     person,
     screenshot,
+    sign_in,
 )
-from tests.factories.people import PASSWORD
 from voucherledger.core.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -91,14 +91,6 @@ def csv_file(names: list[str], *, bad: bool) -> bytes:
     return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
 
 
-def sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.locator("#f-email").fill(EMAIL)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form button[type=submit]").last.click()
-    page.wait_for_load_state()
-
-
 def upload(page: Any, base: str, content: bytes) -> None:
     page.goto(f"{base}/upload")
     page.locator("#f-file").set_input_files(
@@ -129,7 +121,7 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
         base = f"/console/programmes/{programme_id}/vouchers"
         with browsing(browser, base_url=live.url) as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, EMAIL)
             page.goto(base)
             assert page.get_by_role("heading", level=1).inner_text() == "Vouchers of Capacity 2027"
             assert_accessible(page)
@@ -205,7 +197,7 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
         # The same pages at 360 px, in French.
         with browsing(browser, base_url=live.url, viewport=PHONE, locale="fr-FR") as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, EMAIL)
             assert page.evaluate("() => document.documentElement.lang") == "fr"
             for address in (base, f"{base}/upload", f"{base}/new"):
                 page.goto(address)

@@ -72,6 +72,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
     from playwright.sync_api import expect
 
     shots = locale.startswith("en")
+    balanced = "balanced" if shots else "équilibrée"  # the French catalogue's word
     with live_app(settings) as live, chromium() as browser:
         programme = books(live)
         with browsing(browser, viewport=viewport, locale=locale, base_url=live.url) as watched:
@@ -96,7 +97,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
             rows.first.locator("a").first.click()
             page.wait_for_url("**/console/journal/txn_*")
             assert_accessible(page)
-            expect(page.locator("tfoot")).to_contain_text("balanced")
+            expect(page.locator("tfoot")).to_contain_text(balanced)
             if shots:
                 screenshot(page, "transaction")
 
@@ -107,7 +108,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
 
             page.goto("/console/trial-balance")
             expect(page.locator("#f-programme_id")).to_have_value(programme["id"])
-            expect(page.locator("tfoot")).to_contain_text("balanced")
+            expect(page.locator("tfoot")).to_contain_text(balanced)
             assert_accessible(page)
 
             page.goto("/console/exports")

@@ -15,6 +15,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -28,18 +29,7 @@ ADMIN_EMAIL = "sam@scheme.example"
 def admin_owner(live: Live) -> None:
     """An owner of the admin account, with PASSWORD (invited and accepted by API)."""
     account = live.api("GET", "/v1/me", live.admin)
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{account['id']}/members",
-        live.admin,
-        json={"email": ADMIN_EMAIL, "name": "Sam Jansen", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, account["id"], ADMIN_EMAIL, "Sam Jansen")
 
 
 def sign_in(page: Any, email: str) -> None:

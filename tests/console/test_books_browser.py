@@ -19,6 +19,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.people import PASSWORD
@@ -63,18 +64,7 @@ def books(live: Live) -> dict[str, Any]:
     live.api(
         "POST", "/v1/redemptions", live.key(supplier["id"]), json=claim_body(voucher["code"], 1_500)
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{auditor['id']}/members",
-        live.admin,
-        json={"email": AUDITOR, "name": "Inès Moreau", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, auditor["id"], AUDITOR, "Inès Moreau")
     return programme
 
 
@@ -82,6 +72,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
     from playwright.sync_api import expect
 
     shots = locale.startswith("en")
+    balanced = "balanced" if shots else "équilibrée"  # the French catalogue's word
     with live_app(settings) as live, chromium() as browser:
         programme = books(live)
         with browsing(browser, viewport=viewport, locale=locale, base_url=live.url) as watched:
@@ -106,7 +97,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
             rows.first.locator("a").first.click()
             page.wait_for_url("**/console/journal/txn_*")
             assert_accessible(page)
-            expect(page.locator("tfoot")).to_contain_text("balanced")
+            expect(page.locator("tfoot")).to_contain_text(balanced)
             if shots:
                 screenshot(page, "transaction")
 
@@ -117,7 +108,7 @@ def _walk(settings: Settings, tmp_path: Path, viewport: dict[str, int], locale: 
 
             page.goto("/console/trial-balance")
             expect(page.locator("#f-programme_id")).to_have_value(programme["id"])
-            expect(page.locator("tfoot")).to_contain_text("balanced")
+            expect(page.locator("tfoot")).to_contain_text(balanced)
             assert_accessible(page)
 
             page.goto("/console/exports")

@@ -17,30 +17,16 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
+    sign_in,
 )
-from tests.factories.people import PASSWORD
 from voucherledger.core.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 EMAIL = "kofi@funder.example"
 BAD_LINES = (51, 102, 177)
-
-
-def person_of(live: Live, account_id: str, email: str) -> None:
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{account_id}/members",
-        live.admin,
-        json={"email": email, "name": "Kofi Mensah", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
 
 
 def a_scheme(live: Live) -> tuple[str, dict[str, str], list[str]]:
@@ -62,7 +48,7 @@ def a_scheme(live: Live) -> tuple[str, dict[str, str], list[str]]:
 
     funder = account({"kind": "funder", "name": "Diaspora Fund"})
     key = live.key(funder["id"])
-    person_of(live, funder["id"], EMAIL)
+    person(live, funder["id"], EMAIL, "Kofi Mensah")
     names = [f"Hometown Association {n:02d}" for n in range(1, 21)]
     for name in names:
         group(name)
@@ -105,14 +91,6 @@ def csv_file(names: list[str], *, bad: bool) -> bytes:
     return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
 
 
-def sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.locator("#f-email").fill(EMAIL)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form button[type=submit]").last.click()
-    page.wait_for_load_state()
-
-
 def upload(page: Any, base: str, content: bytes) -> None:
     page.goto(f"{base}/upload")
     page.locator("#f-file").set_input_files(
@@ -143,7 +121,7 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
         base = f"/console/programmes/{programme_id}/vouchers"
         with browsing(browser, base_url=live.url) as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, EMAIL)
             page.goto(base)
             assert page.get_by_role("heading", level=1).inner_text() == "Vouchers of Capacity 2027"
             assert_accessible(page)
@@ -219,7 +197,7 @@ def test_a_manager_issues_two_hundred_vouchers_from_a_file(settings: Settings) -
         # The same pages at 360 px, in French.
         with browsing(browser, base_url=live.url, viewport=PHONE, locale="fr-FR") as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, EMAIL)
             assert page.evaluate("() => document.documentElement.lang") == "fr"
             for address in (base, f"{base}/upload", f"{base}/new"):
                 page.goto(address)

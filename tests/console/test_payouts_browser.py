@@ -24,6 +24,7 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
 )
 from tests.factories.evidence import pdf
@@ -48,22 +49,6 @@ class Fund:
     programme_id: str
     funder_key: dict[str, str]
     evidence_sha256: str
-
-
-def person(live: Live, account_id: str, email: str, name: str, role: str) -> str:
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{account_id}/members",
-        live.admin,
-        json={"email": email, "name": name, "role": role},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
-    return str(invited["id"])
 
 
 def fund(live: Live, settings: Settings) -> Fund:

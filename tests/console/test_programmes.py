@@ -233,6 +233,19 @@ def test_a_new_programme_reaches_the_api_with_every_rule_as_typed(scheme: Scheme
     assert "The programme is made." in shown.text
 
 
+def test_an_end_date_is_taken_as_yyyy_mm_dd_only(scheme: Scheme) -> None:
+    """The same parser as a voucher's expiry: other ISO spellings are refused."""
+    before = scheme.programme_count()
+    for typed in ("20281231", "2028-W52-7"):
+        form = form_on(scheme.client, NEW, NEW)
+        refused = form.post(scheme.client, **new_form(ends_at=typed))
+        assert refused.status_code == 422, (typed, refused.text)
+        html = main_of(refused.text)
+        assert 'id="f-ends_at-error"' in html, typed
+        assert "Give a date, or leave it empty for no end." in html
+    assert scheme.programme_count() == before
+
+
 def test_bad_rules_are_shown_on_their_fields_and_nothing_is_made(scheme: Scheme) -> None:
     before = scheme.programme_count()
     form = form_on(scheme.client, NEW, NEW)

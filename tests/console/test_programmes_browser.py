@@ -17,9 +17,10 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
+    sign_in,
 )
-from tests.factories.people import PASSWORD
 from voucherledger.core.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -30,27 +31,8 @@ EMAIL = "officer@fund.example"
 def _officer(live: Live) -> dict[str, Any]:
     """A funder account with an owner who has a password: the officer."""
     funder = live.api("POST", "/v1/accounts", live.admin, json=account_body("funder"))
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": EMAIL, "name": "Nadia Okafor", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], EMAIL, "Nadia Okafor")
     return dict(funder)
-
-
-def _sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.locator("#f-email").fill(EMAIL)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form[action='/console/signin'] button[type=submit]").click()
-    page.wait_for_url("**/console/programmes")
 
 
 def _activity(live: Live, funder: dict[str, Any], programme_id: str) -> None:
@@ -105,7 +87,7 @@ def test_a_funder_makes_a_programme_deposits_and_reads_its_dashboard(
         funder = _officer(live)
         with browsing(browser, viewport=DESKTOP, base_url=live.url) as watched:
             page = watched.page
-            _sign_in(page)
+            sign_in(page, EMAIL, "**/console/programmes")
             assert page.get_by_role("heading", level=1).inner_text() == "Programmes"
             assert_accessible(page)
             page.get_by_role("link", name="New programme").click()
@@ -163,7 +145,7 @@ def test_a_funder_makes_a_programme_deposits_and_reads_its_dashboard(
 
         with browsing(browser, viewport=PHONE, locale="fr-FR", base_url=live.url) as watched:
             page = watched.page
-            _sign_in(page)
+            sign_in(page, EMAIL, "**/console/programmes")
             assert page.get_by_role("link", name="Leaders 2027").is_visible()
             assert_accessible(page)
             for address in ("/console/programmes/new", f"/console/programmes/{programme_id}"):

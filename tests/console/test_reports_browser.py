@@ -17,9 +17,10 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
+    sign_in,
 )
-from tests.factories.people import PASSWORD
 from tests.factories.programmes import programme_body
 from tests.factories.redemptions import claim_body
 from voucherledger.core.settings import Settings
@@ -95,27 +96,8 @@ def scheme(live: Live) -> Scheme:
         groups,
         json={"rating": 4, "outcome": "A board that meets", "outcome_kind": "process"},
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": FUNDER, "name": "Amara Diallo", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], FUNDER, "Amara Diallo")
     return Scheme(pid, funds, supplier["id"], newcomer["id"])
-
-
-def sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.locator("input[name=email]").fill(FUNDER)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form[action='/console/signin'] button[type=submit]").click()
-    page.wait_for_url(lambda url: "/console/signin" not in url)
 
 
 def fits(page: Any) -> None:
@@ -129,7 +111,7 @@ def test_a_funder_accredits_suspends_and_reads_the_report(settings: Settings, ba
         suppliers = f"/console/programmes/{s.programme_id}/suppliers"
         with browsing(browser, base_url=live.url) as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, FUNDER, lambda url: "/console/signin" not in url)
             page.goto(suppliers)
             assert page.get_by_role("heading", level=1).inner_text() == "Leaders 2026: suppliers"
             assert_accessible(page)
@@ -179,7 +161,7 @@ def test_a_funder_accredits_suspends_and_reads_the_report(settings: Settings, ba
 
         with browsing(browser, base_url=live.url, viewport=PHONE, locale="fr-FR") as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, FUNDER, lambda url: "/console/signin" not in url)
             for path in (
                 suppliers,
                 f"{suppliers}/{s.newcomer_id}/suspend",

@@ -20,10 +20,11 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
+    sign_in,
 )
 from tests.factories.evidence import pdf
-from tests.factories.people import PASSWORD
 from tests.factories.programmes import programme_body
 from tests.factories.redemptions import claim_body, mistyped
 from voucherledger.core.settings import Settings
@@ -76,27 +77,8 @@ def scheme(live: Live) -> Scheme:
         funds,
         json={"group_id": group["id"], "amount": 50_000},
     )
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{supplier['id']}/members",
-        live.admin,
-        json={"email": CLERK, "name": "Kofi Mensah", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, supplier["id"], CLERK, "Kofi Mensah")
     return Scheme(supplier["id"], live.key(supplier["id"]), voucher)
-
-
-def sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.get_by_label("Email").fill(CLERK)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/console/redeem")
 
 
 def claims_of(live: Live, s: Scheme) -> list[dict[str, Any]]:
@@ -117,7 +99,7 @@ def test_a_clerk_redeems_a_voucher_with_a_pdf_once(settings: Settings, tmp_path:
         )
         with browsing(browser, base_url=live.url) as watched:
             page = watched.page
-            sign_in(page)
+            sign_in(page, CLERK, "**/console/redeem")
             posted: list[str] = []
             page.on(
                 "request",
@@ -258,7 +240,7 @@ def test_the_camera_reads_the_groups_qr_code(settings: Settings, tmp_path: Path)
             browsing(browser, base_url=live.url, permissions=["camera"], viewport=PHONE) as watched,
         ):
             page = watched.page
-            sign_in(page)
+            sign_in(page, CLERK, "**/console/redeem")
             scan = page.get_by_role("button", name="Scan with camera")
             assert scan.is_visible()
             scan.click()

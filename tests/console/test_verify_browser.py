@@ -27,9 +27,10 @@ from tests.factories.browser import (
     browsing,
     chromium,
     live_app,
+    person,
     screenshot,
+    sign_in,
 )
-from tests.factories.people import PASSWORD
 from tests.factories.programmes import programme_body
 from voucherledger.core.exporttext import json_line
 from voucherledger.core.settings import Settings
@@ -77,18 +78,7 @@ def _story(live: Live) -> tuple[dict[str, str], str]:
                 json={"group_id": group["id"], "amount": 4_000 + round_},
             )
         _seal(live, funds)
-    invited = live.api(
-        "POST",
-        f"/v1/accounts/{funder['id']}/members",
-        live.admin,
-        json={"email": EMAIL, "name": "Ama Owusu", "role": "owner"},
-    )
-    live.api(
-        "POST",
-        "/v1/invites/accept",
-        {},
-        json={"token": invited["invite_token"], "password": PASSWORD},
-    )
+    person(live, funder["id"], EMAIL, "Ama Owusu")
     return funds, EMAIL
 
 
@@ -413,14 +403,6 @@ def _same(
     return shown
 
 
-def _sign_in(page: Any) -> None:
-    page.goto("/console/signin")
-    page.locator("#f-email").fill(EMAIL)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form[action='/console/signin'] button[type=submit]").click()
-    page.wait_for_load_state()
-
-
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_page_and_the_offline_verifier_agree_on_every_file(
     settings: Settings, tmp_path: Path
@@ -435,7 +417,7 @@ def test_the_page_and_the_offline_verifier_agree_on_every_file(
         key = checkpoint["public_key"]
         with browsing(browser, base_url=live.url, viewport=DESKTOP, locale="en-GB") as watched:
             page = watched.page
-            _sign_in(page)
+            sign_in(page, EMAIL)
             page.goto("/console/verify")
             assert page.get_by_role("heading", level=1).inner_text() == "Verify an export file"
             # The key offered is the checkpoint's; the file is never sent.
@@ -524,7 +506,7 @@ def test_the_page_and_the_offline_verifier_agree_on_every_file(
 
         with browsing(browser, base_url=live.url, viewport=PHONE, locale="fr-FR") as watched:
             page = watched.page
-            _sign_in(page)
+            sign_in(page, EMAIL)
             page.goto("/console/verify")
             assert page.locator("html").get_attribute("lang") == "fr"
             _same(page, tmp_path / "good.jsonl", [key], "good, fr")

@@ -201,6 +201,37 @@ def invite(live: Live, account_id: str, email: str, role: str = "owner") -> str:
     return str(invited["invite_token"])
 
 
+def person(live: Live, account_id: str, email: str, name: str, role: str = "owner") -> str:
+    """A member of the account who can sign in with :data:`PASSWORD`: invited by the
+    scheme admin and accepted, both through the API. Their member id."""
+    invited = live.api(
+        "POST",
+        f"/v1/accounts/{account_id}/members",
+        live.admin,
+        json={"email": email, "name": name, "role": role},
+    )
+    live.api(
+        "POST",
+        "/v1/invites/accept",
+        {},
+        json={"token": invited["invite_token"], "password": PASSWORD},
+    )
+    return str(invited["id"])
+
+
+def sign_in(page: Any, email: str, lands: Any = None) -> None:
+    """In the browser, in any language (fields by id): sign in with :data:`PASSWORD`,
+    then wait for ``lands`` (a URL pattern or predicate), or else for the page to load."""
+    page.goto("/console/signin")
+    page.locator("#f-email").fill(email)
+    page.locator("#f-password").fill(PASSWORD)
+    page.locator("form[action='/console/signin'] button[type=submit]").click()
+    if lands is None:
+        page.wait_for_load_state()
+    else:
+        page.wait_for_url(lands)
+
+
 def accept_and_sign_in(page: Any, token: str, email: str, home: str) -> None:
     """In the browser: accept the invitation with :data:`PASSWORD`, then sign in and
     land on ``home``. Fields by id, so any language does."""

@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import CATEGORIES, N_
+from voucherledger.console.programmes import programme_of
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -72,11 +73,6 @@ def rating_in(language: str) -> Any:
     return rating
 
 
-async def _programme(me: Me, programme_id: str) -> dict[str, Any]:
-    programme: dict[str, Any] = await me.api.get(f"/v1/programmes/{programme_id}")
-    return programme
-
-
 async def _listing(me: Me, programme_id: str) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = await me.api.get(f"/v1/programmes/{programme_id}/suppliers")
     return listed
@@ -101,7 +97,7 @@ async def _suppliers_page(
     errors: dict[str, str] | None = None,
     problem: ApiProblem | None = None,
 ) -> Response:
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     listing = await _listing(me, programme_id)
     directory = await _directory(me)
     response = page(
@@ -167,7 +163,7 @@ async def _accredited(me: Me, programme_id: str, supplier_id: str) -> dict[str, 
 async def suspend_confirm(request: Request, programme_id: str, supplier_id: str) -> Response:
     """The first step of suspending: what it does, and one button that does it."""
     me = await signed_in(request, kind=PARTIES)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     supplier = await _accredited(me, programme_id, supplier_id)
     return page(
         request,
@@ -191,7 +187,7 @@ async def suspend(request: Request, programme_id: str, supplier_id: str) -> Resp
 @router.get("/programmes/{programme_id}/suppliers/{supplier_id}")
 async def supplier(request: Request, programme_id: str, supplier_id: str) -> Response:
     me = await signed_in(request, kind=PARTIES)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     listed = await _accredited(me, programme_id, supplier_id)
     claims = await me.api.all_pages(
         "/v1/redemptions", programme_id=programme_id, supplier_id=supplier_id

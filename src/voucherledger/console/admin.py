@@ -242,11 +242,42 @@ def invite_link(request: Request, token: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/console/invite?token={token}"
 
 
+def invite_body(form: FormData) -> dict[str, str]:
+    """The API's invitation (``POST /v1/accounts/{id}/members``) from the form."""
+    return {"email": text(form, "email"), "name": text(form, "name"), "role": text(form, "role")}
+
+
+async def new_link(request: Request, me: Me, member_id: str) -> dict[str, Any]:
+    """A fresh link for a member still invited (the one shown before stops working)."""
+    form = await read_form(request, me)
+    invited: dict[str, Any] = await me.api.call(
+        "POST", f"/v1/members/{member_id}/invite", idempotency_key=form_key(form)
+    )
+    return invited
+
+
+def invited_page(
+    request: Request, me: Me, invited: dict[str, Any], *, status: int, **context: Any
+) -> Response:
+    """The invitation's link, shown this once (none when the API replays its answer)."""
+    token = invited.get("invite_token")
+    response = page(
+        request,
+        me,
+        "admin/invited.html",
+        invited=invited,
+        link=invite_link(request, str(token)) if token else None,
+        **context,
+    )
+    response.status_code = status
+    return response
+
+
 @router.post("/admin/accounts/{account_id}/members")
 async def invite(request: Request, account_id: str) -> Response:
     me = await _admin(request)
     form = await read_form(request, me)
-    body = {"email": text(form, "email"), "name": text(form, "name"), "role": text(form, "role")}
+    body = invite_body(form)
     try:
         invited = await me.api.post(f"/v1/accounts/{account_id}/members", body, key=form_key(form))
     except ApiProblem as problem:
@@ -268,25 +299,11 @@ async def invite(request: Request, account_id: str) -> Response:
 async def reinvite(request: Request, member_id: str) -> Response:
     """A fresh link for a member still invited (the one shown before stops working)."""
     me = await _admin(request)
-    form = await read_form(request, me)
-    invited = await me.api.call(
-        "POST", f"/v1/members/{member_id}/invite", idempotency_key=form_key(form)
-    )
-    return _invited_page(request, me, invited, status=200)
+    return _invited_page(request, me, await new_link(request, me, member_id), status=200)
 
 
 def _invited_page(request: Request, me: Me, invited: dict[str, Any], *, status: int) -> Response:
-    token = invited.get("invite_token")
-    response = page(
-        request,
-        me,
-        "admin/invited.html",
-        invited=invited,
-        link=invite_link(request, str(token)) if token else None,
-        **_vocabulary(request),
-    )
-    response.status_code = status
-    return response
+    return invited_page(request, me, invited, status=status, **_vocabulary(request))
 
 
 async def _key_of(me: Me, account_id: str, key_id: str) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from voucherledger.console.client import ApiProblem
+from voucherledger.console.members import member_names
 from voucherledger.console.messages import N_
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import Me, console_router, page, signed_in
 
 router = console_router()
@@ -71,10 +72,6 @@ FORMAT_NAMES: dict[str, str] = {
 }
 
 
-def _gettext(request: Request) -> Any:
-    return gettext_for(getattr(request.state, "language", None) or "en")
-
-
 # --- times: typed in UTC, sent as ISO 8601 UTC, shown in UTC ------------------------------
 
 
@@ -116,7 +113,7 @@ def _times(
     request: Request, params: dict[str, str], fields: dict[str, bool]
 ) -> tuple[dict[str, str | None], dict[str, str]]:
     """The typed times of ``fields`` (name: end of day?) as instants, and the field errors."""
-    words = _gettext(request)
+    words = gettext_of(request)
     out: dict[str, str | None] = {}
     errors: dict[str, str] = {}
     for name, end in fields.items():
@@ -134,19 +131,6 @@ def _times(
 async def _programmes(me: Me) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await me.api.all_pages("/v1/programmes")
     return found
-
-
-async def _people(me: Me) -> dict[str, str]:
-    """Names of the people the console may name: the person signed in, and the members
-    of the account when an owner reads (the API lists members to owners only)."""
-    names = {str(me.member["id"]): str(me.member["name"])}
-    if me.role == "owner":
-        try:
-            members = await me.api.all_pages(f"/v1/accounts/{me.account_id}/members")
-        except ApiProblem:
-            members = []
-        names.update({str(m["id"]): str(m["name"]) for m in members})
-    return names
 
 
 def totals(postings: list[dict[str, Any]]) -> dict[str, int]:
@@ -265,7 +249,7 @@ async def journal(request: Request) -> Response:
                 raise
             problem, status = refused, refused.status
         else:
-            people = await _people(me)
+            people = await member_names(me)
             rows = [_row(t, people) for t in found]
     else:
         status = 422
@@ -294,7 +278,7 @@ async def transaction(request: Request, txn_id: str) -> Response:
     place in the seal chain and its metadata, as the API returns them."""
     me = await signed_in(request, kind=READERS)
     txn: dict[str, Any] = await me.api.get(f"/v1/ledger/transactions/{txn_id}")
-    people = await _people(me)
+    people = await member_names(me)
     programme = None
     if txn.get("programme_id"):
         try:

@@ -22,7 +22,6 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -32,11 +31,13 @@ from starlette.responses import Response
 from voucherledger.console.admin import GROUP_TYPE_NAMES, countries
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
+from voucherledger.console.programmes import programme_of
 from voucherledger.console.supplier import AmountError, parse_amount
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
+    end_of_day,
     files,
     form_key,
     page,
@@ -77,7 +78,7 @@ ROW_PROBLEMS: dict[str, str] = {
 
 
 def _(request: Request, message: str, **values: Any) -> str:
-    words: str = gettext_for(getattr(request.state, "language", None) or "en")(message)
+    words: str = gettext_of(request)(message)
     return words % values if values else words
 
 
@@ -85,11 +86,6 @@ async def _party(request: Request, *, issuer: bool = False) -> Me:
     """The person, of a funder or manager (or, for reading, an auditor); the API
     decides whether the programme is theirs (else the not-found page)."""
     return await signed_in(request, kind=ISSUERS if issuer else READERS)
-
-
-async def _programme(me: Me, programme_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = await me.api.get(f"/v1/programmes/{programme_id}")
-    return found
 
 
 async def _groups(me: Me) -> list[dict[str, Any]]:
@@ -110,7 +106,7 @@ def _base(programme_id: str) -> str:
 @router.get("/programmes/{programme_id}/vouchers")
 async def vouchers(request: Request, programme_id: str) -> Response:
     me = await _party(request)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     status = request.query_params.get("status") or None
     if status not in STATUSES:
         status = None
@@ -198,20 +194,10 @@ def _one_item(
     typed = text(form, "expires_on")
     if typed:
         try:
-            item["expires_at"] = _end_of_day(typed)
+            item["expires_at"] = end_of_day(typed)
         except ValueError:
-            errors["expires_on"] = _(
-                request, N_("Write the date as YYYY-MM-DD, such as 2027-03-31.")
-            )
+            errors["expires_on"] = _(request, DATE_WORDS)
     return item, errors
-
-
-def _end_of_day(typed: str) -> str:
-    """A date as typed (YYYY-MM-DD) to the last second of that day, UTC: the voucher
-    can be used through the day shown."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed):
-        raise ValueError(typed)
-    return date.fromisoformat(typed).isoformat() + "T23:59:59Z"
 
 
 async def _eligibility(
@@ -287,7 +273,7 @@ async def _issue_page(
 @router.get("/programmes/{programme_id}/vouchers/new")
 async def new_voucher(request: Request, programme_id: str) -> Response:
     me = await _party(request, issuer=True)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     values = {"group_id": request.query_params.get("group", ""), "service_categories": []}
     return await _issue_page(request, me, programme, values=values)
 
@@ -298,7 +284,7 @@ async def issue_one(request: Request, programme_id: str) -> Response:
     form's key kept; "Issue" issues it under that key."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     item, errors = _one_item(request, form, programme["currency"], programme["service_categories"])
     values = {
         "group_id": text(form, "group_id"),
@@ -356,7 +342,7 @@ class Row:
         if self.categories:
             item["service_categories"] = self.categories
         if self.expires_on:
-            item["expires_at"] = _end_of_day(self.expires_on)
+            item["expires_at"] = end_of_day(self.expires_on)
         return item
 
     def packed(self) -> list[Any]:
@@ -501,7 +487,7 @@ def _parse_row(
     expires_on = _cell(cells, columns, "expires_at")
     if expires_on:
         try:
-            _end_of_day(expires_on)
+            end_of_day(expires_on)
         except ValueError:
             reasons.append((_(request, DATE_WORDS), expires_on))
     if reasons:
@@ -535,7 +521,7 @@ def unpack(request: Request, form: FormData) -> list[Row] | None:
         line, group_id, amount, categories, expires_on = entry
         if expires_on:
             try:
-                _end_of_day(expires_on)
+                end_of_day(expires_on)
             except ValueError:
                 return None
         rows.append(Row(line, group_id, amount, categories.split(), expires_on))
@@ -593,7 +579,7 @@ async def _preview_page(
 @router.get("/programmes/{programme_id}/vouchers/upload")
 async def upload_form(request: Request, programme_id: str) -> Response:
     me = await _party(request, issuer=True)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     return page(
         request,
         me,
@@ -611,7 +597,7 @@ async def upload(request: Request, programme_id: str) -> Response:
     """The preview: the file's rows checked by the console, then by the API's dry run."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     chosen: list[UploadFile] = files(form, "file")
     if not chosen:
         parsed = Parsed(problem=_(request, N_("Choose the CSV file to upload.")))
@@ -636,7 +622,7 @@ async def issue_batch(request: Request, programme_id: str) -> Response:
     """ "Issue all": the rows of the preview, issued as one batch under the form's key."""
     me = await _party(request, issuer=True)
     form = await read_form(request, me)
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     rows = unpack(request, form)
     if rows is None:
         parsed = Parsed(
@@ -676,7 +662,7 @@ async def _voucher_page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    programme = await _programme(me, programme_id)
+    programme = await programme_of(me, programme_id)
     voucher = await me.api.get(f"/v1/vouchers/{voucher_id}")
     if voucher["programme_id"] != programme_id:
         raise ApiProblem(404, "not_found", "")

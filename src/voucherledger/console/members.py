@@ -14,7 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from voucherledger.console.admin import MEMBER_STATUSES, ROLES, invite_link
+from voucherledger.console.admin import (
+    MEMBER_STATUSES,
+    ROLES,
+    invite_body,
+    invited_page,
+    new_link,
+)
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
 from voucherledger.console.templating import gettext_for
@@ -38,6 +44,20 @@ KINDS = ("funder", "manager", "group", "supplier", "auditor")
 
 async def _person(request: Request) -> Me:
     return await signed_in(request, kind=KINDS)
+
+
+async def member_names(me: Me) -> dict[str, str]:
+    """Member ids to names: all of my account's for an owner (the API lists members to
+    owners alone, 403 to anyone else), else only mine. Any other refusal is raised."""
+    names = {str(me.member["id"]): str(me.member["name"])}
+    try:
+        members = await me.api.all_pages(f"/v1/accounts/{me.account_id}/members")
+    except ApiProblem as problem:
+        if problem.status != 403:
+            raise
+        return names
+    names.update({str(m["id"]): str(m["name"]) for m in members})
+    return names
 
 
 async def _members_page(request: Request, me: Me, *, status: int = 200, **context: Any) -> Response:
@@ -73,7 +93,7 @@ async def members(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     me = await _person(request)
     form = await read_form(request, me)
-    body = {"email": text(form, "email"), "name": text(form, "name"), "role": text(form, "role")}
+    body = invite_body(form)
     try:
         invited = await me.api.post(
             f"/v1/accounts/{me.account_id}/members", body, key=form_key(form)
@@ -96,27 +116,19 @@ async def invite(request: Request) -> Response:
 async def reinvite(request: Request, member_id: str) -> Response:
     """A fresh link for a member still invited (the one shown before stops working)."""
     me = await _person(request)
-    form = await read_form(request, me)
-    invited = await me.api.call(
-        "POST", f"/v1/members/{member_id}/invite", idempotency_key=form_key(form)
-    )
-    return _invited_page(request, me, invited, status=200)
+    return _invited_page(request, me, await new_link(request, me, member_id), status=200)
 
 
 def _invited_page(request: Request, me: Me, invited: dict[str, Any], *, status: int) -> Response:
-    token = invited.get("invite_token")
-    response = page(
+    return invited_page(
         request,
         me,
-        "admin/invited.html",
-        invited=invited,
-        link=invite_link(request, str(token)) if token else None,
+        invited,
+        status=status,
         reinvite_action=f"{BASE}/{invited['id']}/invite",
         back_url=BASE,
         back_text=gettext_for(request.state.language)(N_("Back to the members")),
     )
-    response.status_code = status
-    return response
 
 
 @router.post("/members/{member_id}")

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voucherledger.console.client import ApiProblem
+from voucherledger.console.members import member_names
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -52,19 +53,6 @@ def may_approve(me: Me, settlement: dict[str, Any]) -> bool:
     """As :func:`may_reject`, but never the proposer (the API refuses it anyway, 403
     ``second_person_required``)."""
     return may_reject(me, settlement) and settlement.get("proposed_by") != me.member["id"]
-
-
-async def _names(me: Me) -> dict[str, str]:
-    """Member ids to names, for an owner (who may list the members); else only mine."""
-    names = {str(me.member["id"]): str(me.member["name"])}
-    try:
-        members = await me.api.all_pages(f"/v1/accounts/{me.account_id}/members")
-    except ApiProblem as problem:
-        if problem.status != 403:
-            raise
-        return names
-    names.update({str(m["id"]): str(m["name"]) for m in members})
-    return names
 
 
 # --- a programme's settlements ------------------------------------------------------
@@ -181,7 +169,7 @@ async def approvals(request: Request) -> Response:
         waiting=waiting,
         programme_names={p["id"]: p["name"] for p in programmes},
         supplier_names=supplier_names,
-        member_names=await _names(me),
+        member_names=await member_names(me),
         decidable={s["id"] for s in waiting if may_approve(me, s)},
     )
 
@@ -204,7 +192,7 @@ async def _settlement_page(
         programme=programme,
         supplier=supplier,
         claims=claims,
-        member_names=await _names(me),
+        member_names=await member_names(me),
         may_approve=may_approve(me, settlement),
         may_reject=may_reject(me, settlement),
         values=context.pop("values", {}),

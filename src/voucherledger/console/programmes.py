@@ -29,10 +29,11 @@ from voucherledger.console.admin import CATEGORY_NAMES, GROUP_TYPE_NAMES, countr
 from voucherledger.console.client import ApiProblem
 from voucherledger.console.messages import N_
 from voucherledger.console.supplier import AmountError, parse_amount
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
+    end_of_day,
     form_key,
     page,
     read_form,
@@ -133,10 +134,6 @@ DEFAULTS: dict[str, Any] = {
 _IDS = re.compile(r"[\s,;]+")
 
 
-def _gettext(request: Request) -> Any:
-    return gettext_for(getattr(request.state, "language", None) or "en")
-
-
 @cache
 def currencies(language: str) -> list[tuple[str, str]]:
     """Every currency a programme may hold: code and name in ``language``, by code."""
@@ -161,6 +158,12 @@ def _vocabulary(request: Request) -> dict[str, Any]:
 def percent(request: Request, value: Decimal) -> str:
     """A fraction (0.35) as a percentage in the reader's language (35%)."""
     return str(format_percent(value, format="#,##0.#%", locale=request.state.language))
+
+
+async def programme_of(me: Me, programme_id: str) -> dict[str, Any]:
+    """The programme as the API shows it to me (the not-found page if it is not mine)."""
+    programme: dict[str, Any] = await me.api.get(f"/v1/programmes/{programme_id}")
+    return programme
 
 
 async def _party(request: Request) -> Me:
@@ -237,15 +240,15 @@ def programme_body(request: Request, form: FormData) -> tuple[dict[str, Any], di
     ends = text(form, "ends_at")
     if ends:
         try:
-            body["ends_at"] = f"{date.fromisoformat(ends).isoformat()}T23:59:59Z"
+            body["ends_at"] = end_of_day(ends)
         except ValueError:
-            errors["ends_at"] = _gettext(request)(FIELD_ERRORS["ends_at"])
+            errors["ends_at"] = gettext_of(request)(FIELD_ERRORS["ends_at"])
     return body, errors
 
 
 def field_words(request: Request, problem: ApiProblem) -> dict[str, str]:
     """The API's field errors in plain words (the API's own where there are none)."""
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     return {
         name: gettext(FIELD_ERRORS[name]) if name in FIELD_ERRORS else message
         for name, message in problem.field_errors().items()
@@ -391,7 +394,7 @@ async def _overview(
     report = await me.api.get(f"/v1/programmes/{programme_id}/report")
     months = per_month(request, vouchers, claims)
     is_open = programme["status"] == "open"
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     balances: dict[str, int] = programme["balances"]
     deposited = balances["deposited"]
     rows = [
@@ -462,7 +465,7 @@ async def deposit(request: Request, programme_id: str) -> Response:
     except AmountError as refused:
         errors["amount"] = refused.words(request)
     if not values["reference"]:
-        errors["reference"] = _gettext(request)(FIELD_ERRORS["reference"])
+        errors["reference"] = gettext_of(request)(FIELD_ERRORS["reference"])
     if errors or amount is None:
         return await _overview(request, me, programme_id, status=422, errors=errors, deposit=values)
     try:
@@ -492,7 +495,7 @@ async def close(request: Request, programme_id: str) -> Response:
     me = await _party(request)
     form = await read_form(request, me)
     if form.get("confirm") != "yes":
-        words = _gettext(request)(N_("Tick the box to say you mean to close the programme."))
+        words = gettext_of(request)(N_("Tick the box to say you mean to close the programme."))
         return await _overview(request, me, programme_id, status=422, errors={"confirm": words})
     try:
         await me.api.call(

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_percent
 from starlette.requests import Request
 from starlette.responses import Response
 
+from voucherledger.console.accreditation import rating_in
 from voucherledger.console.admin import GROUP_TYPE_NAMES, countries
 from voucherledger.console.client import problem_of
 from voucherledger.console.messages import CATEGORIES, N_
@@ -120,16 +121,11 @@ def _formats(language: str, currency: str) -> dict[str, Callable[..., str]]:
     def whole_percent(value: int) -> str:
         return str(format_percent(Decimal(value) / 100, locale=language))
 
-    def rating(value: str | None) -> str:
-        if value is None:
-            return ""
-        return str(format_decimal(Decimal(value), format="0.00", locale=language))
-
     return {
         "in_currency": in_currency,
         "percent": percent,
         "whole_percent": whole_percent,
-        "rating": rating,
+        "rating": rating_in(language),
     }
 
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from voucherledger.console.client import ApiProblem, Upload
 from voucherledger.console.messages import CATEGORIES, N_, PROBLEMS
-from voucherledger.console.templating import gettext_for
+from voucherledger.console.templating import gettext_of
 from voucherledger.console.web import (
     Me,
     console_router,
@@ -103,17 +103,13 @@ class AmountError(ValueError):
         self.values = values
 
     def words(self, request: Request) -> str:
-        translated: str = _gettext(request)(self.message)
+        translated: str = gettext_of(request)(self.message)
         return translated % self.values if self.values else translated
 
 
 def _evidence_max_bytes(request: Request) -> int:
     limit: int = request.app.state.settings.evidence_max_bytes
     return limit
-
-
-def _gettext(request: Request) -> Any:
-    return gettext_for(getattr(request.state, "language", None) or "en")
 
 
 def parse_amount(typed: str, currency: str) -> int:
@@ -162,7 +158,7 @@ def csv_cell(value: object) -> str:
 
 def _field_words(request: Request, problem: ApiProblem, known: dict[str, str]) -> dict[str, str]:
     """The API's field errors, in the words of ``known`` where it has them."""
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     return {
         name: gettext(known[name]) if name in known else message
         for name, message in problem.field_errors().items()
@@ -171,7 +167,7 @@ def _field_words(request: Request, problem: ApiProblem, known: dict[str, str]) -
 
 
 def _category_words(request: Request) -> dict[str, str]:
-    gettext = _gettext(request)
+    gettext = gettext_of(request)
     return {code: gettext(words) for code, words in CATEGORIES.items()}
 
 
@@ -326,11 +322,11 @@ async def claim(request: Request) -> Response:
     except AmountError as refused:
         errors["amount"] = refused.words(request)
     if not values["service_category"]:
-        errors["service_category"] = _gettext(request)(CLAIM_FIELD_ERRORS["service_category"])
+        errors["service_category"] = gettext_of(request)(CLAIM_FIELD_ERRORS["service_category"])
     if not values["description"]:
-        errors["description"] = _gettext(request)(CLAIM_FIELD_ERRORS["description"])
+        errors["description"] = gettext_of(request)(CLAIM_FIELD_ERRORS["description"])
     if len(attached) + len(uploads) > MAX_EVIDENCE_FILES:
-        errors["evidence"] = _gettext(request)(N_("Attach 10 files at most."))
+        errors["evidence"] = gettext_of(request)(N_("Attach 10 files at most."))
     if errors or amount is None:
         return await _claim_again(
             request, me, code, status=422, values=values, attached=attached, errors=errors
@@ -352,7 +348,7 @@ async def claim(request: Request) -> Response:
         except ApiProblem as refused:
             if refused.status in (401, 403):
                 raise
-            words = _gettext(request)(N_("%(name)s: %(problem)s")) % {
+            words = gettext_of(request)(N_("%(name)s: %(problem)s")) % {
                 "name": name,
                 "problem": _problem_words(request, refused),
             }
@@ -384,7 +380,7 @@ async def claim(request: Request) -> Response:
         errors = _field_words(request, refused, CLAIM_FIELD_ERRORS)
         if "evidence_ids" in errors or refused.code == "evidence_invalid":
             errors["evidence"] = errors.pop(
-                "evidence_ids", _gettext(request)(CLAIM_FIELD_ERRORS["evidence_ids"])
+                "evidence_ids", gettext_of(request)(CLAIM_FIELD_ERRORS["evidence_ids"])
             )
             attached = []  # choose the files again
         if refused.code in ("insufficient_funds", "limit_exceeded"):
@@ -406,7 +402,7 @@ async def claim(request: Request) -> Response:
 
 def _problem_words(request: Request, problem: ApiProblem) -> str:
     if problem.code in PROBLEMS:
-        words: str = _gettext(request)(PROBLEMS[problem.code])
+        words: str = gettext_of(request)(PROBLEMS[problem.code])
         return words
     return problem.detail or problem.code
 
@@ -512,7 +508,7 @@ async def refund(request: Request, redemption_id: str) -> Response:
     except AmountError as refused:
         errors["amount"] = refused.words(request)
     if not values["reason"]:
-        errors["reason"] = _gettext(request)(REFUND_FIELD_ERRORS["reason"])
+        errors["reason"] = gettext_of(request)(REFUND_FIELD_ERRORS["reason"])
     if errors or amount is None:
         return _claim_page(request, me, claim, status=422, errors=errors, refund=values)
     try:
@@ -528,7 +524,7 @@ async def refund(request: Request, redemption_id: str) -> Response:
         if refused.code == "insufficient_funds":
             left = int(claim["amount"]) - int(claim["refunded_amount"])
             currency = str(claim["currency"])
-            errors["amount"] = _gettext(request)(
+            errors["amount"] = gettext_of(request)(
                 N_("At most %(amount)s %(currency)s can be refunded.")
             ) % {"amount": to_major(left, currency), "currency": currency}
         return _claim_page(

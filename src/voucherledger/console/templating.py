@@ -140,6 +140,11 @@ def gettext_for(language: str) -> Any:
     return i18n.translations(language).gettext
 
 
+def gettext_of(request: Request) -> Any:
+    """``gettext`` of the request's language (English before one is chosen)."""
+    return gettext_for(getattr(request.state, "language", None) or "en")
+
+
 def render(
     request: Request,
     template: str,

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -135,6 +136,14 @@ async def read_form(request: Request, me: Me) -> FormData:
 def text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def end_of_day(typed: str) -> str:
+    """A date as typed (YYYY-MM-DD, nothing else) to the last second of that day, UTC:
+    a voucher or a programme lasts through the day shown. ValueError if it is not one."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", typed):
+        raise ValueError(typed)
+    return date.fromisoformat(typed).isoformat() + "T23:59:59Z"
 
 
 def files(form: FormData, name: str) -> list[UploadFile]:

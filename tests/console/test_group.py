@@ -181,3 +181,60 @@ def test_another_groups_voucher_and_claim_are_not_found(scheme: Scheme) -> None:
         ]
         == "pending"
     )
+
+
+def test_only_the_suppliers_that_can_take_a_voucher_are_listed_under_it(scheme: Scheme) -> None:
+    """Found by a newcomer: every supplier of the programme was listed under every
+    voucher, also those accredited only for categories the voucher does not buy."""
+    client, headers = scheme.client, scheme.funder.headers
+    programme = client.post(
+        "/v1/programmes",
+        headers=headers,
+        json={
+            "name": "Skills 2028",
+            "currency": "EUR",
+            "service_categories": ["leadership", "digital_skills"],
+        },
+    ).json()
+    pid = programme["id"]
+    client.post(
+        f"/v1/programmes/{pid}/deposits",
+        headers=headers,
+        json={"amount": 100_000, "reference": "DEP-2"},
+    )
+    digital = make_party(
+        client,
+        scheme.admin,
+        "supplier",
+        name="Open Door Digital",
+        supplier={"service_categories": ["digital_skills"]},
+    )
+    for supplier_id, category in (
+        (scheme.supplier.id, "leadership"),
+        (digital.id, "digital_skills"),
+    ):
+        accredited = client.post(
+            f"/v1/programmes/{pid}/accreditations",
+            headers=headers,
+            json={"supplier_id": supplier_id, "service_categories": [category]},
+        )
+        assert accredited.status_code == 201, accredited.text
+    made = {}
+    for category in ("leadership", "digital_skills"):
+        issued = client.post(
+            f"/v1/programmes/{pid}/vouchers",
+            headers=headers,
+            json={"group_id": scheme.group.id, "amount": 10_000, "service_categories": [category]},
+        )
+        assert issued.status_code == 201, issued.text
+        made[category] = issued.json()["id"]
+    leadership = client.get(f"/console/vouchers/{made['leadership']}").text
+    assert "Skills Cooperative" in leadership
+    assert "Open Door Digital" not in leadership
+    digital_page = client.get(f"/console/vouchers/{made['digital_skills']}").text
+    assert "Open Door Digital" in digital_page
+    assert "Skills Cooperative" not in digital_page
+    listing = client.get("/console/vouchers").text
+    card = listing[listing.index(f"/console/vouchers/{made['digital_skills']}") :]
+    card = card[: card.index("</article>")] if "</article>" in card else card[:3000]
+    assert "Open Door Digital" in card

@@ -47,12 +47,25 @@ async def _suppliers(me: Me, programme_ids: set[str]) -> dict[str, list[dict[str
     return found
 
 
+def takers_of(suppliers: list[dict[str, Any]], voucher: dict[str, Any]) -> list[dict[str, Any]]:
+    """The suppliers that can take ``voucher``: accredited for a category it buys, each
+    shown with those categories only."""
+    buys = set(voucher.get("service_categories") or [])
+    found = []
+    for supplier in suppliers:
+        common = [c for c in supplier.get("service_categories") or [] if c in buys]
+        if common:
+            found.append({**supplier, "service_categories": common})
+    return found
+
+
 @router.get("/vouchers")
 async def vouchers(request: Request) -> Response:
     me = await _group(request)
     mine = await me.api.all_pages("/v1/vouchers")
     suppliers = await _suppliers(me, {v["programme_id"] for v in mine})
-    return page(request, me, "group/vouchers.html", vouchers=mine, suppliers=suppliers)
+    takers = {v["id"]: takers_of(suppliers[v["programme_id"]], v) for v in mine}
+    return page(request, me, "group/vouchers.html", vouchers=mine, suppliers=takers)
 
 
 @router.get("/vouchers/print")
@@ -83,7 +96,7 @@ async def voucher(request: Request, voucher_id: str) -> Response:
         "group/voucher.html",
         voucher=shown,
         statement=statement,
-        suppliers=suppliers[found["programme_id"]],
+        suppliers=takers_of(suppliers[found["programme_id"]], found),
     )
 
 

@@ -100,7 +100,7 @@ async def _suppliers_page(
     programme = await programme_of(me, programme_id)
     listing = await _listing(me, programme_id)
     directory = await _directory(me)
-    response = page(
+    return page(
         request,
         me,
         "programmes/suppliers.html",
@@ -115,9 +115,8 @@ async def _suppliers_page(
         errors=errors or {},
         problem=problem,
         rating=rating_in(request.state.language),
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}/suppliers")

@@ -184,7 +184,7 @@ async def create_account(request: Request) -> Response:
             "service_categories": [str(c) for c in form.getlist("service_categories")],
             "women_led": form.get("women_led") == "yes",
         }
-        response = page(
+        return page(
             request,
             me,
             "admin/new_account.html",
@@ -193,9 +193,8 @@ async def create_account(request: Request) -> Response:
             errors=problem.field_errors(),
             problem=problem,
             **_vocabulary(request),
+            http_status=refusal_status(problem),
         )
-        response.status_code = refusal_status(problem)
-        return response
     return redirect(f"{BASE}/{made['id']}", notice="account_created")
 
 
@@ -214,7 +213,7 @@ async def _account_page(
     members = await me.api.all_pages(f"/v1/accounts/{account_id}/members")
     keys = await me.api.all_pages(f"/v1/accounts/{account_id}/keys")
     names = {m["id"]: m["name"] for m in members}
-    response = page(
+    return page(
         request,
         me,
         "admin/account.html",
@@ -226,9 +225,8 @@ async def _account_page(
         errors=context.pop("errors", {}),
         **context,
         **_vocabulary(request),
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/admin/accounts/{account_id}")
@@ -261,16 +259,15 @@ def invited_page(
 ) -> Response:
     """The invitation's link, shown this once (none when the API replays its answer)."""
     token = invited.get("invite_token")
-    response = page(
+    return page(
         request,
         me,
         "admin/invited.html",
         invited=invited,
         link=invite_link(request, str(token)) if token else None,
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.post("/admin/accounts/{account_id}/members")

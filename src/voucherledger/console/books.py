@@ -254,7 +254,7 @@ async def journal(request: Request) -> Response:
     else:
         status = 422
     links = _page_links({k: v for k, v in chosen.items() if v}, cursor, next_cursor, trail)
-    response = page(
+    return page(
         request,
         me,
         "books/journal.html",
@@ -267,9 +267,8 @@ async def journal(request: Request) -> Response:
         rows=rows,
         scanned=bool(chosen["kind"]),
         **links,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/journal/{txn_id}")
@@ -326,7 +325,7 @@ async def balances(request: Request) -> Response:
             if refused.status not in (403, 404, 422):
                 raise
             problem, status = refused, refused.status
-    response = page(
+    return page(
         request,
         me,
         "books/balances.html",
@@ -337,9 +336,8 @@ async def balances(request: Request) -> Response:
         then=then,
         errors=errors,
         problem=problem,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/trial-balance")
@@ -367,7 +365,7 @@ async def trial_balance(request: Request) -> Response:
             if refused.status not in (403, 404, 422):
                 raise
             problem, status = refused, refused.status
-    response = page(
+    return page(
         request,
         me,
         "books/trial_balance.html",
@@ -378,9 +376,8 @@ async def trial_balance(request: Request) -> Response:
         trial=trial,
         errors=errors,
         problem=problem,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 # --- exports and the checkpoint ------------------------------------------------------------

@@ -251,7 +251,7 @@ async def _issue_page(
     groups = await _groups(me)
     by_id = {g["id"]: g for g in groups}
     eligibility = await _eligibility(me, programme, by_id.get(values.get("group_id", "")), item)
-    response = page(
+    return page(
         request,
         me,
         "programmes/voucher_new.html",
@@ -265,9 +265,8 @@ async def _issue_page(
         group_types=GROUP_TYPE_NAMES,
         country_names=dict(countries(request.state.language)),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}/vouchers/new")
@@ -555,7 +554,7 @@ async def _preview_page(
     parsed.sort()
     bad_lines = sorted({b[0] for b in parsed.bad})
     passing = [r for r in parsed.rows if r.line not in set(bad_lines)]
-    response = page(
+    return page(
         request,
         me,
         "programmes/vouchers_upload.html",
@@ -571,9 +570,8 @@ async def _preview_page(
         max_rows=MAX_ROWS,
         max_kib=MAX_UPLOAD_BYTES // 1024,
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}/vouchers/upload")
@@ -673,7 +671,7 @@ async def _voucher_page(
             group_name = (await me.api.get(f"/v1/accounts/{voucher['group_id']}"))["name"]
         except ApiProblem:
             group_name = None
-    response = page(
+    return page(
         request,
         me,
         "programmes/voucher.html",
@@ -685,9 +683,8 @@ async def _voucher_page(
         errors=context.pop("errors", {}),
         values=context.pop("values", {}),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}/vouchers/{voucher_id}")

@@ -68,7 +68,7 @@ async def _members_page(request: Request, me: Me, *, status: int = 200, **contex
         if problem.status != 403:
             raise
         members = None  # not an owner: the API lets owners alone read the list
-    response = page(
+    return page(
         request,
         me,
         "members/members.html",
@@ -78,9 +78,8 @@ async def _members_page(request: Request, me: Me, *, status: int = 200, **contex
         values=context.pop("values", {"role": "operator"}),
         errors=context.pop("errors", {}),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/members")

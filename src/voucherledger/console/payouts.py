@@ -98,7 +98,7 @@ async def _settlements_page(
     programme = await me.api.get(f"/v1/programmes/{programme_id}")
     settlements = await me.api.all_pages("/v1/settlements", programme_id=programme_id)
     payables = await _payables(me, programme, settlements)
-    response = page(
+    return page(
         request,
         me,
         "programmes/settlements.html",
@@ -111,9 +111,8 @@ async def _settlements_page(
         values=context.pop("values", {}),
         errors=context.pop("errors", {}),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}/settlements")
@@ -184,7 +183,7 @@ async def _settlement_page(
     programme = await me.api.get(f"/v1/programmes/{settlement['programme_id']}")
     supplier = await me.api.get(f"/v1/accounts/{settlement['supplier_id']}")
     claims = [await me.api.get(f"/v1/redemptions/{rid}") for rid in settlement["redemption_ids"]]
-    response = page(
+    return page(
         request,
         me,
         "payouts/settlement.html",
@@ -198,9 +197,8 @@ async def _settlement_page(
         values=context.pop("values", {}),
         errors=context.pop("errors", {}),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/payouts/{settlement_id}")

@@ -264,7 +264,7 @@ def _new_page(
     status: int = 200,
     problem: ApiProblem | None = None,
 ) -> Response:
-    response = page(
+    return page(
         request,
         me,
         "programmes/new.html",
@@ -272,9 +272,8 @@ def _new_page(
         errors=errors,
         problem=problem,
         **_vocabulary(request),
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/new")
@@ -409,7 +408,7 @@ async def _overview(
         if key != "deposited"
     ]
     shares = women_led(request, report)
-    response = page(
+    return page(
         request,
         me,
         "programmes/overview.html",
@@ -439,9 +438,8 @@ async def _overview(
         errors=context.pop("errors", {}),
         **context,
         **_vocabulary(request),
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/programmes/{programme_id}")

@@ -107,7 +107,7 @@ def dimensions(report: dict[str, Any], language: str) -> list[Dimension]:
     return shown
 
 
-def _formats(language: str, currency: str) -> dict[str, Callable[..., str]]:
+def _formats(language: str, currency: str) -> dict[str, Any]:
     money = environment(language).filters["money"]
 
     def in_currency(amount: int) -> str:

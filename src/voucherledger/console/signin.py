@@ -175,9 +175,14 @@ async def totp_confirm(request: Request) -> Response:
     except ApiProblem as problem:
         # The secret already scanned stays: it is shown again as text, not renewed.
         setup = {"secret": text(form, "secret"), "otpauth_uri": None, "qr_svg": None}
-        response = page(request, me, "totp.html", setup=setup, problem=problem)
-        response.status_code = 422 if problem.status in (401, 422) else problem.status
-        return response
+        return page(
+            request,
+            me,
+            "totp.html",
+            setup=setup,
+            problem=problem,
+            http_status=422 if problem.status in (401, 422) else problem.status,
+        )
     return redirect(PREFIX, notice="totp_confirmed")
 
 

@@ -191,9 +191,7 @@ def _redeem_page(request: Request, me: Me, *, status: int = 200, **context: Any)
         "max_total_bytes": claim_form_max_bytes(_evidence_max_bytes(request)) - 512 * 1024,
         "max_files": MAX_EVIDENCE_FILES,
     }
-    response = page(request, me, "supplier/redeem.html", **{**defaults, **context})
-    response.status_code = status
-    return response
+    return page(request, me, "supplier/redeem.html", **{**defaults, **context}, http_status=status)
 
 
 def _check_refusal(problem: ApiProblem) -> ApiProblem:
@@ -451,7 +449,7 @@ def _claim_page(
     request: Request, me: Me, claim: dict[str, Any], *, status: int = 200, **context: Any
 ) -> Response:
     refundable = int(claim["amount"]) - int(claim["refunded_amount"])
-    response = page(
+    return page(
         request,
         me,
         "supplier/claim.html",
@@ -462,9 +460,8 @@ def _claim_page(
         errors=context.pop("errors", {}),
         refund=context.pop("refund", {}),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 async def _claim(me: Me, redemption_id: str) -> dict[str, Any]:
@@ -667,7 +664,7 @@ def _profile_page(
     values = context.pop("values", None) or {
         name: profile.get(name) or "" for name in PROFILE_FIELDS
     }
-    response = page(
+    return page(
         request,
         me,
         "supplier/profile.html",
@@ -678,9 +675,8 @@ def _profile_page(
         errors=context.pop("errors", {}),
         categories=_category_words(request),
         **context,
+        http_status=status,
     )
-    response.status_code = status
-    return response
 
 
 @router.get("/profile")

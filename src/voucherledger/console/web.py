@@ -247,11 +247,16 @@ def console_router() -> APIRouter:
     return APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 
-def page(request: Request, me: Me | None, template: str, **context: Any) -> Response:
-    """A signed-in page: the person, a fresh form key and any notice of a redirect."""
+def page(
+    request: Request, me: Me | None, template: str, *, http_status: int = 200, **context: Any
+) -> Response:
+    """A signed-in page: the person, a fresh form key and any notice of a redirect;
+    ``http_status`` for a page that answers a refused form (``status`` is the pages'
+    own word for a filter)."""
     notice = request.query_params.get("notice")
     return render(
         request,
         template,
         {"me": me, "form_key": new_key(), "notice": notice, **context},
+        status=http_status,
     )

@@ -1,7 +1,9 @@
 """Every table, imported in one place so Alembic sees the whole metadata."""
 
 from voucherledger.accounts.models import Account, ApiKey, Member
+from voucherledger.core.changes import ChangeRecord
 from voucherledger.core.db import Base
+from voucherledger.core.events import Event, EventCounter, EventRecipient
 from voucherledger.core.idempotency import IdempotencyRecord
 from voucherledger.evidence.models import EvidenceBlob, EvidenceFile
 from voucherledger.ledger.models import (
@@ -19,6 +21,7 @@ from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.settlements.models import Settlement
 from voucherledger.sweep.models import Lease
 from voucherledger.vouchers.models import Voucher
+from voucherledger.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -26,7 +29,11 @@ __all__ = [
     "Account",
     "Accreditation",
     "ApiKey",
+    "ChangeRecord",
     "CodeFailure",
+    "Event",
+    "EventCounter",
+    "EventRecipient",
     "EvidenceBlob",
     "EvidenceFile",
     "Feedback",
@@ -47,5 +54,8 @@ __all__ = [
     "SigningKey",
     "Voucher",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +60,11 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[AccountKind] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
+    # The integrator's own keys and values (issue 13: up to 20 keys, values up to
+    # 500 characters); never read by the service. "metadata" is taken by SQLAlchemy.
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     country: Mapped[str | None] = mapped_column(String(2))
     group_type: Mapped[str | None] = mapped_column(String(40))
     origin_country: Mapped[str | None] = mapped_column(String(2))

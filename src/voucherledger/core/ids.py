@@ -14,7 +14,26 @@ import time
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES = frozenset(
-    {"acc", "prg", "vch", "red", "stl", "txn", "key", "acr", "dep", "fbk", "mem", "ses", "evd"}
+    {
+        "acc",
+        "prg",
+        "vch",
+        "red",
+        "stl",
+        "txn",
+        "key",
+        "acr",
+        "dep",
+        "fbk",
+        "mem",
+        "ses",
+        "evd",
+        "evt",
+        "whe",
+        "dlv",
+        "att",
+        "chg",
+    }
 )
 
 _RANDOM_BITS = 80

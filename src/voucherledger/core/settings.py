@@ -172,6 +172,42 @@ class Settings(BaseSettings):
         description="The sliding window of signin_failure_limit, in minutes.",
     )
 
+    # --- Issue 13: events and webhooks ---
+    events_retention_days: int = Field(
+        default=30,
+        ge=30,
+        description="Events (GET /v1/events, webhooks) are kept at least this many days "
+        "(at least 30), then purged by the background sweep. The ledger is never purged.",
+    )
+    webhook_delivery_enabled: bool = Field(
+        default=True,
+        description="Deliver webhooks from a background worker inside the server; turn it "
+        "off to run `voucherledger deliver` as a separate worker instead.",
+    )
+    webhook_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the webhook worker looks for due deliveries."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Timeout of one webhook delivery attempt."
+    )
+    webhook_retry_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="A delivery is retried (exponential backoff with jitter) for this long; "
+        "an endpoint whose every attempt failed for this long is disabled.",
+    )
+    webhook_allow_insecure_urls: bool = Field(
+        default=False,
+        description="Allow webhook URLs over plain http and to private, loopback and "
+        "link-local addresses. For development and tests only: in production a webhook "
+        "URL must be https and resolve to a public address.",
+    )
+    webhook_max_response_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="At most this much of a receiver's answer is read (the rest is cut).",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

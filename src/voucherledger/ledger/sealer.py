@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from voucherledger.core import events
 from voucherledger.core.db import utcnow
 from voucherledger.ledger import keys
 from voucherledger.ledger.canonical import (
@@ -310,3 +311,9 @@ class BackgroundSealer:
                     log.error("sealing_refused", reason=str(exc))
             except Exception:  # keep sealing after a transient database error
                 log.exception("sealer_failed")
+            try:
+                # Number the events committed since (the webhook worker and every read
+                # of the feed do it too; whoever comes first).
+                events.sequence_pending(self._factory)
+            except Exception:
+                log.exception("event_sequencing_failed")

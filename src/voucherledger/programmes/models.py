@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime
@@ -29,6 +29,11 @@ class Programme(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     funder_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     name: Mapped[str] = mapped_column(String(200))
+    # The integrator's own keys and values (issue 13: up to 20 keys, values up to
+    # 500 characters); never read by the service. "metadata" is taken by SQLAlchemy.
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     currency: Mapped[str] = mapped_column(String(3))
     service_categories: Mapped[list[str]] = mapped_column(JSON)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)

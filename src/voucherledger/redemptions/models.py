@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,6 +64,11 @@ class Redemption(Base):
     description: Mapped[str] = mapped_column(Text)
     delivered_on: Mapped[date | None] = mapped_column(Date)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The integrator's own keys and values (issue 13: up to 20 keys, values up to
+    # 500 characters); never read by the service. "metadata" is taken by SQLAlchemy.
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     status: Mapped[RedemptionStatus] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

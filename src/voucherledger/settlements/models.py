@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime
@@ -49,6 +49,11 @@ class Settlement(Base):
     status: Mapped[SettlementStatus] = mapped_column(String(10))
     # The claims covered, sorted; kept when a rejection frees them.
     redemption_ids: Mapped[list[str]] = mapped_column(JSON)
+    # The integrator's own keys and values (issue 13: up to 20 keys, values up to
+    # 500 characters); never read by the service. "metadata" is taken by SQLAlchemy.
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     # The ``settle`` journal transaction; null until settled.
     transaction_id: Mapped[str | None] = mapped_column(String(40))
     # Actor refs (a member id, or an account key's id); null on settlements made

@@ -49,6 +49,11 @@ class Voucher(Base):
     # released holds and refunds after the voucher ended): the reserve share returns first.
     reserve_returned: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     service_categories: Mapped[list[str]] = mapped_column(JSON)
+    # The integrator's own keys and values (issue 13: up to 20 keys, values up to
+    # 500 characters); never read by the service. "metadata" is taken by SQLAlchemy.
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     status: Mapped[VoucherStatus] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

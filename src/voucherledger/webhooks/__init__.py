@@ -1,0 +1,1 @@
+"""Webhooks: endpoints an account registers, and the signed delivery of its events."""

@@ -332,6 +332,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         signing_key_file=tmp_path / "unused-key",
         sealer_enabled=False,
         sweep_enabled=False,  # tests sweep when they mean to
+        webhook_delivery_enabled=False,  # tests deliver when they mean to
         pool_size=2,  # the app's engine: up to 4 connections with overflow
         log_level="WARNING",
         password_time_cost=1,  # Argon2id at its cheapest: tests hash many passwords

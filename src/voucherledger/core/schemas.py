@@ -124,3 +124,26 @@ Email = Annotated[
     StringConstraints(min_length=3, max_length=254, strip_whitespace=True),
     AfterValidator(_email),
 ]
+
+
+# --- Issue 13: the integrator's own keys and values on objects ---
+METADATA_MAX_KEYS = 20
+METADATA_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+MetadataValue = Annotated[str, FreeText, StringConstraints(max_length=500)]
+
+
+def _metadata_size(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > METADATA_MAX_KEYS:
+        raise PydanticCustomError(
+            "metadata_too_many_keys",
+            "metadata holds at most {limit} keys",
+            {"limit": METADATA_MAX_KEYS},
+        )
+    return value
+
+
+Metadata = Annotated[dict[MetadataKey, MetadataValue], AfterValidator(_metadata_size)]
+"""``metadata`` of a request: up to 20 keys of 1–40 characters of ``[A-Za-z0-9_.-]``,
+each a string of at most 500 characters. The service stores and returns it, and
+never reads it."""

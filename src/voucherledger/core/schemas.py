@@ -144,6 +144,6 @@ def _metadata_size(value: dict[str, str]) -> dict[str, str]:
 
 
 Metadata = Annotated[dict[MetadataKey, MetadataValue], AfterValidator(_metadata_size)]
-"""``metadata`` of a request: up to 20 keys of 1–40 characters of ``[A-Za-z0-9_.-]``,
+"""``metadata`` of a request: up to 20 keys of 1 to 40 characters of ``[A-Za-z0-9_.-]``,
 each a string of at most 500 characters. The service stores and returns it, and
 never reads it."""

@@ -19,6 +19,7 @@ from voucherledger.core.db import create_db_engine, create_session_factory, read
 from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
+from voucherledger.events.router import router as events_router
 from voucherledger.evidence.router import router as evidence_router
 from voucherledger.evidence.storage import DatabaseStore
 from voucherledger.health import router as health_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 session_factory,
                 interval=settings.sweep_interval_seconds,
                 idempotency_retention_hours=settings.idempotency_retention_hours,
+                events_retention_days=settings.events_retention_days,
             )
             sweeper.start()
         app.state.sweeper = sweeper
@@ -161,5 +163,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evidence_router)
     app.include_router(settlements_router)
     app.include_router(audit_router)
+    app.include_router(events_router)
     install_console(app)
     return app

@@ -52,10 +52,17 @@ def list_transactions(
     until: datetime | None,
     after: str | None,
     limit: int,
+    after_sequence: int | None = None,
 ) -> list[JournalTransaction]:
     """The programmes' transactions by id, after the ``after`` id: at most ``limit``.
-    ``account`` keeps those with a posting to it; ``since`` and ``until`` are inclusive."""
+    ``account`` keeps those with a posting to it; ``since`` and ``until`` are inclusive.
+    With ``after_sequence``: only sealed transactions, after that seal sequence, in
+    sequence order."""
     stmt = select(JournalTransaction).where(JournalTransaction.programme_id.in_(programme_ids))
+    if after_sequence is not None:
+        stmt = stmt.join(Seal, Seal.transaction_id == JournalTransaction.id).where(
+            Seal.sequence > after_sequence
+        )
     if account is not None:
         stmt = stmt.where(
             JournalTransaction.id.in_(
@@ -68,7 +75,8 @@ def list_transactions(
         stmt = stmt.where(JournalTransaction.created_at <= until)
     if after is not None:
         stmt = stmt.where(JournalTransaction.id > after)
-    return list(session.execute(stmt.order_by(JournalTransaction.id).limit(limit)).scalars())
+    order = Seal.sequence if after_sequence is not None else JournalTransaction.id
+    return list(session.execute(stmt.order_by(order).limit(limit)).scalars())
 
 
 class PostingRow(NamedTuple):

@@ -22,7 +22,13 @@ from voucherledger.audit.schemas import (
     TrialBalanceOut,
 )
 from voucherledger.core.auth import Principal, require_roles
-from voucherledger.core.errors import Forbidden, NotFound, SealingRefused, problem_responses
+from voucherledger.core.errors import (
+    Forbidden,
+    NotFound,
+    SealingRefused,
+    ValidationFailed,
+    problem_responses,
+)
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.schemas import UTCDateTimeIn
@@ -47,18 +53,46 @@ ProgrammeFilter = Annotated[str | None, Query(max_length=40)]
 @router.get(
     "/v1/ledger/transactions",
     operation_id="list_ledger_transactions",
-    responses=problem_responses(Forbidden, NotFound),
+    responses=problem_responses(Forbidden, NotFound, SealingRefused),
 )
 def list_ledger_transactions(
     principal: Reader,
     session: DB,
+    request: Request,
     page: Annotated[PageParams, Depends(page_params)],
     programme_id: ProgrammeFilter = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
     since: UTCDateTimeIn | None = None,
     until: UTCDateTimeIn | None = None,
+    after_sequence: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**62,
+            description="Resume by seal sequence: only sealed transactions after it, in "
+            "sequence order (everything pending is sealed first); not with `cursor`.",
+        ),
+    ] = None,
 ) -> TransactionList:
-    """Journal transactions with their postings, of the caller's programmes."""
+    """Journal transactions with their postings, of the caller's programmes. With
+    ``after_sequence``, resumable: pass the ``next_after_sequence`` of a page to read
+    what was sealed after it."""
+    if after_sequence is not None:
+        if page.after is not None:
+            raise ValidationFailed(
+                "cursor and after_sequence cannot be combined",
+                [
+                    {
+                        "loc": ["query", "after_sequence"],
+                        "msg": "not with cursor",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        _seal_all(request)
+        # A fresh snapshot, which sees the seals just committed (SQLite keeps the one
+        # its first read took until the transaction ends).
+        session.rollback()
     return service.list_transactions(
         session,
         principal,
@@ -68,6 +102,7 @@ def list_ledger_transactions(
         until=until,
         after=page.after,
         limit=page.limit,
+        after_sequence=after_sequence,
     )
 
 

@@ -34,6 +34,11 @@ class TransactionOut(Schema):
 class TransactionList(Schema):
     data: list[TransactionOut]
     next_cursor: str | None
+    next_after_sequence: int | None = Field(
+        default=None,
+        description="With `after_sequence`: where to resume, the last sequence of this "
+        "page (the `after_sequence` given when the page is empty); null without it.",
+    )
 
 
 class BalanceOut(Schema):

@@ -79,7 +79,11 @@ def list_transactions(
     until: datetime | None,
     after: str | None,
     limit: int,
+    after_sequence: int | None = None,
 ) -> TransactionList:
+    """A page of the journal: by id (``after``, a cursor), or, with ``after_sequence``,
+    the sealed transactions after that seal sequence in sequence order (resumable: a
+    transaction that commits late is sealed, so numbered, later)."""
     scope = programme_scope(session, principal, programme_id)
     # One row more than the page: whether there is a next page, without counting.
     rows = repository.list_transactions(
@@ -90,9 +94,18 @@ def list_transactions(
         until=until,
         after=after,
         limit=limit + 1,
+        after_sequence=after_sequence,
     )
     page, cursor = split_page(rows, limit)
-    return TransactionList(data=_to_out(session, page), next_cursor=cursor)
+    data = _to_out(session, page)
+    if after_sequence is None:
+        return TransactionList(data=data, next_cursor=cursor)
+    last = data[-1].sequence if data else None
+    return TransactionList(
+        data=data,
+        next_cursor=None,
+        next_after_sequence=after_sequence if last is None else last,
+    )
 
 
 def get_transaction(session: Session, principal: Principal, txn_id: str) -> TransactionOut:

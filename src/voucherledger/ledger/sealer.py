@@ -28,6 +28,7 @@ from voucherledger.core import events
 from voucherledger.core.db import utcnow
 from voucherledger.ledger import keys
 from voucherledger.ledger.canonical import (
+    BLOCK_FORMAT,
     GENESIS_HASH,
     block_object,
     canonical_json,
@@ -230,7 +231,7 @@ def seal_batch(
             public_key=signer.public_key_hex,
         )
     )
-    return BlockInfo(
+    info = BlockInfo(
         height,
         head.last_sequence + 1,
         sequence,
@@ -240,6 +241,30 @@ def seal_batch(
         signature,
         signer.public_key_hex,
     )
+    # Every funder and auditor may hear of a new block: it covers every programme.
+    events.emit(
+        session,
+        "seal.block_created",
+        {"object": block_event_object(info)},
+        kinds=("funder", "auditor"),
+        at=sealed_at,
+    )
+    return info
+
+
+def block_event_object(block: BlockInfo) -> dict[str, Any]:
+    """A seal block as ``GET /v1/audit/checkpoint`` shows it (``CheckpointOut``)."""
+    return {
+        "format": BLOCK_FORMAT,
+        "height": block.height,
+        "first_sequence": block.first_sequence,
+        "last_sequence": block.last_sequence,
+        "prev_hash": block.prev_hash,
+        "hash": block.hash,
+        "sealed_at": block.sealed_at.isoformat().replace("+00:00", "Z"),
+        "signature": block.signature,
+        "public_key": block.public_key,
+    }
 
 
 def rotate_signing_key(

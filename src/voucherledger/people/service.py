@@ -31,6 +31,7 @@ from voucherledger.accounts import repository as accounts
 from voucherledger.accounts import service as accounts_service
 from voucherledger.accounts.models import Account, Member
 from voucherledger.accounts.schemas import KeyOut
+from voucherledger.core import events
 from voucherledger.core.auth import Principal, hash_secret
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -72,6 +73,17 @@ def to_out(member: Member) -> MemberOut:
         created_by=member.created_by,
         last_sign_in_at=member.last_sign_in_at,
         totp_enabled=member.totp_confirmed_at is not None,
+    )
+
+
+def _emit(session: Session, type_: str, member: Member) -> None:
+    """A member's event, for the member's account, in the caller's transaction (never
+    an invitation token: the object is the plain MemberOut)."""
+    events.emit(
+        session,
+        type_,
+        {"object": to_out(member).model_dump(mode="json")},
+        account_ids=[member.account_id],
     )
 
 
@@ -185,6 +197,7 @@ def invite(
         raise MemberExists(
             f"The account has a member with the email {data.email} already."
         ) from exc
+    _emit(session, "member.invited", member)
     return _invited(member, token)
 
 
@@ -242,9 +255,12 @@ def update(session: Session, principal: Principal, member_id: str, data: MemberU
         # Revoked, not suspended: enabling the member again brings back no key and no
         # session that might have leaked; the person signs in again.
         repository.revoke_credentials(session, member.id, utcnow(), principal.actor_ref)
+    was = member.status
     member.role = role
     member.status = status
     session.flush()
+    if status != was and status in ("disabled", "active"):
+        _emit(session, "member.disabled" if status == "disabled" else "member.activated", member)
     return to_out(member)
 
 
@@ -282,6 +298,7 @@ def accept(session: Session, passwords: Passwords, data: InviteAccept) -> Member
     member.invite_token_hash = None
     member.invite_expires_at = None
     session.flush()
+    _emit(session, "member.activated", member)
     return to_out(member)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, select, union
 from sqlalchemy.orm import Session
 
 from voucherledger.accounts.models import Account
@@ -49,6 +49,16 @@ def parties(session: Session, programme_id: str) -> list[ProgrammeParty]:
             .order_by(ProgrammeParty.account_id)
         ).scalars()
     )
+
+
+def programme_readers(session: Session, programme_id: str) -> list[str]:
+    """Who reads the programme's events: its funder, managers and auditors (one query,
+    no cache: a party added since is a reader at once)."""
+    stmt = union(
+        select(Programme.funder_id).where(Programme.id == programme_id),
+        select(ProgrammeParty.account_id).where(ProgrammeParty.programme_id == programme_id),
+    )
+    return sorted({account_id for (account_id,) in session.execute(stmt)})
 
 
 def party_role(session: Session, programme_id: str, account_id: str) -> str | None:

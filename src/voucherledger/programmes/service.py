@@ -6,12 +6,14 @@ funder named. Every other caller gets 404 for it, whatever the endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
+from voucherledger.core import events
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -23,6 +25,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
+from voucherledger.core.schemas import Schema
 from voucherledger.programmes import repository
 from voucherledger.programmes.models import Accreditation, Programme, ProgrammeParty
 from voucherledger.programmes.schemas import (
@@ -66,6 +69,33 @@ def access(
     if role not in roles:
         raise Forbidden(f"A programme's {role} may not do this.")
     return Access(programme, role)
+
+
+def programme_readers(session: Session, programme_id: str) -> list[str]:
+    """Who reads the programme's events: its funder, managers and auditors."""
+    return repository.programme_readers(session, programme_id)
+
+
+def emit_event(
+    session: Session,
+    type_: str,
+    obj: Schema,
+    programme_id: str,
+    *,
+    readers: Iterable[str] | None = None,
+    also: Iterable[str | None] = (),
+) -> str:
+    """Emit an event of the programme in the caller's transaction: ``obj`` is the API
+    object; readers are the programme's parties (``readers`` if the caller has them)
+    and ``also`` (the group or supplier concerned)."""
+    parties = programme_readers(session, programme_id) if readers is None else list(readers)
+    return events.emit(
+        session,
+        type_,
+        {"object": obj.model_dump(mode="json")},
+        programme_id=programme_id,
+        account_ids=[*parties, *(a for a in also if a)],
+    )
 
 
 def get(session: Session, principal: Principal, programme_id: str) -> ProgrammeOut:
@@ -174,7 +204,11 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
             (chart.women_led_reserve(programme.id), body.currency, False),
         ],
     )
-    return to_out(session, programme)
+    out = to_out(session, programme)
+    emit_event(
+        session, "programme.created", out, programme.id, readers=[programme.funder_id, *wanted]
+    )
+    return out
 
 
 def list_visible(
@@ -232,7 +266,7 @@ def deposit(
         metadata={"reference": body.reference},
         created_by=principal.actor_ref,
     )
-    return DepositOut(
+    out = DepositOut(
         transaction_id=posted.transaction_id,
         programme_id=programme.id,
         amount=body.amount,
@@ -242,6 +276,8 @@ def deposit(
         created_at=posted.created_at,
         created_by=principal.actor_ref,
     )
+    emit_event(session, "programme.funded", out, programme.id)
+    return out
 
 
 def close(
@@ -273,7 +309,9 @@ def close(
     programme.closed_at = utcnow()
     programme.closed_by = principal.actor_ref
     session.flush()
-    return to_out(session, programme)
+    out = to_out(session, programme)
+    emit_event(session, "programme.closed", out, programme.id)
+    return out
 
 
 def accredit(
@@ -311,7 +349,9 @@ def accredit(
         existing.updated_at = now
         existing.updated_by = principal.actor_ref
         session.flush()
-        return accreditation_out(existing)
+        renewed = accreditation_out(existing)
+        emit_event(session, "accreditation.created", renewed, programme.id, also=[supplier.id])
+        return renewed
     accreditation = Accreditation(
         programme_id=programme.id,
         supplier_id=supplier.id,
@@ -323,7 +363,9 @@ def accredit(
         updated_by=principal.actor_ref,
     )
     repository.add_accreditation(session, accreditation)
-    return accreditation_out(accreditation)
+    out = accreditation_out(accreditation)
+    emit_event(session, "accreditation.created", out, programme.id, also=[supplier.id])
+    return out
 
 
 def suspend(session: Session, principal: Principal, programme_id: str, supplier_id: str) -> None:
@@ -338,6 +380,13 @@ def suspend(session: Session, principal: Principal, programme_id: str, supplier_
         accreditation.updated_at = utcnow()
         accreditation.updated_by = principal.actor_ref
         session.flush()
+        emit_event(
+            session,
+            "accreditation.suspended",
+            accreditation_out(accreditation),
+            programme.id,
+            also=[supplier_id],
+        )
 
 
 def accreditation_out(accreditation: Accreditation) -> AccreditationOut:

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
+from voucherledger.core import events
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -277,7 +278,41 @@ def claim(
     }
     repository.insert_claim(session, values)
     evidence.attach(session, supplier_id, files, redemption_id)
-    return to_out(Redemption(**values), files=evidence.refs(files))
+    out = to_out(Redemption(**values), files=evidence.refs(files))
+    readers = _emit(session, "redemption.created", out)
+    if not confirm:
+        _emit(session, "redemption.captured", out, readers)
+    return out
+
+
+def _emit(
+    session: Session,
+    type_: str,
+    out: RedemptionOut | FeedbackOut,
+    readers: list[str] | None = None,
+    *,
+    claim: RedemptionOut | Redemption | None = None,
+) -> list[str]:
+    """Emit an event of a claim (``out``, or its feedback with ``claim``) in the caller's
+    transaction, for the programme's parties and the claim's group and supplier;
+    returns the readers, for the next event of the same claim."""
+    about = claim if claim is not None else out
+    if not isinstance(about, RedemptionOut | Redemption):
+        raise TypeError("a feedback event names its claim")
+    if readers is None:
+        readers = [
+            *programmes.programme_readers(session, about.programme_id),
+            about.group_id,
+            about.supplier_id,
+        ]
+    events.emit(
+        session,
+        type_,
+        {"object": out.model_dump(mode="json")},
+        programme_id=about.programme_id,
+        account_ids=readers,
+    )
+    return readers
 
 
 def _lost_to_an_end(session: Session, voucher_id: str) -> None:
@@ -431,7 +466,9 @@ def confirm(
     redemption.decided_at = now
     redemption.decided_by = principal.actor_ref
     session.flush()
-    return _out(session, redemption)
+    out = _out(session, redemption)
+    _emit(session, "redemption.captured", out)
+    return out
 
 
 def void(
@@ -482,7 +519,9 @@ def reject(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return _out(session, redemption)
+    out = _out(session, redemption)
+    _emit(session, "redemption.voided", out)
+    return out
 
 
 def cancel(
@@ -499,7 +538,9 @@ def cancel(
         ledger_key=ledger_key,
         now=utcnow(),
     )
-    return _out(session, redemption)
+    out = _out(session, redemption)
+    _emit(session, "redemption.voided", out)
+    return out
 
 
 def refund(
@@ -550,7 +591,9 @@ def refund(
     )
     redemption.refunded_amount += amount
     session.flush()
-    return _out(session, redemption)
+    out = _out(session, redemption)
+    _emit(session, "redemption.refunded", out)
+    return out
 
 
 def feedback(
@@ -571,7 +614,7 @@ def feedback(
         created_by=principal.actor_ref,
     )
     repository.add_feedback(session, item)
-    return FeedbackOut(
+    out = FeedbackOut(
         redemption_id=item.redemption_id,
         rating=item.rating,
         outcome=item.outcome,
@@ -579,6 +622,8 @@ def feedback(
         created_at=item.created_at,
         created_by=item.created_by,
     )
+    _emit(session, "feedback.created", out, claim=redemption)
+    return out
 
 
 def expired_holds(session: Session, programme_id: str, now: datetime) -> list[Redemption]:
@@ -599,6 +644,7 @@ def release_expired_holds(
     ``actor`` and ``created_by`` are whoever runs the sweep (none and ``"system"``
     for the background job), and become the claims' ``decided_by``."""
     count = amount = 0
+    parties: list[str] | None = None
     for redemption in (
         repository.expired_holds(session, programme_id, now) if holds is None else holds
     ):
@@ -610,6 +656,14 @@ def release_expired_holds(
             reason="hold expired",
             ledger_key=None,
             now=now,
+        )
+        if parties is None:
+            parties = programmes.programme_readers(session, programme_id)
+        _emit(
+            session,
+            "redemption.voided",
+            _out(session, redemption),
+            [*parties, redemption.group_id, redemption.supplier_id],
         )
         count += 1
         amount += redemption.amount

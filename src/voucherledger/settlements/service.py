@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts
+from voucherledger.core import events
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -83,6 +84,19 @@ def to_out(settlement: Settlement, *, payout: bool = True) -> SettlementOut:
         created_by=settlement.proposed_by,
         created_at=settlement.created_at,
     )
+
+
+def _emit(session: Session, settlement: Settlement, *types: str) -> None:
+    """Emit the settlement's events (its state now) in the caller's transaction, for the
+    programme's parties and the supplier. The object leaves the payout IBAN out: the
+    programme's auditors read these events too, and they never see it."""
+    readers = [
+        *programmes.programme_readers(session, settlement.programme_id),
+        settlement.supplier_id,
+    ]
+    data = {"object": to_out(settlement, payout=False).model_dump(mode="json")}
+    for type_ in types:
+        events.emit(session, type_, data, programme_id=settlement.programme_id, account_ids=readers)
 
 
 def _payout_iban(session: Session, supplier_id: str) -> str | None:
@@ -150,6 +164,7 @@ def settle(
             f"payable {balance} of {body.supplier_id} does not match its captured claims"
         )
     settlement.redemption_ids = [redemption_id for redemption_id, _ in covered]
+    _emit(session, settlement, "settlement.proposed")
     if approval_rule(programme) == "single":
         _pay(session, settlement, principal, ledger_key, now)
     session.flush()
@@ -200,6 +215,8 @@ def _pay(
     settlement.transaction_id = posted.transaction_id
     settlement.approved_by = approver
     settlement.approved_at = now
+    # Approving is paying: the two happen in this one step.
+    _emit(session, settlement, "settlement.approved", "settlement.settled")
 
 
 def _locked_proposal(session: Session, principal: Principal, settlement_id: str) -> Settlement:
@@ -258,6 +275,7 @@ def reject(
     settlement.rejected_at = utcnow()
     settlement.rejection_reason = body.reason
     session.flush()
+    _emit(session, settlement, "settlement.rejected")
     return to_out(settlement)
 
 

@@ -14,7 +14,9 @@ pass does what nobody should have to run by hand:
 - Idempotency-Key records older than ``idempotency_retention_hours`` are purged;
 - failed voucher-code look-ups that have left the limiter's window are purged;
 - failed sign-ins older than a day (past the longest sign-in limiter window), and
-  browser sessions that expired more than a day ago, are purged.
+  browser sessions that expired more than a day ago, are purged;
+- events (``GET /v1/events``) older than ``events_retention_days`` are purged — never
+  the ledger, whose tables no purge touches.
 
 Purges go in batches of ``PURGE_BATCH`` rows, each batch its own transaction.
 """
@@ -32,7 +34,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from voucherledger.core import idempotency
+from voucherledger.core import events, idempotency
 from voucherledger.core.db import transaction, utcnow
 from voucherledger.people import limiter as signin_limiter
 from voucherledger.people import session_repository as sessions_repo
@@ -99,6 +101,7 @@ class Housekeeping:
     purged_code_failures: int
     purged_signin_failures: int = 0
     purged_sessions: int = 0
+    purged_events: int = 0
 
 
 def _purge(
@@ -122,6 +125,7 @@ def housekeep(
     lease: LeaseHolder,
     *,
     idempotency_retention: timedelta,
+    events_retention: timedelta = timedelta(days=30),
     clock: Callable[[], datetime] = utcnow,
 ) -> Housekeeping | None:
     """One pass, if ``lease`` can be taken; None when another process holds it. Stops
@@ -148,8 +152,16 @@ def housekeep(
         factory, lease, signin_limiter.purge_failures, now - signin_limiter.RETENTION
     )
     purged_sessions = _purge(factory, lease, sessions_repo.purge_sessions, now - SESSION_RETENTION)
+    purged_events = _purge(factory, lease, events.purge_events, now - events_retention)
     return Housekeeping(
-        swept, expired, released, purged_keys, purged_failures, purged_signins, purged_sessions
+        swept,
+        expired,
+        released,
+        purged_keys,
+        purged_failures,
+        purged_signins,
+        purged_sessions,
+        purged_events,
     )
 
 
@@ -163,10 +175,12 @@ class BackgroundSweeper:
         *,
         interval: float,
         idempotency_retention_hours: int,
+        events_retention_days: int = 30,
     ) -> None:
         self._factory = factory
         self._interval = interval
         self._retention = timedelta(hours=idempotency_retention_hours)
+        self._events_retention = timedelta(days=events_retention_days)
         # Long enough to survive a slow pass or two; short enough that a dead holder's
         # work is picked up within a few intervals.
         self.lease = LeaseHolder(
@@ -193,7 +207,12 @@ class BackgroundSweeper:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                done = housekeep(self._factory, self.lease, idempotency_retention=self._retention)
+                done = housekeep(
+                    self._factory,
+                    self.lease,
+                    idempotency_retention=self._retention,
+                    events_retention=self._events_retention,
+                )
                 if done is not None and (done.expired_vouchers or done.released_holds):
                     log.info(
                         "swept",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts.models import Account
+from voucherledger.core import events
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
@@ -328,7 +329,7 @@ def issue(
     repository.insert_many(session, rows)
     # Built from values checked above: model_construct skips re-validating up to
     # 10,000 items (a batch's largest cost in Python after the SQL).
-    return [
+    issued = [
         VoucherOut.model_construct(
             id=row["id"],
             code=row["code"],
@@ -347,6 +348,51 @@ def issue(
         )
         for row in rows
     ]
+    _emit_issued(session, programme.id, issued, now)
+    return issued
+
+
+def _event_object(out: VoucherOut) -> dict[str, Any]:
+    """A voucher as its events show it: without its code, which only issuers and the
+    group read (an event is read by the programme's auditors too)."""
+    obj = out.model_dump(mode="json")
+    obj["code"] = None
+    return {"object": obj}
+
+
+def _emit_issued(
+    session: Session, programme_id: str, issued: list[VoucherOut], now: datetime
+) -> None:
+    """One ``voucher.issued`` per voucher, in the issuing transaction, in one bulk
+    insert (a batch holds up to 10,000 vouchers)."""
+    parties = programmes.programme_readers(session, programme_id)
+    repository.insert_events(
+        session,
+        [
+            {
+                "id": new_id("evt"),
+                "type": "voucher.issued",
+                "created_at": now,
+                "programme_id": programme_id,
+                "account_ids": sorted({*parties, out.group_id}),
+                "data": _event_object(out),
+            }
+            for out in issued
+        ],
+    )
+
+
+def _emit(session: Session, type_: str, out: VoucherOut, readers: list[str] | None = None) -> None:
+    parties = (
+        programmes.programme_readers(session, out.programme_id) if readers is None else readers
+    )
+    events.emit(
+        session,
+        type_,
+        _event_object(out),
+        programme_id=out.programme_id,
+        account_ids=[*parties, out.group_id],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,7 +653,9 @@ def revoke(
     voucher.revoked_by = principal.actor_ref
     voucher.revoke_reason = reason
     session.flush()
-    return get(session, principal, voucher_id)
+    out = get(session, principal, voucher_id)
+    _emit(session, "voucher.revoked", out)
+    return out
 
 
 def due_to_expire(session: Session, programme_id: str, now: datetime) -> list[Voucher]:
@@ -629,6 +677,7 @@ def expire_due(
     ``created_by`` are whoever runs the sweep (none and ``"system"`` for the
     background job)."""
     count = returned = 0
+    readers: list[str] | None = None
     for due_voucher in (
         repository.vouchers_to_expire(session, programme.id, now) if due is None else due
     ):
@@ -648,5 +697,13 @@ def expire_due(
         voucher.status = "expired"
         count += 1
         returned += remaining
+        if readers is None:
+            readers = programmes.programme_readers(session, programme.id)
+        balances = repository.balances_of(
+            session, [chart.voucher(voucher.id), chart.held(voucher.id)]
+        )
+        _emit(
+            session, "voucher.expired", to_out(voucher, balances, show_code=False, now=now), readers
+        )
     session.flush()
     return count, returned

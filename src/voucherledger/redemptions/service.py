@@ -279,9 +279,9 @@ def claim(
     repository.insert_claim(session, values)
     evidence.attach(session, supplier_id, files, redemption_id)
     out = to_out(Redemption(**values), files=evidence.refs(files))
-    readers = _emit(session, "redemption.created", out)
+    readers = _emit(session, "redemption.created", out, out)
     if not confirm:
-        _emit(session, "redemption.captured", out, readers)
+        _emit(session, "redemption.captured", out, out, readers)
     return out
 
 
@@ -289,16 +289,12 @@ def _emit(
     session: Session,
     type_: str,
     out: RedemptionOut | FeedbackOut,
+    about: RedemptionOut | Redemption,
     readers: list[str] | None = None,
-    *,
-    claim: RedemptionOut | Redemption | None = None,
 ) -> list[str]:
-    """Emit an event of a claim (``out``, or its feedback with ``claim``) in the caller's
-    transaction, for the programme's parties and the claim's group and supplier;
-    returns the readers, for the next event of the same claim."""
-    about = claim if claim is not None else out
-    if not isinstance(about, RedemptionOut | Redemption):
-        raise TypeError("a feedback event names its claim")
+    """Emit an event of the claim ``about`` (``out`` is the claim, or its feedback) in
+    the caller's transaction, for the programme's parties and the claim's group and
+    supplier; returns the readers, for the next event of the same claim."""
     if readers is None:
         readers = [
             *programmes.programme_readers(session, about.programme_id),
@@ -467,7 +463,7 @@ def confirm(
     redemption.decided_by = principal.actor_ref
     session.flush()
     out = _out(session, redemption)
-    _emit(session, "redemption.captured", out)
+    _emit(session, "redemption.captured", out, out)
     return out
 
 
@@ -520,7 +516,7 @@ def reject(
         now=utcnow(),
     )
     out = _out(session, redemption)
-    _emit(session, "redemption.voided", out)
+    _emit(session, "redemption.voided", out, out)
     return out
 
 
@@ -539,7 +535,7 @@ def cancel(
         now=utcnow(),
     )
     out = _out(session, redemption)
-    _emit(session, "redemption.voided", out)
+    _emit(session, "redemption.voided", out, out)
     return out
 
 
@@ -592,7 +588,7 @@ def refund(
     redemption.refunded_amount += amount
     session.flush()
     out = _out(session, redemption)
-    _emit(session, "redemption.refunded", out)
+    _emit(session, "redemption.refunded", out, out)
     return out
 
 
@@ -622,7 +618,7 @@ def feedback(
         created_at=item.created_at,
         created_by=item.created_by,
     )
-    _emit(session, "feedback.created", out, claim=redemption)
+    _emit(session, "feedback.created", out, redemption)
     return out
 
 
@@ -663,6 +659,7 @@ def release_expired_holds(
             session,
             "redemption.voided",
             _out(session, redemption),
+            redemption,
             [*parties, redemption.group_id, redemption.supplier_id],
         )
         count += 1

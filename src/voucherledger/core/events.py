@@ -25,15 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Index,
     String,
-    Table,
-    bindparam,
     delete,
     or_,
     select,
@@ -182,25 +180,23 @@ def sequence_batch(session: Session, *, limit: int = SEQUENCE_BATCH, wait: bool 
     last = _lock_counter(session, wait=wait)
     if last is None:
         return 0
-    ids = list(
-        session.execute(
-            select(Event.id)
-            .where(Event.sequence.is_(None))
-            .order_by(Event.created_at, Event.id)
-            .limit(limit)
-        ).scalars()
-    )
-    if not ids:
+    # One statement whatever the batch: the oldest unnumbered events, numbered on
+    # from the counter in (created_at, id) order (SQLite 3.33+ and PostgreSQL alike).
+    count = session.execute(
+        text(
+            "UPDATE events SET sequence = numbered.sequence FROM ("
+            " SELECT id, :last + ROW_NUMBER() OVER (ORDER BY created_at, id) AS sequence"
+            " FROM events WHERE sequence IS NULL ORDER BY created_at, id LIMIT :limit"
+            ") AS numbered WHERE events.id = numbered.id"
+        ),
+        {"last": last, "limit": limit},
+    ).rowcount  # type: ignore[attr-defined]
+    if not count:
         return 0
-    table = cast(Table, Event.__table__)
-    session.connection().execute(
-        update(table).where(table.c.id == bindparam("b_id")).values(sequence=bindparam("b_seq")),
-        [{"b_id": event_id, "b_seq": last + n} for n, event_id in enumerate(ids, start=1)],
-    )
     session.execute(
-        update(EventCounter).where(EventCounter.name == COUNTER).values(value=last + len(ids))
+        update(EventCounter).where(EventCounter.name == COUNTER).values(value=last + count)
     )
-    return len(ids)
+    return int(count)
 
 
 def sequence_pending(session_factory: Any, *, wait: bool = False) -> int:

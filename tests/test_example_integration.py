@@ -4,18 +4,24 @@ same totals as the programme's balances; its CSV matches ``list_redemptions``.""
 
 from __future__ import annotations
 
+import base64
 import csv
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.client.conftest import admin_key
 from tests.factories.server import free_port, running_server
@@ -216,3 +222,64 @@ def test_the_funder_example_reconciles_claims_from_webhooks(
                 assert row["grant_id"] == claim["metadata"]["grant_id"]
     finally:
         scheme.close()
+
+
+def _example_module() -> Any:
+    spec = importlib.util.spec_from_file_location("funder_integration", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_listener_refuses_bad_signatures_and_handles_a_redelivery_once(
+    tmp_path: Path,
+) -> None:
+    """Without a server: a fake API, and the example's listener on a free port."""
+    example = _example_module()
+    reads: list[str] = []
+    claim = {
+        "id": "red_1",
+        "programme_id": "prg_1",
+        "voucher_id": "vch_1",
+        "supplier_id": "acc_s",
+        "amount": 500,
+        "refunded_amount": 0,
+        "status": "captured",
+        "settled": False,
+        "metadata": {"grant_id": "G-17"},
+    }
+
+    def fake(request: httpx.Request) -> httpx.Response:
+        reads.append(request.url.path)
+        return httpx.Response(200, json=claim)
+
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    api = Client("http://vl.test", transport=httpx.MockTransport(fake))
+    ledger = example.Ledger(api, "prg_1", tmp_path / "claims.csv")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), example.make_handler(ledger, [secret]))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    payload = json.dumps(
+        {"type": "redemption.captured", "programme_id": "prg_1", "data": {"object": claim}}
+    )
+    now = datetime.now(tz=UTC)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign("msg_1", now, payload),
+    }
+    try:
+        assert httpx.post(url, content=payload, headers=headers).status_code == 204
+        assert httpx.post(url, content=payload, headers=headers).status_code == 204  # again
+        forged = {**headers, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()}
+        assert httpx.post(url, content=payload, headers=forged).status_code == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+        api.close()
+    assert reads == ["/v1/redemptions/red_1"]  # the redelivery was not handled twice
+    rows = list(csv.DictReader((tmp_path / "claims.csv").open(encoding="utf-8")))
+    assert [(r["id"], r["grant_id"], r["status"]) for r in rows] == [("red_1", "G-17", "captured")]
+    assert ledger.totals() == {"captured": 500, "pending_held": 0, "refunded": 0, "settled": 0}

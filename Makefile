@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check fuzz bench check i18n screenshots
+.PHONY: help venv run test test-fast lint fmt migrate migration-check openapi openapi-check client fuzz bench check i18n screenshots
 
 # Two pytest-xdist workers, not -n auto: this is a 2-core machine, and the connection
 # budget (under 60 at once: see tests/conftest.py) is worked out for two workers.
@@ -44,12 +44,13 @@ test: $(STAMP) ## run the tests on SQLite and, where reachable, PostgreSQL (requ
 test-fast: $(STAMP) ## the quick loop: SQLite only, without the tests marked slow
 	VOUCHERLEDGER_TEST_BACKENDS=sqlite $(BIN)/pytest $(XDIST) -m "not slow"
 
-lint: $(STAMP) ## ruff, mypy (src, tests, bench), import contracts, the OpenAPI document up to date
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+lint: $(STAMP) ## ruff, mypy (src, tests, bench), import contracts, the OpenAPI document and the client up to date
+	$(BIN)/ruff check src tests bench tools examples
+	$(BIN)/ruff format --check src tests bench tools examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(MAKE) --no-print-directory openapi-check
+	$(BIN)/python tools/gen_client.py --check
 
 fmt: $(STAMP) ## format and fix what ruff can
 	$(BIN)/ruff format src tests bench tools
@@ -66,6 +67,9 @@ openapi: $(STAMP) ## re-export openapi/openapi.json from the app
 
 openapi-check: $(STAMP) ## fail if openapi/openapi.json differs from what the app serves
 	$(BIN)/voucherledger openapi --check
+
+client: $(STAMP) ## regenerate the Python client's operations (src/voucherledger/client/_operations.py) from openapi/openapi.json
+	$(BIN)/python tools/gen_client.py
 
 fuzz: $(STAMP) ## schemathesis over the whole API as admin, funder and supplier (FUZZ_SECONDS each, default 60)
 	$(BIN)/python tools/fuzz.py --max-time $(or $(FUZZ_SECONDS),60) $(if $(FUZZ_POSTGRES),--postgres $(FUZZ_POSTGRES))

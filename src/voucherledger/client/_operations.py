@@ -6,7 +6,7 @@ run ``make client``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -537,6 +537,18 @@ class SyncOperations(SyncTransportMixin):
         result: Any = self._request("GET", "/v1/audit/checkpoint", headers=headers, expect="json")
         return result
 
+    def get_event(self, event_id: str, *, headers: Mapping[str, str] | None = None) -> Any:
+        """Get Event.
+
+        One event the caller may read (404 otherwise, as for an unknown id).
+
+        ``GET /v1/events/{event_id}``
+        """
+        result: Any = self._request(
+            "GET", f"/v1/events/{_path(event_id)}", headers=headers, expect="json"
+        )
+        return result
+
     def get_evidence(self, evidence_id: str, *, headers: Mapping[str, str] | None = None) -> bytes:
         """Get Evidence.
 
@@ -939,6 +951,68 @@ class SyncOperations(SyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    def list_events(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        programme_id: str | None = None,
+        limit: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Events.
+
+        The caller's events, oldest first, in the order they committed; resume with
+        ``after`` set to the last event id processed (``next_after``).
+
+        ``GET /v1/events``
+        """
+        result: Any = self._request(
+            "GET",
+            "/v1/events",
+            params=_query(
+                ("after", after, "plain"),
+                ("types", types, "list"),
+                ("programme_id", programme_id, "plain"),
+                ("limit", limit, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_events(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        programme_id: str | None = None,
+        limit: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_events``, across its pages.
+
+        ``after`` follows ``next_after``."""
+        _token = after
+        while True:
+            page = self._request(
+                "GET",
+                "/v1/events",
+                params=_query(
+                    ("after", _token, "plain"),
+                    ("types", types, "list"),
+                    ("programme_id", programme_id, "plain"),
+                    ("limit", limit, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_after")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     def list_keys(
         self,
         account_id: str,
@@ -1004,13 +1078,16 @@ class SyncOperations(SyncTransportMixin):
         account: str | None = None,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
+        after_sequence: int | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Ledger Transactions.
 
-        Journal transactions with their postings, of the caller's programmes.
+        Journal transactions with their postings, of the caller's programmes. With
+        ``after_sequence``, resumable: pass the ``next_after_sequence`` of a page to read
+        what was sealed after it.
 
         ``GET /v1/ledger/transactions``
         """
@@ -1022,6 +1099,7 @@ class SyncOperations(SyncTransportMixin):
                 ("account", account, "plain"),
                 ("since", since, "date"),
                 ("until", until, "date"),
+                ("after_sequence", after_sequence, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
             ),
@@ -1037,6 +1115,7 @@ class SyncOperations(SyncTransportMixin):
         account: str | None = None,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
+        after_sequence: int | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -1054,6 +1133,7 @@ class SyncOperations(SyncTransportMixin):
                     ("account", account, "plain"),
                     ("since", since, "date"),
                     ("until", until, "date"),
+                    ("after_sequence", after_sequence, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),
@@ -2201,6 +2281,18 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def get_event(self, event_id: str, *, headers: Mapping[str, str] | None = None) -> Any:
+        """Get Event.
+
+        One event the caller may read (404 otherwise, as for an unknown id).
+
+        ``GET /v1/events/{event_id}``
+        """
+        result: Any = await self._request(
+            "GET", f"/v1/events/{_path(event_id)}", headers=headers, expect="json"
+        )
+        return result
+
     async def get_evidence(
         self, evidence_id: str, *, headers: Mapping[str, str] | None = None
     ) -> bytes:
@@ -2613,6 +2705,69 @@ class AsyncOperations(AsyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    async def list_events(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        programme_id: str | None = None,
+        limit: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Events.
+
+        The caller's events, oldest first, in the order they committed; resume with
+        ``after`` set to the last event id processed (``next_after``).
+
+        ``GET /v1/events``
+        """
+        result: Any = await self._request(
+            "GET",
+            "/v1/events",
+            params=_query(
+                ("after", after, "plain"),
+                ("types", types, "list"),
+                ("programme_id", programme_id, "plain"),
+                ("limit", limit, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_events(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        programme_id: str | None = None,
+        limit: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_events``, across its pages.
+
+        ``after`` follows ``next_after``."""
+        _token = after
+        while True:
+            page = await self._request(
+                "GET",
+                "/v1/events",
+                params=_query(
+                    ("after", _token, "plain"),
+                    ("types", types, "list"),
+                    ("programme_id", programme_id, "plain"),
+                    ("limit", limit, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_after")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     async def list_keys(
         self,
         account_id: str,
@@ -2679,13 +2834,16 @@ class AsyncOperations(AsyncTransportMixin):
         account: str | None = None,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
+        after_sequence: int | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Ledger Transactions.
 
-        Journal transactions with their postings, of the caller's programmes.
+        Journal transactions with their postings, of the caller's programmes. With
+        ``after_sequence``, resumable: pass the ``next_after_sequence`` of a page to read
+        what was sealed after it.
 
         ``GET /v1/ledger/transactions``
         """
@@ -2697,6 +2855,7 @@ class AsyncOperations(AsyncTransportMixin):
                 ("account", account, "plain"),
                 ("since", since, "date"),
                 ("until", until, "date"),
+                ("after_sequence", after_sequence, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
             ),
@@ -2712,6 +2871,7 @@ class AsyncOperations(AsyncTransportMixin):
         account: str | None = None,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
+        after_sequence: int | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -2729,6 +2889,7 @@ class AsyncOperations(AsyncTransportMixin):
                     ("account", account, "plain"),
                     ("since", since, "date"),
                     ("until", until, "date"),
+                    ("after_sequence", after_sequence, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),

@@ -59,7 +59,7 @@ def changes(client: TestClient, headers: dict[str, str], path: str) -> list[dict
 def stored_meta(client: TestClient, table: str, row_id: str) -> Any:
     with session_factory(client)() as session:
         return session.execute(
-            text(f"SELECT metadata FROM {table} WHERE id = :id"),  # noqa: S608 - test tables
+            text(f"SELECT metadata FROM {table} WHERE id = :id"),
             {"id": row_id},
         ).scalar_one()
 

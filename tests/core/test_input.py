@@ -363,7 +363,7 @@ def test_405_lists_every_method_of_the_path(world: World) -> None:
     cases = [
         ("PUT", "/v1/programmes", {"GET", "POST"}),
         ("PATCH", "/v1/accounts", {"GET", "POST"}),
-        ("PUT", f"/v1/programmes/{world.programme_id}", {"GET"}),
+        ("PUT", f"/v1/programmes/{world.programme_id}", {"GET", "PATCH"}),
         ("POST", "/v1/me", {"GET"}),
         ("GET", f"/v1/vouchers/{world.voucher_id}/revoke", {"POST"}),
     ]

@@ -339,6 +339,31 @@ CASES: dict[str, Case] = {
         setup=World.fresh_voucher,
         check=lambda w, c, r: r.json()["status"] == "revoked",
     ),
+    # Issue 13: corrections and their records.
+    "PATCH /v1/programmes/{id}": Case(
+        lambda w, h, _: w.client.patch(programme_path(w), headers=h, json={"name": "Renamed"}),
+        200,
+        allowed(("funder",), ("other funder",)),
+        check=lambda w, c, r: r.json()["name"] == "Renamed",
+    ),
+    "GET /v1/programmes/{id}/changes": Case(
+        lambda w, h, _: w.client.get(f"{programme_path(w)}/changes", headers=h),
+        200,
+        allowed(PARTIES, OTHER_PARTIES),
+    ),
+    "PATCH /v1/vouchers/{id}": Case(
+        lambda w, h, _: w.client.patch(
+            f"/v1/vouchers/{w.voucher_id}", headers=h, json={"metadata": {"note": "x"}}
+        ),
+        200,
+        allowed(ISSUERS, OTHER_ISSUERS),
+        check=lambda w, c, r: r.json()["id"] == w.voucher_id,
+    ),
+    "GET /v1/vouchers/{id}/changes": Case(
+        lambda w, h, _: w.client.get(f"/v1/vouchers/{w.voucher_id}/changes", headers=h),
+        200,
+        allowed((*PARTIES, "group"), (*OTHER_PARTIES, "other group")),
+    ),
 }
 
 

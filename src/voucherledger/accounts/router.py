@@ -12,11 +12,13 @@ from voucherledger.accounts.models import AccountKind
 from voucherledger.accounts.schemas import (
     AccountCreate,
     AccountOut,
+    AccountUpdate,
     KeyCreated,
     SupplierProfileUpdate,
 )
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
-from voucherledger.core.errors import Forbidden, NotFound, problem_responses
+from voucherledger.core.corrections import ChangeOut
+from voucherledger.core.errors import Forbidden, NotFound, ValidationFailed, problem_responses
 from voucherledger.core.idempotency import redact_secrets
 from voucherledger.core.pagination import Page, PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
@@ -107,3 +109,47 @@ def revoke_key(key_id: str, principal: CurrentPrincipal, session: DB) -> Respons
     Another party's key is 404."""
     service.revoke_key(session, principal, key_id)
     return Response(status_code=204)
+
+
+# An account's description is corrected by the account itself (its own key, or an
+# owner among its members) and the admin.
+AccountEditor = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            "admin", "funder", "manager", "group", "supplier", "auditor", member_role="owner"
+        )
+    ),
+]
+
+
+@router.patch(
+    "/accounts/{account_id}",
+    operation_id="update_account",
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
+def update_account(
+    account_id: str, body: AccountUpdate, principal: AccountEditor, session: DB
+) -> AccountOut:
+    """Correct an account's ``name``, ``country``, a group's profile (``group``: any of
+    its fields) or ``metadata`` (replaced whole); its kind never changes. Only the
+    fields sent change. Each change is recorded (``GET .../changes``) and emitted as
+    one ``account.updated`` event with the previous values. For the account itself
+    (its own key or an owner) and the admin; another account is 404."""
+    return service.update(session, principal, account_id, body)
+
+
+@router.get(
+    "/accounts/{account_id}/changes",
+    operation_id="list_account_changes",
+    responses=problem_responses(NotFound),
+)
+def list_account_changes(
+    account_id: str,
+    principal: CurrentPrincipal,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ChangeOut]:
+    """The account's recorded corrections, oldest first, for whoever may read the
+    account (payout values only for those who may see payout details)."""
+    return service.list_changes(session, principal, account_id, page.after, page.limit)

@@ -9,7 +9,14 @@ from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model
 from schwifty import BIC, IBAN
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import CREATED_BY, Email, InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import (
+    CREATED_BY,
+    Email,
+    InputSchema,
+    Metadata,
+    Schema,
+    SingleLine,
+)
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -164,3 +171,35 @@ class KeyOut(Schema):
     created_by: str | None = Field(description=CREATED_BY)
     revoked_at: datetime | None = Field(description="When it stopped working; null if it works.")
     revoked_by: str | None = Field(description="Who revoked it (a member id or a key id).")
+
+
+class GroupProfileUpdate(InputSchema):
+    """A group's profile fields to correct; only those sent change."""
+
+    group_type: GroupType | None = None
+    origin_country: CountryCode | None = None
+    residence_country: CountryCode | None = None
+    women_led: StrictBool | None = None
+
+
+class AccountUpdate(InputSchema):
+    """A correction of an account's description (never its kind): only the fields
+    sent change. ``country`` null clears it; ``metadata`` replaces the whole dict;
+    ``group`` is for a group account only, and its fields may not be null."""
+
+    name: Name | None = None
+    country: CountryCode | None = None
+    group: GroupProfileUpdate | None = None
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> AccountUpdate:
+        nullable = {"country"}
+        for field in sorted(self.model_fields_set - nullable):
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} may not be null")
+        if self.group is not None:
+            for field in sorted(self.group.model_fields_set):
+                if getattr(self.group, field) is None:
+                    raise ValueError(f"group.{field} may not be null")
+        return self

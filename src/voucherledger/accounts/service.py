@@ -17,15 +17,19 @@ from voucherledger.accounts.schemas import (
     PAYOUT_FIELDS,
     AccountCreate,
     AccountOut,
+    AccountUpdate,
     GroupProfileOut,
     KeyCreated,
     KeyOut,
     SupplierProfileOut,
     SupplierProfileUpdate,
 )
+from voucherledger.core import corrections
 from voucherledger.core.auth import Principal, generate_key
+from voucherledger.core.corrections import ChangeOut, apply_fields, record_fields
 from voucherledger.core.db import utcnow
-from voucherledger.core.errors import Forbidden, NotFound
+from voucherledger.core.errors import Forbidden, NotFound, ValidationFailed
+from voucherledger.core.events import emit
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
 from voucherledger.ledger import SYSTEM
@@ -157,6 +161,7 @@ def update_supplier_profile(
     account = repository.get(session, account_id, for_update=True)
     if account is None or account.kind != "supplier":
         raise NotFound(f"No supplier account {account_id}.")
+    before: dict[str, object] = {f: getattr(account, f) for f in sorted(body.model_fields_set)}
     changed_payout = False
     for field in sorted(body.model_fields_set):
         value = getattr(body, field)
@@ -167,6 +172,7 @@ def update_supplier_profile(
         account.payout_updated_at = utcnow()
         account.payout_updated_by = principal.actor_ref
     session.flush()
+    record_profile_update(session, principal, account, before)
     return to_out(account, payout=True)
 
 
@@ -220,3 +226,103 @@ def create_admin(session: Session, name: str) -> KeyCreated:
     """The first admin account and its key, from the CLI: made by ``"system"``."""
     account = create(session, AccountCreate(kind="admin", name=name), created_by=SYSTEM)
     return create_key(session, account.id, created_by=SYSTEM)
+
+
+# --- Issue 13: corrections (PATCH /v1/accounts/{id}), recorded and evented ---
+_GROUP_FIELDS = ("group_type", "origin_country", "residence_country", "women_led")
+
+
+def _editable(session: Session, principal: Principal, account_id: str) -> Account:
+    """The account locked for a correction: the admin's any, else the caller's own
+    (another account's is 404, as an account the caller cannot see)."""
+    if principal.kind != "admin" and principal.account_id != account_id:
+        raise NotFound(f"No account {account_id}.")
+    account = repository.get(session, account_id, for_update=True)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    return account
+
+
+def _emit_updated(
+    session: Session, account: Account, previous: dict[str, object], *, payout: bool
+) -> None:
+    emit(
+        session,
+        "account.updated",
+        {
+            "object": to_out(account, payout=payout).model_dump(mode="json"),
+            "previous": previous,
+        },
+        account_ids=[account.id],
+    )
+
+
+def update(
+    session: Session, principal: Principal, account_id: str, body: AccountUpdate
+) -> AccountOut:
+    """Correct the fields sent; each change is recorded and one ``account.updated``
+    event says what it was before. Nothing sent that differs: nothing recorded."""
+    account = _editable(session, principal, account_id)
+    sent = body.model_fields_set
+    wanted: dict[str, object] = {f: getattr(body, f) for f in ("name", "country") if f in sent}
+    if "metadata" in sent:
+        wanted["metadata"] = dict(body.metadata or {})
+    if body.group is not None:
+        if account.kind != "group":
+            raise ValidationFailed(
+                "only a group account has a group profile",
+                [{"loc": ["body", "group"], "msg": "not a group account", "type": "value_error"}],
+            )
+        for field in sorted(body.group.model_fields_set):
+            wanted[f"group.{field}"] = getattr(body.group, field)
+    previous = apply_fields(
+        session,
+        account,
+        wanted,
+        object_type="account",
+        object_id=account.id,
+        changed_by=principal.actor_ref,
+        attributes={"metadata": "meta", **{f"group.{f}": f for f in _GROUP_FIELDS}},
+    )
+    payout = bool(payout_visible(session, principal, [account]))
+    if previous:
+        _emit_updated(session, account, previous, payout=True)
+    return to_out(account, payout=payout)
+
+
+def record_profile_update(
+    session: Session,
+    principal: Principal,
+    account: Account,
+    before: dict[str, object],
+) -> None:
+    """Record what ``update_supplier_profile`` changed (``before``: every field it may
+    change, as it was) and emit ``account.updated``; nothing when nothing changed."""
+    current = {f: getattr(account, f) for f in before}
+    previous = {f: v for f, v in before.items() if current[f] != v}
+    if not previous:
+        return
+    record_fields(
+        session,
+        previous,
+        current,
+        object_type="account",
+        object_id=account.id,
+        changed_by=principal.actor_ref,
+    )
+    _emit_updated(session, account, previous, payout=True)
+
+
+def list_changes(
+    session: Session, principal: Principal, account_id: str, after: str | None, limit: int
+) -> Page[ChangeOut]:
+    """The account's recorded changes, for who may read it; a payout field's values
+    are null for a caller who may not see the payout details."""
+    get(session, principal, account_id)  # 404 unless visible
+    page = corrections.list_changes(session, "account", account_id, after, limit)
+    account = repository.get(session, account_id)
+    if account is not None and not payout_visible(session, principal, [account]):
+        for change in page.data:
+            if change.field in PAYOUT_FIELDS:
+                change.old_value = change.new_value = None
+    return page

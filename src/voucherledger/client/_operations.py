@@ -894,6 +894,62 @@ class SyncOperations(SyncTransportMixin):
         )
         return result
 
+    def list_account_changes(
+        self,
+        account_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Account Changes.
+
+        The account's recorded corrections, oldest first, for whoever may read the
+        account (payout values only for those who may see payout details).
+
+        ``GET /v1/accounts/{account_id}/changes``
+        """
+        result: Any = self._request(
+            "GET",
+            f"/v1/accounts/{_path(account_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_account_changes(
+        self,
+        account_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_account_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = self._request(
+                "GET",
+                f"/v1/accounts/{_path(account_id)}/changes",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     def list_accounts(
         self,
         *,
@@ -1201,6 +1257,61 @@ class SyncOperations(SyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    def list_programme_changes(
+        self,
+        programme_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Programme Changes.
+
+        The programme's recorded corrections, oldest first, for its parties.
+
+        ``GET /v1/programmes/{programme_id}/changes``
+        """
+        result: Any = self._request(
+            "GET",
+            f"/v1/programmes/{_path(programme_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_programme_changes(
+        self,
+        programme_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_programme_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = self._request(
+                "GET",
+                f"/v1/programmes/{_path(programme_id)}/changes",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     def list_programme_suppliers(
         self, programme_id: str, *, headers: Mapping[str, str] | None = None
     ) -> Any:
@@ -1390,6 +1501,62 @@ class SyncOperations(SyncTransportMixin):
                     ("programme_id", programme_id, "plain"),
                     ("supplier_id", supplier_id, "plain"),
                     ("status", status, "plain"),
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
+    def list_voucher_changes(
+        self,
+        voucher_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Voucher Changes.
+
+        The voucher's recorded corrections, oldest first, for the group holding it and
+        the programme's parties.
+
+        ``GET /v1/vouchers/{voucher_id}/changes``
+        """
+        result: Any = self._request(
+            "GET",
+            f"/v1/vouchers/{_path(voucher_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_voucher_changes(
+        self,
+        voucher_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_voucher_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = self._request(
+                "GET",
+                f"/v1/vouchers/{_path(voucher_id)}/changes",
+                params=_query(
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),
@@ -1657,6 +1824,28 @@ class SyncOperations(SyncTransportMixin):
         )
         return result
 
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Account.
+
+        Correct an account's ``name``, ``country``, a group's profile (``group``: any of
+        its fields) or ``metadata`` (replaced whole); its kind never changes. Only the
+        fields sent change. Each change is recorded (``GET .../changes``) and emitted as
+        one ``account.updated`` event with the previous values. For the account itself
+        (its own key or an owner) and the admin; another account is 404.
+
+        ``PATCH /v1/accounts/{account_id}``
+        """
+        result: Any = self._request(
+            "PATCH", f"/v1/accounts/{_path(account_id)}", json=body, headers=headers, expect="json"
+        )
+        return result
+
     def update_account_security(
         self,
         account_id: str,
@@ -1701,6 +1890,33 @@ class SyncOperations(SyncTransportMixin):
         )
         return result
 
+    def update_programme(
+        self,
+        programme_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Programme.
+
+        Correct the ``name``, the parties (``manager_ids`` / ``auditor_ids`` replace
+        that list, checked as at creation) or ``metadata`` (replaced whole); only the
+        fields sent change, and no money moves, so a closed programme may be corrected
+        too. A removed manager's vouchers stay as issued. Each change is recorded
+        (``GET .../changes``) and emitted as one ``programme.updated`` event with the
+        previous values, to the parties before and after. For the funder.
+
+        ``PATCH /v1/programmes/{programme_id}``
+        """
+        result: Any = self._request(
+            "PATCH",
+            f"/v1/programmes/{_path(programme_id)}",
+            json=body,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     def update_supplier_profile(
         self,
         account_id: str,
@@ -1724,6 +1940,28 @@ class SyncOperations(SyncTransportMixin):
             json=body,
             headers=headers,
             expect="json",
+        )
+        return result
+
+    def update_voucher(
+        self,
+        voucher_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Voucher.
+
+        Extend an active voucher's ``expires_at`` (later than now's, 422
+        ``expiry_not_extended`` otherwise; not past the programme's ``ends_at``) or
+        replace its ``metadata``. No money moves. Each change is recorded (``GET
+        .../changes``) and emitted as one ``voucher.updated`` event with the previous
+        values. For the programme's funder and managers.
+
+        ``PATCH /v1/vouchers/{voucher_id}``
+        """
+        result: Any = self._request(
+            "PATCH", f"/v1/vouchers/{_path(voucher_id)}", json=body, headers=headers, expect="json"
         )
         return result
 
@@ -2647,6 +2885,63 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def list_account_changes(
+        self,
+        account_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Account Changes.
+
+        The account's recorded corrections, oldest first, for whoever may read the
+        account (payout values only for those who may see payout details).
+
+        ``GET /v1/accounts/{account_id}/changes``
+        """
+        result: Any = await self._request(
+            "GET",
+            f"/v1/accounts/{_path(account_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_account_changes(
+        self,
+        account_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_account_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = await self._request(
+                "GET",
+                f"/v1/accounts/{_path(account_id)}/changes",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     async def list_accounts(
         self,
         *,
@@ -2959,6 +3254,62 @@ class AsyncOperations(AsyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    async def list_programme_changes(
+        self,
+        programme_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Programme Changes.
+
+        The programme's recorded corrections, oldest first, for its parties.
+
+        ``GET /v1/programmes/{programme_id}/changes``
+        """
+        result: Any = await self._request(
+            "GET",
+            f"/v1/programmes/{_path(programme_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_programme_changes(
+        self,
+        programme_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_programme_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = await self._request(
+                "GET",
+                f"/v1/programmes/{_path(programme_id)}/changes",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     async def list_programme_suppliers(
         self, programme_id: str, *, headers: Mapping[str, str] | None = None
     ) -> Any:
@@ -3150,6 +3501,63 @@ class AsyncOperations(AsyncTransportMixin):
                     ("programme_id", programme_id, "plain"),
                     ("supplier_id", supplier_id, "plain"),
                     ("status", status, "plain"),
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
+    async def list_voucher_changes(
+        self,
+        voucher_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Voucher Changes.
+
+        The voucher's recorded corrections, oldest first, for the group holding it and
+        the programme's parties.
+
+        ``GET /v1/vouchers/{voucher_id}/changes``
+        """
+        result: Any = await self._request(
+            "GET",
+            f"/v1/vouchers/{_path(voucher_id)}/changes",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_voucher_changes(
+        self,
+        voucher_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_voucher_changes``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = await self._request(
+                "GET",
+                f"/v1/vouchers/{_path(voucher_id)}/changes",
+                params=_query(
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),
@@ -3419,6 +3827,28 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Account.
+
+        Correct an account's ``name``, ``country``, a group's profile (``group``: any of
+        its fields) or ``metadata`` (replaced whole); its kind never changes. Only the
+        fields sent change. Each change is recorded (``GET .../changes``) and emitted as
+        one ``account.updated`` event with the previous values. For the account itself
+        (its own key or an owner) and the admin; another account is 404.
+
+        ``PATCH /v1/accounts/{account_id}``
+        """
+        result: Any = await self._request(
+            "PATCH", f"/v1/accounts/{_path(account_id)}", json=body, headers=headers, expect="json"
+        )
+        return result
+
     async def update_account_security(
         self,
         account_id: str,
@@ -3463,6 +3893,33 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def update_programme(
+        self,
+        programme_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Programme.
+
+        Correct the ``name``, the parties (``manager_ids`` / ``auditor_ids`` replace
+        that list, checked as at creation) or ``metadata`` (replaced whole); only the
+        fields sent change, and no money moves, so a closed programme may be corrected
+        too. A removed manager's vouchers stay as issued. Each change is recorded
+        (``GET .../changes``) and emitted as one ``programme.updated`` event with the
+        previous values, to the parties before and after. For the funder.
+
+        ``PATCH /v1/programmes/{programme_id}``
+        """
+        result: Any = await self._request(
+            "PATCH",
+            f"/v1/programmes/{_path(programme_id)}",
+            json=body,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     async def update_supplier_profile(
         self,
         account_id: str,
@@ -3486,6 +3943,28 @@ class AsyncOperations(AsyncTransportMixin):
             json=body,
             headers=headers,
             expect="json",
+        )
+        return result
+
+    async def update_voucher(
+        self,
+        voucher_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Voucher.
+
+        Extend an active voucher's ``expires_at`` (later than now's, 422
+        ``expiry_not_extended`` otherwise; not past the programme's ``ends_at``) or
+        replace its ``metadata``. No money moves. Each change is recorded (``GET
+        .../changes``) and emitted as one ``voucher.updated`` event with the previous
+        values. For the programme's funder and managers.
+
+        ``PATCH /v1/vouchers/{voucher_id}``
+        """
+        result: Any = await self._request(
+            "PATCH", f"/v1/vouchers/{_path(voucher_id)}", json=body, headers=headers, expect="json"
         )
         return result
 

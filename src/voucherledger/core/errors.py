@@ -174,6 +174,13 @@ class VoucherExhausted(AppError):
     status, code, title = 409, "voucher_exhausted", "Voucher exhausted"
 
 
+class ExpiryNotExtended(ValidationFailed):
+    """A voucher's new ``expires_at`` is not later than its current one: a
+    correction may only extend it."""
+
+    code, title = "expiry_not_extended", "Expiry not extended"
+
+
 class AlreadySettled(AppError):
     status, code, title = 409, "already_settled", "Already settled"
 

@@ -145,3 +145,19 @@ def ids(session: Session, *, only: str | None = None) -> list[str]:
     if only is not None:
         stmt = stmt.where(Programme.id == only)
     return list(session.execute(stmt).scalars())
+
+
+def replace_parties(session: Session, programme_id: str, wanted: dict[str, str]) -> None:
+    """Make the programme's managers and auditors exactly ``wanted`` (account id to
+    role); the caller holds the programme row locked."""
+    existing = {p.account_id: p for p in parties(session, programme_id)}
+    for account_id, party in existing.items():
+        if account_id not in wanted:
+            session.delete(party)
+    session.flush()
+    for account_id, role in wanted.items():
+        if account_id in existing:
+            existing[account_id].role = role  # type: ignore[assignment]
+        else:
+            session.add(ProgrammeParty(programme_id=programme_id, account_id=account_id, role=role))
+    session.flush()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.core.auth import Principal, require_roles
+from voucherledger.core.corrections import ChangeOut
 from voucherledger.core.errors import (
     CategoryNotAllowed,
     Forbidden,
@@ -27,6 +28,7 @@ from voucherledger.programmes.schemas import (
     DepositOut,
     ProgrammeCreate,
     ProgrammeOut,
+    ProgrammeUpdate,
 )
 
 router = APIRouter(prefix="/v1/programmes", tags=["programmes"], route_class=CommittingRoute)
@@ -115,3 +117,35 @@ def close_programme(
 ) -> ProgrammeOut:
     """No more issuance; the unissued budget returns to the funder."""
     return service.close(session, principal, programme_id, ledger_key(request))
+
+
+@router.patch(
+    "/{programme_id}",
+    operation_id="update_programme",
+    responses=problem_responses(Forbidden, NotFound, ValidationFailed),
+)
+def update_programme(
+    programme_id: str, body: ProgrammeUpdate, principal: Funder, session: DB
+) -> ProgrammeOut:
+    """Correct the ``name``, the parties (``manager_ids`` / ``auditor_ids`` replace
+    that list, checked as at creation) or ``metadata`` (replaced whole); only the
+    fields sent change, and no money moves, so a closed programme may be corrected
+    too. A removed manager's vouchers stay as issued. Each change is recorded
+    (``GET .../changes``) and emitted as one ``programme.updated`` event with the
+    previous values, to the parties before and after. For the funder."""
+    return service.update(session, principal, programme_id, body)
+
+
+@router.get(
+    "/{programme_id}/changes",
+    operation_id="list_programme_changes",
+    responses=problem_responses(Forbidden, NotFound),
+)
+def list_programme_changes(
+    programme_id: str,
+    principal: Party,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ChangeOut]:
+    """The programme's recorded corrections, oldest first, for its parties."""
+    return service.list_changes(session, principal, programme_id, page.after, page.limit)

@@ -11,6 +11,7 @@ from voucherledger.core.money import Amount, Currency
 from voucherledger.core.schemas import (
     CREATED_BY,
     InputSchema,
+    Metadata,
     Schema,
     SingleLine,
     UTCDateTimeIn,
@@ -256,3 +257,23 @@ class ProgrammeReport(Schema):
     totals: ReportLine
     women_led: WomenLedShare
     breakdowns: ReportBreakdowns
+
+
+class ProgrammeUpdate(InputSchema):
+    """A correction: only the fields sent change. ``manager_ids`` / ``auditor_ids``
+    replace that list of parties; ``metadata`` replaces the whole dict. None may be
+    null."""
+
+    name: Name | None = None
+    manager_ids: Annotated[list[AccountId], Field(max_length=50)] | None = None
+    auditor_ids: Annotated[list[AccountId], Field(max_length=50)] | None = None
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ProgrammeUpdate:
+        for field in sorted(self.model_fields_set):
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} may not be null")
+        _no_repeats(self.manager_ids or [], "manager_ids")
+        _no_repeats(self.auditor_ids or [], "auditor_ids")
+        return self

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
-from voucherledger.core import events
+from voucherledger.core import corrections, events
 from voucherledger.core.auth import Principal
+from voucherledger.core.corrections import ChangeOut, apply_fields, record_fields
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
     CategoryNotAllowed,
@@ -23,6 +25,7 @@ from voucherledger.core.errors import (
     ProgrammeClosed,
     ValidationFailed,
 )
+from voucherledger.core.events import emit
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, make_page
 from voucherledger.core.schemas import Schema
@@ -36,6 +39,7 @@ from voucherledger.programmes.schemas import (
     DepositOut,
     ProgrammeCreate,
     ProgrammeOut,
+    ProgrammeUpdate,
     RulesOut,
 )
 
@@ -400,3 +404,112 @@ def accreditation_out(accreditation: Accreditation) -> AccreditationOut:
         updated_at=accreditation.updated_at,
         updated_by=accreditation.updated_by,
     )
+
+
+# --- Issue 13: corrections (PATCH /v1/programmes/{id}), recorded and evented ---
+def _checked_parties(
+    session: Session, manager_ids: list[str], auditor_ids: list[str]
+) -> dict[str, str]:
+    """The parties wanted (account id to role), checked as a new programme's are:
+    no account both, each an account of its role's kind (422 otherwise)."""
+    wanted = {**dict.fromkeys(manager_ids, "manager"), **dict.fromkeys(auditor_ids, "auditor")}
+    if len(wanted) != len(manager_ids) + len(auditor_ids):
+        raise ValidationFailed(
+            "an account cannot be both manager and auditor",
+            [{"loc": ["body", "auditor_ids"], "msg": "also a manager", "type": "value_error"}],
+        )
+    found = accounts_repo.accounts_by_id(session, wanted)
+    bad = [
+        {
+            "loc": ["body", f"{role}_ids"],
+            "msg": f"{account_id} is not a {role} account",
+            "type": "value_error",
+        }
+        for account_id, role in wanted.items()
+        if account_id not in found or found[account_id].kind != role
+    ]
+    if bad:
+        raise ValidationFailed("unknown manager or auditor accounts", bad)
+    return wanted
+
+
+def readers(session: Session, programme: Programme) -> list[str]:
+    """Who reads the programme's events: its funder, managers and auditors."""
+    return [programme.funder_id, *(p.account_id for p in repository.parties(session, programme.id))]
+
+
+def update(
+    session: Session, principal: Principal, programme_id: str, body: ProgrammeUpdate
+) -> ProgrammeOut:
+    """Correct the fields sent, for the funder, open or closed (a name or the parties
+    may need correcting after the close too; no money moves). Each change is
+    recorded and one ``programme.updated`` event gives the previous values; removing
+    a manager leaves the vouchers it issued as they are (``created_by`` keeps it)."""
+    programme = access(
+        session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
+    ).programme
+    sent = body.model_fields_set
+    before_readers = readers(session, programme)
+    old_parties = repository.parties(session, programme.id)
+    old = {
+        "manager_ids": sorted(p.account_id for p in old_parties if p.role == "manager"),
+        "auditor_ids": sorted(p.account_id for p in old_parties if p.role == "auditor"),
+    }
+    new_lists = {
+        "manager_ids": sorted(body.manager_ids)
+        if "manager_ids" in sent and body.manager_ids is not None
+        else old["manager_ids"],
+        "auditor_ids": sorted(body.auditor_ids)
+        if "auditor_ids" in sent and body.auditor_ids is not None
+        else old["auditor_ids"],
+    }
+    previous: dict[str, Any] = {}
+    if new_lists != old:
+        wanted = _checked_parties(session, new_lists["manager_ids"], new_lists["auditor_ids"])
+        repository.replace_parties(session, programme.id, wanted)
+        changed = {f: v for f, v in old.items() if new_lists[f] != v}
+        record_fields(
+            session,
+            changed,
+            new_lists,
+            object_type="programme",
+            object_id=programme.id,
+            changed_by=principal.actor_ref,
+            programme_id=programme.id,
+        )
+        previous.update(changed)
+    scalars: dict[str, Any] = {}
+    if "name" in sent:
+        scalars["name"] = body.name
+    if "metadata" in sent:
+        scalars["metadata"] = dict(body.metadata or {})
+    previous.update(
+        apply_fields(
+            session,
+            programme,
+            scalars,
+            object_type="programme",
+            object_id=programme.id,
+            changed_by=principal.actor_ref,
+            programme_id=programme.id,
+            attributes={"metadata": "meta"},
+        )
+    )
+    out = to_out(session, programme)
+    if previous:
+        emit(
+            session,
+            "programme.updated",
+            {"object": out.model_dump(mode="json"), "previous": previous},
+            programme_id=programme.id,
+            account_ids=[*before_readers, *readers(session, programme)],
+        )
+    return out
+
+
+def list_changes(
+    session: Session, principal: Principal, programme_id: str, after: str | None, limit: int
+) -> Page[ChangeOut]:
+    """The programme's recorded corrections, for its parties."""
+    access(session, principal, programme_id)
+    return corrections.list_changes(session, "programme", programme_id, after, limit)

@@ -9,16 +9,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from voucherledger.core.auth import Principal, require_roles
+from voucherledger.core.corrections import ChangeOut
 from voucherledger.core.errors import (
+    ExpiryNotExtended,
     Forbidden,
     InsufficientFunds,
     InvalidState,
     NotFound,
     ProgrammeClosed,
     ValidationFailed,
+    VoucherExhausted,
+    VoucherExpired,
+    VoucherRevoked,
     problem_responses,
 )
-from voucherledger.core.pagination import PageParams, page_params
+from voucherledger.core.pagination import Page, PageParams, page_params
 from voucherledger.core.routing import CommittingRoute, LookupRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.vouchers import service
@@ -32,6 +37,7 @@ from voucherledger.vouchers.schemas import (
     VoucherList,
     VoucherOut,
     VoucherStatement,
+    VoucherUpdate,
 )
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"], route_class=CommittingRoute)
@@ -178,3 +184,43 @@ def check_voucher_batch(
     detail}`` (empty and ``valid`` true when it would be issued). A closed programme
     is refused as a whole, as issuing is."""
     return service.check(session, principal, programme_id, body.vouchers)
+
+
+@router.patch(
+    "/{voucher_id}",
+    operation_id="update_voucher",
+    responses=problem_responses(
+        Forbidden,
+        NotFound,
+        ExpiryNotExtended,
+        VoucherExpired,
+        VoucherRevoked,
+        VoucherExhausted,
+        ValidationFailed,
+    ),
+)
+def update_voucher(
+    voucher_id: str, body: VoucherUpdate, principal: Issuer, session: DB
+) -> VoucherOut:
+    """Extend an active voucher's ``expires_at`` (later than now's, 422
+    ``expiry_not_extended`` otherwise; not past the programme's ``ends_at``) or
+    replace its ``metadata``. No money moves. Each change is recorded (``GET
+    .../changes``) and emitted as one ``voucher.updated`` event with the previous
+    values. For the programme's funder and managers."""
+    return service.update(session, principal, voucher_id, body)
+
+
+@router.get(
+    "/{voucher_id}/changes",
+    operation_id="list_voucher_changes",
+    responses=problem_responses(Forbidden, NotFound),
+)
+def list_voucher_changes(
+    voucher_id: str,
+    principal: Reader,
+    session: DB,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ChangeOut]:
+    """The voucher's recorded corrections, oldest first, for the group holding it and
+    the programme's parties."""
+    return service.list_changes(session, principal, voucher_id, page.after, page.limit)

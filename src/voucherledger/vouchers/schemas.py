@@ -12,6 +12,7 @@ from voucherledger.core.schemas import (
     CREATED_BY,
     FreeText,
     InputSchema,
+    Metadata,
     Schema,
     SingleLine,
     UTCDateTimeIn,
@@ -118,3 +119,20 @@ class VoucherStatement(Schema):
     currency: str
     data: list[StatementLine] = Field(description="Oldest first.")
     next_cursor: str | None
+
+
+class VoucherUpdate(InputSchema):
+    """A correction: only the fields sent change; neither may be null."""
+
+    expires_at: UTCDateTimeIn | None = Field(
+        default=None,
+        description="Later than the current expiry and not after the programme's ends_at.",
+    )
+    metadata: Metadata | None = Field(default=None, description="Replaces the whole dict.")
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> VoucherUpdate:
+        for field in sorted(self.model_fields_set):
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} may not be null")
+        return self

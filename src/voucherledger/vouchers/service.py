@@ -21,13 +21,15 @@ from sqlalchemy.orm import Session
 from voucherledger import chart, ledger
 from voucherledger.accounts import repository as accounts_repo
 from voucherledger.accounts.models import Account
-from voucherledger.core import events
+from voucherledger.core import corrections, events
 from voucherledger.core.auth import Principal
+from voucherledger.core.corrections import ChangeOut, apply_fields
 from voucherledger.core.db import utcnow
 from voucherledger.core.errors import (
     AppError,
     BatchRejected,
     CategoryNotAllowed,
+    ExpiryNotExtended,
     GroupNotEligible,
     InsufficientFunds,
     InvalidState,
@@ -35,9 +37,13 @@ from voucherledger.core.errors import (
     NotFound,
     ProgrammeClosed,
     ValidationFailed,
+    VoucherExhausted,
+    VoucherExpired,
+    VoucherRevoked,
 )
+from voucherledger.core.events import emit
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import Page, split_page
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -54,6 +60,7 @@ from voucherledger.vouchers.schemas import (
     VoucherList,
     VoucherOut,
     VoucherStatement,
+    VoucherUpdate,
 )
 
 __all__ = ["BatchOut", "VoucherBatch", "VoucherCreate", "VoucherOut"]
@@ -707,3 +714,99 @@ def expire_due(
         )
     session.flush()
     return count, returned
+
+
+# --- Issue 13: corrections (PATCH /v1/vouchers/{id}), recorded and evented ---
+_NOT_ACTIVE: dict[str, type[AppError]] = {
+    "expired": VoucherExpired,
+    "revoked": VoucherRevoked,
+    "exhausted": VoucherExhausted,
+}
+
+
+def update(
+    session: Session, principal: Principal, voucher_id: str, body: VoucherUpdate
+) -> VoucherOut:
+    """Extend an active voucher's expiry (not past its programme's ``ends_at``) or
+    replace its metadata, for the programme's funder and managers; under the
+    voucher's row lock, touching no ledger row. Each change is recorded and one
+    ``voucher.updated`` event gives the previous values."""
+    seen = _visible(session, principal, voucher_id)
+    programme = programmes.access(
+        session, principal, seen.voucher.programme_id, roles=ISSUERS
+    ).programme
+    voucher = repository.get(session, voucher_id, for_update=True)
+    if voucher is None:
+        raise NotFound(f"No voucher {voucher_id}.")
+    sent = body.model_fields_set
+    wanted: dict[str, Any] = {}
+    if "expires_at" in sent and body.expires_at is not None:
+        now = utcnow()
+        status = shown_status(voucher.status, voucher.expires_at, now)
+        if status != "active":
+            raise _NOT_ACTIVE.get(status, InvalidState)(
+                f"Voucher {voucher.id} is {status}: only an active voucher's expiry changes."
+            )
+        if body.expires_at <= voucher.expires_at:
+            raise ExpiryNotExtended(
+                "expires_at may only be extended",
+                [
+                    {
+                        "loc": ["body", "expires_at"],
+                        "msg": "not later than the current expiry",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        if programme.ends_at is not None and body.expires_at > programme.ends_at:
+            raise ValidationFailed(
+                "expires_at may not pass the programme's ends_at",
+                [
+                    {
+                        "loc": ["body", "expires_at"],
+                        "msg": "after the programme ends",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        wanted["expires_at"] = body.expires_at
+    if "metadata" in sent:
+        wanted["metadata"] = dict(body.metadata or {})
+    previous = apply_fields(
+        session,
+        voucher,
+        wanted,
+        object_type="voucher",
+        object_id=voucher.id,
+        changed_by=principal.actor_ref,
+        programme_id=voucher.programme_id,
+        attributes={"metadata": "meta"},
+        as_json=_json_value,
+    )
+    out = get(session, principal, voucher_id)
+    if previous:
+        event_object = out.model_dump(mode="json")
+        event_object["code"] = None  # the event goes to auditors too: never the code
+        emit(
+            session,
+            "voucher.updated",
+            {"object": event_object, "previous": previous},
+            programme_id=voucher.programme_id,
+            account_ids=[*programmes.readers(session, programme), voucher.group_id],
+        )
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    """A recorded value: a timestamp as the API writes it (UTC, ``Z``)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def list_changes(
+    session: Session, principal: Principal, voucher_id: str, after: str | None, limit: int
+) -> Page[ChangeOut]:
+    """The voucher's recorded corrections, for who may read the voucher."""
+    _visible(session, principal, voucher_id)
+    return corrections.list_changes(session, "voucher", voucher_id, after, limit)

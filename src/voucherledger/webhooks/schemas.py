@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from voucherledger.core.schemas import CREATED_BY, FreeText, InputSchema, Schema, SingleLine
 from voucherledger.webhooks.models import DeliveryStatus
 
-Url = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=2000)]
+Url = Annotated[str, SingleLine, StringConstraints(min_length=1, max_length=4000)]
 Description = Annotated[str, FreeText, StringConstraints(max_length=500)]
 EventTypes = Annotated[
     list[Annotated[str, StringConstraints(max_length=60)]],
@@ -23,7 +23,9 @@ EventTypes = Annotated[
 
 
 class WebhookEndpointCreate(InputSchema):
-    url: Url = Field(description="https, resolving only to public addresses.")
+    url: Url = Field(
+        description="https, resolving only to public addresses; at most 2000 characters."
+    )
     event_types: EventTypes
     description: Description | None = None
 

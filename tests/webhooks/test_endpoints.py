@@ -82,9 +82,10 @@ def test_url_rules_answer_their_codes(settings: Settings) -> None:
         group = make_party(client, admin, "group")
 
         def create(url: str, types: list[str] | None = None) -> httpx.Response:
-            return client.post(
+            response: httpx.Response = client.post(
                 BASE, headers=group.headers, json={"url": url, "event_types": types or ["*"]}
             )
+            return response
 
         assert_problem(create("http://example.com/hook"), 422, "webhook_url_insecure")
         for private in (

@@ -94,7 +94,7 @@ def update_webhook_endpoint(
     "/{endpoint_id}",
     status_code=204,
     operation_id="delete_webhook_endpoint",
-    responses=problem_responses(Forbidden, NotFound, validation=False),
+    responses=problem_responses(Forbidden, NotFound),
 )
 def delete_webhook_endpoint(endpoint_id: str, principal: Owner, session: DB) -> Response:
     """Nothing more is delivered to it; its id then answers 404."""

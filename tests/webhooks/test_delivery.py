@@ -18,6 +18,7 @@ from tests.factories.programmes import session_factory
 from tests.factories.server import free_port
 from tests.factories.webhooks import Clock, Receiver, emit_for, receiver
 from voucherledger.core import events
+from voucherledger.core.db import transaction
 from voucherledger.core.settings import Settings
 from voucherledger.webhooks import deliver
 from voucherledger.webhooks.deliver import backoff, deliver_due
@@ -230,3 +231,25 @@ def test_purge_removes_old_deliveries(settings: Settings) -> None:
         assert deliver.purge(factory, clock() + timedelta(seconds=1)) == 2
         with factory() as session:
             assert session.execute(select(WebhookAttempt)).first() is None
+
+
+def test_each_event_type_reaches_an_endpoint_subscribed_to_it(settings: Settings) -> None:
+    """Emitted directly here: the API-triggered version of every type follows the
+    emission of every type (issue 13 §1)."""
+    settings = _insecure(settings)
+    with client_for(settings) as client, receiver() as got:
+        factory = session_factory(client)
+        funder = make_party(client, admin_headers(client), "funder")
+        for event_type in events.EVENT_TYPES:
+            made = client.post(
+                BASE,
+                headers=funder.headers,
+                json={"url": f"{got.url}?t={event_type}", "event_types": [event_type]},
+            )
+            assert made.status_code == 201, made.text
+        with transaction(factory) as session:
+            for event_type in events.EVENT_TYPES:
+                events.emit(session, event_type, {"object": {}}, account_ids=[funder.id])
+        deliver_due(factory, settings)
+        seen = sorted((r.path, json.loads(r.body)["type"]) for r in got.requests)
+        assert seen == sorted((f"/hook?t={t}", t) for t in events.EVENT_TYPES)

@@ -25,6 +25,9 @@ SSRF: the host is resolved here, every address checked (unless
 check); the peer address is checked again after connecting. Redirects are never
 followed (a 3xx is a failure); at most ``webhook_max_response_bytes`` of an answer is
 read.
+
+Deliveries and their attempts are kept ``events_retention_days``, like events: the
+worker purges older ones about hourly (:func:`purge`, which the sweep may call too).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
 LEASE_EXTRA = timedelta(seconds=30)
 PURGE_BATCH = 1000
+PURGE_EVERY_SECONDS = 3600.0
 Clock = Callable[[], datetime]
 
 
@@ -457,10 +461,17 @@ class BackgroundDeliverer:
         self._thread.join(timeout=self._settings.webhook_timeout_seconds + 5)
 
     def run(self) -> None:
-        """Until stopped (also the body of ``voucherledger deliver``)."""
+        """Until stopped (also the body of ``voucherledger deliver``). About once an
+        hour it also purges deliveries older than ``events_retention_days`` (harmless
+        when several workers do it at once)."""
+        next_purge = time.monotonic()
         while not self._stop.is_set():
             try:
                 deliver_due(self._factory, self._settings)
+                if time.monotonic() >= next_purge:
+                    retention = timedelta(days=self._settings.events_retention_days)
+                    purge(self._factory, utcnow() - retention)
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
             except Exception:  # keep delivering after a transient database error
                 log.exception("webhook_delivery_failed")
             self._stop.wait(self._settings.webhook_interval_seconds)

@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
@@ -53,7 +53,7 @@ from standardwebhooks import Webhook
 from voucherledger import __version__
 from voucherledger.accounts.models import Account
 from voucherledger.core import events
-from voucherledger.core.db import transaction, utcnow
+from voucherledger.core.db import read_only, transaction, utcnow
 from voucherledger.core.errors import AppError
 from voucherledger.core.ids import new_id
 from voucherledger.core.settings import Settings
@@ -403,6 +403,20 @@ def make_client(settings: Settings) -> httpx.Client:
     )
 
 
+def _any_endpoint(factory: sessionmaker[Session]) -> bool:
+    with factory() as session:
+        engine = session.get_bind()
+    if not isinstance(engine, Engine):
+        engine = engine.engine
+    with factory(bind=read_only(engine)) as session:
+        found = session.execute(
+            select(WebhookEndpoint.id)
+            .where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.deleted_at.is_(None))
+            .limit(1)
+        ).first()
+    return found is not None
+
+
 def deliver_due(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -411,7 +425,10 @@ def deliver_due(
     http: httpx.Client | None = None,
 ) -> int:
     """Number pending events, fan them out, and send every due delivery once; returns
-    how many attempts were made."""
+    how many attempts were made. Without any enabled endpoint it only reads (on SQLite
+    it then takes no write lock)."""
+    if not _any_endpoint(factory):
+        return 0
     events.sequence_pending(factory)
     fan_out(factory, clock())
     lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_EXTRA

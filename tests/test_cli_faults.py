@@ -26,6 +26,7 @@ COMMANDS = {
     "create-admin": ("keys", "create-admin"),
     "sweep": ("sweep",),
     "seal": ("seal",),
+    "deliver": ("deliver", "--once"),
     "demo": ("demo",),
     "verify": ("verify",),
 }

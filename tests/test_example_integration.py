@@ -142,14 +142,11 @@ def test_the_funder_example_reconciles_claims_from_webhooks(
     url, key = delivering
     scheme = Scheme(url, key)
     try:
-        create_endpoint = getattr(scheme.f, "create_webhook_endpoint", None)
-        if create_endpoint is None:
-            pytest.skip("this build has no POST /v1/webhook-endpoints yet (issue 13 §2)")
         before = scheme.claim(30_000, "G-1")
         scheme.g.confirm_redemption(before["id"])
         scheme.claim(10_000, "G-2")  # stays pending: held
         port = free_port()
-        endpoint = create_endpoint(
+        endpoint = scheme.f.create_webhook_endpoint(
             body={
                 "url": f"http://127.0.0.1:{port}/webhooks",
                 "event_types": ["*"],

@@ -43,6 +43,8 @@ from voucherledger.sweep.router import router as sweep_router
 from voucherledger.vouchers.router import issuance as issuance_router
 from voucherledger.vouchers.router import issuance_check as issuance_check_router
 from voucherledger.vouchers.router import router as vouchers_router
+from voucherledger.webhooks.deliver import BackgroundDeliverer
+from voucherledger.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """\
 Voucher-based funding schemes over an append-only double-entry ledger.
@@ -86,9 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             sweeper.start()
         app.state.sweeper = sweeper
+        deliverer = None
+        if settings.webhook_delivery_enabled:
+            deliverer = BackgroundDeliverer(session_factory, settings)
+            deliverer.start()
         try:
             yield
         finally:
+            if deliverer is not None:
+                deliverer.stop()
             if sweeper is not None:
                 sweeper.stop()
             if sealer is not None:
@@ -164,5 +172,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settlements_router)
     app.include_router(audit_router)
     app.include_router(events_router)
+    app.include_router(webhooks_router)
     install_console(app)
     return app

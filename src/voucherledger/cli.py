@@ -438,6 +438,32 @@ def sweep(
 
 
 @app.command()
+def deliver(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+) -> None:
+    """Deliver webhooks: a worker of its own (run it with webhook_delivery_enabled=false
+    in the servers, or beside them); runs until SIGTERM or Ctrl-C."""
+    import signal
+
+    from voucherledger.core.db import create_session_factory
+    from voucherledger.webhooks.deliver import BackgroundDeliverer, deliver_due
+
+    settings = _settings()
+    with _database(settings) as engine:
+        factory = create_session_factory(engine)
+        if once:
+            count = deliver_due(factory, settings)
+            typer.echo(f"made {count} delivery attempt(s)")
+            return
+        worker = BackgroundDeliverer(factory, settings)
+        signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+        try:
+            worker.run()
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
 def seal() -> None:
     """Seal all pending journal transactions now."""
     from voucherledger.core.db import create_session_factory

@@ -475,6 +475,30 @@ class SyncOperations(SyncTransportMixin):
         )
         return result
 
+    def create_webhook_endpoint(
+        self,
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Create Webhook Endpoint.
+
+        Register a URL for the account's events (those after now). The answer holds the
+        signing ``secret``, shown this once.
+
+        ``POST /v1/webhook-endpoints``
+        """
+        result: Any = self._request(
+            "POST",
+            "/v1/webhook-endpoints",
+            json=body,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     def delete_current_session(self, *, headers: Mapping[str, str] | None = None) -> None:
         """Delete Current Session.
 
@@ -484,6 +508,19 @@ class SyncOperations(SyncTransportMixin):
         ``DELETE /v1/sessions/current``
         """
         self._request("DELETE", "/v1/sessions/current", headers=headers, expect="none")
+
+    def delete_webhook_endpoint(
+        self, endpoint_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Delete Webhook Endpoint.
+
+        Nothing more is delivered to it; its id then answers 404.
+
+        ``DELETE /v1/webhook-endpoints/{endpoint_id}``
+        """
+        self._request(
+            "DELETE", f"/v1/webhook-endpoints/{_path(endpoint_id)}", headers=headers, expect="none"
+        )
 
     def export_journal(
         self,
@@ -806,6 +843,18 @@ class SyncOperations(SyncTransportMixin):
             _token = page.get("next_cursor")
             if not _token or not items or page.get("has_more") is False:
                 return
+
+    def get_webhook_endpoint(
+        self, endpoint_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """Get Webhook Endpoint.
+
+        ``GET /v1/webhook-endpoints/{endpoint_id}``
+        """
+        result: Any = self._request(
+            "GET", f"/v1/webhook-endpoints/{_path(endpoint_id)}", headers=headers, expect="json"
+        )
+        return result
 
     def healthz(self, *, headers: Mapping[str, str] | None = None) -> Any:
         """Healthz.
@@ -1634,6 +1683,114 @@ class SyncOperations(SyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    def list_webhook_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Webhook Deliveries.
+
+        ``GET /v1/webhook-endpoints/{endpoint_id}/deliveries``
+        """
+        result: Any = self._request(
+            "GET",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries",
+            params=_query(
+                ("status", status, "plain"),
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_webhook_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_webhook_deliveries``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = self._request(
+                "GET",
+                f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries",
+                params=_query(
+                    ("status", status, "plain"),
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
+    def list_webhook_endpoints(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Webhook Endpoints.
+
+        ``GET /v1/webhook-endpoints``
+        """
+        result: Any = self._request(
+            "GET",
+            "/v1/webhook-endpoints",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def iter_list_webhook_endpoints(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Every item of ``list_webhook_endpoints``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = self._request(
+                "GET",
+                "/v1/webhook-endpoints",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            yield from items
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     def metrics(self, *, headers: Mapping[str, str] | None = None) -> Any:
         """Metrics.
 
@@ -1751,6 +1908,29 @@ class SyncOperations(SyncTransportMixin):
         )
         return result
 
+    def retry_webhook_delivery(
+        self,
+        endpoint_id: str,
+        delivery_id: str,
+        *,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Retry Webhook Delivery.
+
+        Pending again and due now, also after it failed.
+
+        ``POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry``
+        """
+        result: Any = self._request(
+            "POST",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries/{_path(delivery_id)}/retry",
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     def revoke_key(self, key_id: str, *, headers: Mapping[str, str] | None = None) -> None:
         """Revoke Key.
 
@@ -1780,6 +1960,29 @@ class SyncOperations(SyncTransportMixin):
             "POST",
             f"/v1/vouchers/{_path(voucher_id)}/revoke",
             json=body,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    def rotate_webhook_endpoint_secret(
+        self,
+        endpoint_id: str,
+        *,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Rotate Webhook Endpoint Secret.
+
+        A new secret; the old one keeps signing too (a second signature in
+        ``webhook-signature``) for 24 hours.
+
+        ``POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret``
+        """
+        result: Any = self._request(
+            "POST",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/rotate-secret",
             idempotency_key=idempotency_key,
             headers=headers,
             expect="json",
@@ -1962,6 +2165,29 @@ class SyncOperations(SyncTransportMixin):
         """
         result: Any = self._request(
             "PATCH", f"/v1/vouchers/{_path(voucher_id)}", json=body, headers=headers, expect="json"
+        )
+        return result
+
+    def update_webhook_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Webhook Endpoint.
+
+        Change the URL, the event types, the description, or ``enabled`` (re-enabling
+        clears ``failing_since`` and ``disabled_reason``).
+
+        ``PATCH /v1/webhook-endpoints/{endpoint_id}``
+        """
+        result: Any = self._request(
+            "PATCH",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}",
+            json=body,
+            headers=headers,
+            expect="json",
         )
         return result
 
@@ -2453,6 +2679,30 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def create_webhook_endpoint(
+        self,
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Create Webhook Endpoint.
+
+        Register a URL for the account's events (those after now). The answer holds the
+        signing ``secret``, shown this once.
+
+        ``POST /v1/webhook-endpoints``
+        """
+        result: Any = await self._request(
+            "POST",
+            "/v1/webhook-endpoints",
+            json=body,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     async def delete_current_session(self, *, headers: Mapping[str, str] | None = None) -> None:
         """Delete Current Session.
 
@@ -2462,6 +2712,19 @@ class AsyncOperations(AsyncTransportMixin):
         ``DELETE /v1/sessions/current``
         """
         await self._request("DELETE", "/v1/sessions/current", headers=headers, expect="none")
+
+    async def delete_webhook_endpoint(
+        self, endpoint_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Delete Webhook Endpoint.
+
+        Nothing more is delivered to it; its id then answers 404.
+
+        ``DELETE /v1/webhook-endpoints/{endpoint_id}``
+        """
+        await self._request(
+            "DELETE", f"/v1/webhook-endpoints/{_path(endpoint_id)}", headers=headers, expect="none"
+        )
 
     async def export_journal(
         self,
@@ -2797,6 +3060,18 @@ class AsyncOperations(AsyncTransportMixin):
             _token = page.get("next_cursor")
             if not _token or not items or page.get("has_more") is False:
                 return
+
+    async def get_webhook_endpoint(
+        self, endpoint_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """Get Webhook Endpoint.
+
+        ``GET /v1/webhook-endpoints/{endpoint_id}``
+        """
+        result: Any = await self._request(
+            "GET", f"/v1/webhook-endpoints/{_path(endpoint_id)}", headers=headers, expect="json"
+        )
+        return result
 
     async def healthz(self, *, headers: Mapping[str, str] | None = None) -> Any:
         """Healthz.
@@ -3637,6 +3912,116 @@ class AsyncOperations(AsyncTransportMixin):
             if not _token or not items or page.get("has_more") is False:
                 return
 
+    async def list_webhook_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Webhook Deliveries.
+
+        ``GET /v1/webhook-endpoints/{endpoint_id}/deliveries``
+        """
+        result: Any = await self._request(
+            "GET",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries",
+            params=_query(
+                ("status", status, "plain"),
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_webhook_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_webhook_deliveries``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = await self._request(
+                "GET",
+                f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries",
+                params=_query(
+                    ("status", status, "plain"),
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
+    async def list_webhook_endpoints(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """List Webhook Endpoints.
+
+        ``GET /v1/webhook-endpoints``
+        """
+        result: Any = await self._request(
+            "GET",
+            "/v1/webhook-endpoints",
+            params=_query(
+                ("limit", limit, "plain"),
+                ("cursor", cursor, "plain"),
+            ),
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def iter_list_webhook_endpoints(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item of ``list_webhook_endpoints``, across its pages.
+
+        ``cursor`` follows ``next_cursor``."""
+        _token = cursor
+        while True:
+            page = await self._request(
+                "GET",
+                "/v1/webhook-endpoints",
+                params=_query(
+                    ("limit", limit, "plain"),
+                    ("cursor", _token, "plain"),
+                ),
+                headers=headers,
+                expect="json",
+            )
+            items = page.get("data") or []
+            for item in items:
+                yield item
+            _token = page.get("next_cursor")
+            if not _token or not items or page.get("has_more") is False:
+                return
+
     async def metrics(self, *, headers: Mapping[str, str] | None = None) -> Any:
         """Metrics.
 
@@ -3754,6 +4139,29 @@ class AsyncOperations(AsyncTransportMixin):
         )
         return result
 
+    async def retry_webhook_delivery(
+        self,
+        endpoint_id: str,
+        delivery_id: str,
+        *,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Retry Webhook Delivery.
+
+        Pending again and due now, also after it failed.
+
+        ``POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry``
+        """
+        result: Any = await self._request(
+            "POST",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/deliveries/{_path(delivery_id)}/retry",
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
     async def revoke_key(self, key_id: str, *, headers: Mapping[str, str] | None = None) -> None:
         """Revoke Key.
 
@@ -3783,6 +4191,29 @@ class AsyncOperations(AsyncTransportMixin):
             "POST",
             f"/v1/vouchers/{_path(voucher_id)}/revoke",
             json=body,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            expect="json",
+        )
+        return result
+
+    async def rotate_webhook_endpoint_secret(
+        self,
+        endpoint_id: str,
+        *,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Rotate Webhook Endpoint Secret.
+
+        A new secret; the old one keeps signing too (a second signature in
+        ``webhook-signature``) for 24 hours.
+
+        ``POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret``
+        """
+        result: Any = await self._request(
+            "POST",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}/rotate-secret",
             idempotency_key=idempotency_key,
             headers=headers,
             expect="json",
@@ -3965,6 +4396,29 @@ class AsyncOperations(AsyncTransportMixin):
         """
         result: Any = await self._request(
             "PATCH", f"/v1/vouchers/{_path(voucher_id)}", json=body, headers=headers, expect="json"
+        )
+        return result
+
+    async def update_webhook_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Update Webhook Endpoint.
+
+        Change the URL, the event types, the description, or ``enabled`` (re-enabling
+        clears ``failing_since`` and ``disabled_reason``).
+
+        ``PATCH /v1/webhook-endpoints/{endpoint_id}``
+        """
+        result: Any = await self._request(
+            "PATCH",
+            f"/v1/webhook-endpoints/{_path(endpoint_id)}",
+            json=body,
+            headers=headers,
+            expect="json",
         )
         return result
 

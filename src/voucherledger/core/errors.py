@@ -78,6 +78,26 @@ class WeakPassword(ValidationFailed):
     code, title = "weak_password", "Weak password"
 
 
+class WebhookUrlInvalid(ValidationFailed):
+    """A webhook URL that is not an absolute URL with a host, holds a user or password,
+    or is longer than 2000 characters."""
+
+    code, title = "webhook_url_invalid", "Webhook URL invalid"
+
+
+class WebhookUrlInsecure(ValidationFailed):
+    """A webhook URL that is not https (allowed only with ``webhook_allow_insecure_urls``)."""
+
+    code, title = "webhook_url_insecure", "Webhook URL not https"
+
+
+class WebhookUrlNotPublic(ValidationFailed):
+    """A webhook URL whose host does not resolve, or resolves to an address that is not
+    public (private, loopback, link-local, multicast, reserved, unspecified)."""
+
+    code, title = "webhook_url_not_public", "Webhook URL not public"
+
+
 class Conflict(AppError):
     """The request clashes with the current state of an object."""
 

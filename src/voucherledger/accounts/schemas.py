@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model
 from schwifty import BIC, IBAN
 
 from voucherledger.accounts.models import AccountKind
-from voucherledger.core.schemas import CREATED_BY, Email, InputSchema, Schema, SingleLine
+from voucherledger.core.schemas import CREATED_BY, Email, InputSchema, Metadata, Schema, SingleLine
 from voucherledger.reference import CountryCode, GroupType, ServiceCategory
 
 Name = Annotated[
@@ -40,6 +40,7 @@ class AccountCreate(InputSchema):
     country: CountryCode | None = None
     group: GroupProfile | None = None
     supplier: SupplierProfile | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _profile_matches_kind(self) -> AccountCreate:
@@ -139,6 +140,7 @@ class AccountOut(Schema):
         default=False, description="Every member must confirm a TOTP second factor."
     )
     created_by: str | None = Field(description=CREATED_BY)
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
 class KeyCreated(Schema):

@@ -100,6 +100,7 @@ def to_out(account: Account, *, payout: bool = False) -> AccountOut:
         created_at=account.created_at,
         require_totp=bool(account.require_totp),
         created_by=account.created_by,
+        metadata=dict(account.meta or {}),
     )
 
 
@@ -111,6 +112,7 @@ def create(session: Session, data: AccountCreate, *, created_by: str = SYSTEM) -
         country=data.country,
         created_at=utcnow(),
         created_by=created_by,
+        meta=dict(data.metadata),
     )
     if data.group is not None:
         account.group_type = data.group.group_type

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -32,7 +32,19 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT", bound=HasId)
 
 
-class Page(BaseModel, Generic[T]):
+class Paginated(BaseModel):
+    """What every list answer ends with: the next page's cursor, and ``has_more``,
+    true exactly when there is a next page (``next_cursor`` is not null)."""
+
+    next_cursor: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_more(self) -> bool:
+        return self.next_cursor is not None
+
+
+class Page(Paginated, Generic[T]):
     data: list[T]
     next_cursor: str | None
 

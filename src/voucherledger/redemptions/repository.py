@@ -102,9 +102,12 @@ _CLAIM_COLUMNS = (
     "settlement_id",
     "created_by",
     "decided_by",
+    "meta",
 )
+# The model's attribute where it differs from the column's name.
+_COLUMN_NAME = {"meta": "metadata"}
 _INSERT_CLAIM = (
-    f"INSERT INTO redemptions ({', '.join(_CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
+    f"INSERT INTO redemptions ({', '.join(_COLUMN_NAME.get(c, c) for c in _CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
     f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)})"
 )
 

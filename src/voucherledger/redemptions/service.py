@@ -105,6 +105,7 @@ def to_out(
         created_by=redemption.created_by,
         hold_expires_at=redemption.hold_expires_at,
         decided_by=redemption.decided_by,
+        metadata=dict(redemption.meta or {}),
     )
 
 
@@ -274,6 +275,7 @@ def claim(
         "settlement_id": None,
         "created_by": principal.actor_ref,
         "decided_by": None if confirm else principal.actor_ref,
+        "meta": dict(body.metadata),
     }
     repository.insert_claim(session, values)
     evidence.attach(session, supplier_id, files, redemption_id)

@@ -82,6 +82,7 @@ def to_out(settlement: Settlement, *, payout: bool = True) -> SettlementOut:
         rejection_reason=settlement.rejection_reason,
         created_by=settlement.proposed_by,
         created_at=settlement.created_at,
+        metadata=dict(settlement.meta or {}),
     )
 
 
@@ -142,6 +143,7 @@ def settle(
         transaction_id=None,
         proposed_by=principal.actor_ref,
         created_at=now,
+        meta=dict(body.metadata),
     )
     repository.add(session, settlement)
     covered = repository.cover_free_captured(session, settlement.id, programme.id, body.supplier_id)

@@ -101,6 +101,7 @@ def to_out(
         created_at=voucher.created_at,
         created_by=voucher.created_by,
         revoked_by=voucher.revoked_by,
+        metadata=dict(voucher.meta or {}),
     )
 
 
@@ -293,6 +294,7 @@ def issue(
                 "ended_transaction_id": None,
                 "created_by": principal.actor_ref,
                 "revoked_by": None,
+                "metadata": dict(plan.item.metadata),
             }
         )
         legs.append(ledger.Leg(chart.voucher(voucher_id), plan.item.amount, cur))
@@ -344,6 +346,7 @@ def issue(
             created_at=now,
             created_by=principal.actor_ref,
             revoked_by=None,
+            metadata=row["metadata"],
         )
         for row in rows
     ]

@@ -138,12 +138,18 @@ def get(session: Session, principal: Principal, account_id: str) -> AccountOut:
 
 
 def directory(
-    session: Session, principal: Principal, kind: str | None, after: str | None, limit: int
+    session: Session,
+    principal: Principal,
+    kind: str | None,
+    after: str | None,
+    limit: int,
+    *,
+    q: str | None = None,
 ) -> Page[AccountOut]:
     kinds = _VISIBLE_KINDS[principal.kind]
     if kind is not None:
         kinds = kinds & {kind}
-    rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1)
+    rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1, name_part=q)
     payout = payout_visible(session, principal, rows[:limit])
     return make_page([to_out(a, payout=a.id in payout) for a in rows], limit)
 

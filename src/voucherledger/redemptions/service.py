@@ -54,7 +54,7 @@ from voucherledger.core.errors import (
     VoucherRevoked,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
 from voucherledger.evidence import service as evidence
 from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.programmes import service as programmes
@@ -370,9 +370,16 @@ def list_visible(
     filters: dict[str, str | None],
     after: str | None,
     limit: int,
+    narrowed: ListFilters = NO_FILTERS,
 ) -> RedemptionList:
     rows = repository.list_visible(
-        session, principal.account_id, principal.kind, filters=filters, after=after, limit=limit + 1
+        session,
+        principal.account_id,
+        principal.kind,
+        filters=filters,
+        after=after,
+        limit=limit + 1,
+        narrowed=narrowed,
     )
     page, cursor = split_page(rows, limit)
     paid = _paid(session, page)

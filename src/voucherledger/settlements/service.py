@@ -46,7 +46,7 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
 from voucherledger.people.totp import has_confirmed_totp
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
@@ -285,6 +285,7 @@ def list_visible(
     status: str | None,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> SettlementList:
     rows = repository.list_visible(
         session,
@@ -295,6 +296,7 @@ def list_visible(
         status=status,
         after=after,
         limit=limit + 1,
+        filters=filters,
     )
     page, cursor = split_page(rows, limit)
     payout = principal.kind != "auditor"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from voucherledger.core.pagination import keyset
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, keyset, narrow
 from voucherledger.core.rawsql import Raw
 from voucherledger.ledger.models import JournalTransaction, LedgerAccount, Posting
 from voucherledger.programmes.repository import party_programme_ids
@@ -137,6 +137,7 @@ def list_visible(
     now: datetime,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> list[Voucher]:
     """Vouchers the caller may see; ``status`` as readers see it: a voucher past
     ``expires_at`` counts as ``expired`` before the sweep has ended it."""
@@ -156,6 +157,7 @@ def list_visible(
         )
     elif status is not None:
         stmt = stmt.where(Voucher.status == status)
+    stmt = narrow(stmt, filters, Voucher.created_at, Voucher.meta)
     return keyset(session, stmt, Voucher.id, after, limit)
 
 

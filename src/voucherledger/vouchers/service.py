@@ -36,7 +36,7 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -390,6 +390,7 @@ def list_visible(
     status: str | None,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> VoucherList:
     now = utcnow()
     rows = repository.list_visible(
@@ -402,6 +403,7 @@ def list_visible(
         now=now,
         after=after,
         limit=limit + 1,
+        filters=filters,
     )
     page, cursor = split_page(rows, limit)
     balances = repository.balances_of(

@@ -248,7 +248,7 @@ def test_funders_and_managers_see_only_groups_and_suppliers(
         assert [a["id"] for a in listed.json()["data"]] == [group.id, supplier.id]
         only_funders = client.get("/v1/accounts", headers=me.headers, params={"kind": "funder"})
         assert only_funders.status_code == 200
-        assert only_funders.json() == {"data": [], "next_cursor": None}
+        assert only_funders.json() == {"data": [], "next_cursor": None, "has_more": False}
         only_groups = client.get("/v1/accounts", headers=me.headers, params={"kind": "group"})
         assert [a["id"] for a in only_groups.json()["data"]] == [group.id]
 

@@ -21,9 +21,19 @@ def get(session: Session, account_id: str, *, for_update: bool = False) -> Accou
 
 
 def list_by_kinds(
-    session: Session, kinds: Collection[str], *, after: str | None, limit: int
+    session: Session,
+    kinds: Collection[str],
+    *,
+    after: str | None,
+    limit: int,
+    name_part: str | None = None,
 ) -> list[Account]:
-    return keyset(session, select(Account).where(Account.kind.in_(kinds)), Account.id, after, limit)
+    """``name_part``: names containing it, ignoring case (``%`` and ``_`` match
+    themselves; SQLite folds the case of ASCII letters only)."""
+    stmt = select(Account).where(Account.kind.in_(kinds))
+    if name_part is not None:
+        stmt = stmt.where(func.lower(Account.name).contains(name_part.lower(), autoescape=True))
+    return keyset(session, stmt, Account.id, after, limit)
 
 
 def add(session: Session, account: Account) -> None:

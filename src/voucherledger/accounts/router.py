@@ -56,9 +56,17 @@ def list_accounts(
     session: DB,
     page: Annotated[PageParams, Depends(page_params)],
     kind: Annotated[AccountKind | None, Query()] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Only accounts whose name contains this, ignoring case.",
+        ),
+    ] = None,
 ) -> Page[AccountOut]:
     """The directory: everything for admins; groups and suppliers for funders and managers."""
-    return service.directory(session, principal, kind, page.after, page.limit)
+    return service.directory(session, principal, kind, page.after, page.limit, q=q)
 
 
 @router.get(

@@ -47,6 +47,7 @@ class AccountCreate(InputSchema):
     country: CountryCode | None = None
     group: GroupProfile | None = None
     supplier: SupplierProfile | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _profile_matches_kind(self) -> AccountCreate:
@@ -146,6 +147,7 @@ class AccountOut(Schema):
         default=False, description="Every member must confirm a TOTP second factor."
     )
     created_by: str | None = Field(description=CREATED_BY)
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
 class KeyCreated(Schema):

@@ -104,6 +104,7 @@ def to_out(account: Account, *, payout: bool = False) -> AccountOut:
         created_at=account.created_at,
         require_totp=bool(account.require_totp),
         created_by=account.created_by,
+        metadata=dict(account.meta or {}),
     )
 
 
@@ -115,6 +116,7 @@ def create(session: Session, data: AccountCreate, *, created_by: str = SYSTEM) -
         country=data.country,
         created_at=utcnow(),
         created_by=created_by,
+        meta=dict(data.metadata),
     )
     if data.group is not None:
         account.group_type = data.group.group_type
@@ -140,12 +142,18 @@ def get(session: Session, principal: Principal, account_id: str) -> AccountOut:
 
 
 def directory(
-    session: Session, principal: Principal, kind: str | None, after: str | None, limit: int
+    session: Session,
+    principal: Principal,
+    kind: str | None,
+    after: str | None,
+    limit: int,
+    *,
+    q: str | None = None,
 ) -> Page[AccountOut]:
     kinds = _VISIBLE_KINDS[principal.kind]
     if kind is not None:
         kinds = kinds & {kind}
-    rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1)
+    rows = repository.list_by_kinds(session, kinds, after=after, limit=limit + 1, name_part=q)
     payout = payout_visible(session, principal, rows[:limit])
     return make_page([to_out(a, payout=a.id in payout) for a in rows], limit)
 

@@ -26,6 +26,8 @@ Mapping (``docs/exports.md`` has the whole table):
 - ``disbursementTransaction``: one per settlement that paid claims on the voucher,
   valued at the claims' net amounts (claimed minus refunded), recipient = the
   supplier paid; ``amountDisbursed`` their sum.
+- ``additional_data.metadata``: the voucher's ``metadata`` (the standard has no field
+  for it, and allows extra properties), present when it has any.
 
 Period: a grant is in the export when its voucher was issued in ``[since,
 until)``; its disbursements are those settled before ``until`` (whenever after
@@ -261,6 +263,8 @@ def _grant(
         grant["beneficiaryLocation"] = [
             {"countryCode": group.origin_country, "name": country_name(group.origin_country)}
         ]
+    if voucher.meta:
+        grant["additional_data"] = {"metadata": dict(voucher.meta)}
     grant["amountDisbursed"] = Major(to_major(sum(d.amount for d in paid), cur))
     if paid:
         grant["disbursementTransaction"] = [

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from voucherledger.core.pagination import Paginated
 from voucherledger.core.schemas import CREATED_BY, Schema
 
 
@@ -31,7 +32,7 @@ class TransactionOut(Schema):
     postings: list[PostingOut]
 
 
-class TransactionList(Schema):
+class TransactionList(Schema, Paginated):
     data: list[TransactionOut]
     next_cursor: str | None
     next_after_sequence: int | None = Field(

@@ -1003,6 +1003,7 @@ class SyncOperations(SyncTransportMixin):
         self,
         *,
         kind: str | None = None,
+        q: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -1018,6 +1019,7 @@ class SyncOperations(SyncTransportMixin):
             "/v1/accounts",
             params=_query(
                 ("kind", kind, "plain"),
+                ("q", q, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
             ),
@@ -1030,6 +1032,7 @@ class SyncOperations(SyncTransportMixin):
         self,
         *,
         kind: str | None = None,
+        q: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -1044,6 +1047,7 @@ class SyncOperations(SyncTransportMixin):
                 "/v1/accounts",
                 params=_query(
                     ("kind", kind, "plain"),
+                    ("q", q, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),
@@ -1437,6 +1441,9 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Redemptions.
@@ -1455,6 +1462,9 @@ class SyncOperations(SyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
+                ("metadata", metadata, "object"),
             ),
             headers=headers,
             expect="json",
@@ -1470,6 +1480,9 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """Every item of ``list_redemptions``, across its pages.
@@ -1487,6 +1500,9 @@ class SyncOperations(SyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
+                    ("metadata", metadata, "object"),
                 ),
                 headers=headers,
                 expect="json",
@@ -1505,6 +1521,8 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Settlements.
@@ -1522,6 +1540,8 @@ class SyncOperations(SyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
             ),
             headers=headers,
             expect="json",
@@ -1536,6 +1556,8 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """Every item of ``list_settlements``, across its pages.
@@ -1552,6 +1574,8 @@ class SyncOperations(SyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
                 ),
                 headers=headers,
                 expect="json",
@@ -1626,6 +1650,9 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Vouchers.
@@ -1643,6 +1670,9 @@ class SyncOperations(SyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
+                ("metadata", metadata, "object"),
             ),
             headers=headers,
             expect="json",
@@ -1657,6 +1687,9 @@ class SyncOperations(SyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """Every item of ``list_vouchers``, across its pages.
@@ -1673,6 +1706,9 @@ class SyncOperations(SyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
+                    ("metadata", metadata, "object"),
                 ),
                 headers=headers,
                 expect="json",
@@ -3221,6 +3257,7 @@ class AsyncOperations(AsyncTransportMixin):
         self,
         *,
         kind: str | None = None,
+        q: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -3236,6 +3273,7 @@ class AsyncOperations(AsyncTransportMixin):
             "/v1/accounts",
             params=_query(
                 ("kind", kind, "plain"),
+                ("q", q, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
             ),
@@ -3248,6 +3286,7 @@ class AsyncOperations(AsyncTransportMixin):
         self,
         *,
         kind: str | None = None,
+        q: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -3262,6 +3301,7 @@ class AsyncOperations(AsyncTransportMixin):
                 "/v1/accounts",
                 params=_query(
                     ("kind", kind, "plain"),
+                    ("q", q, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
                 ),
@@ -3662,6 +3702,9 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Redemptions.
@@ -3680,6 +3723,9 @@ class AsyncOperations(AsyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
+                ("metadata", metadata, "object"),
             ),
             headers=headers,
             expect="json",
@@ -3695,6 +3741,9 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         """Every item of ``list_redemptions``, across its pages.
@@ -3712,6 +3761,9 @@ class AsyncOperations(AsyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
+                    ("metadata", metadata, "object"),
                 ),
                 headers=headers,
                 expect="json",
@@ -3731,6 +3783,8 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Settlements.
@@ -3748,6 +3802,8 @@ class AsyncOperations(AsyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
             ),
             headers=headers,
             expect="json",
@@ -3762,6 +3818,8 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         """Every item of ``list_settlements``, across its pages.
@@ -3778,6 +3836,8 @@ class AsyncOperations(AsyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
                 ),
                 headers=headers,
                 expect="json",
@@ -3854,6 +3914,9 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """List Vouchers.
@@ -3871,6 +3934,9 @@ class AsyncOperations(AsyncTransportMixin):
                 ("status", status, "plain"),
                 ("limit", limit, "plain"),
                 ("cursor", cursor, "plain"),
+                ("created_after", created_after, "date"),
+                ("created_before", created_before, "date"),
+                ("metadata", metadata, "object"),
             ),
             headers=headers,
             expect="json",
@@ -3885,6 +3951,9 @@ class AsyncOperations(AsyncTransportMixin):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         """Every item of ``list_vouchers``, across its pages.
@@ -3901,6 +3970,9 @@ class AsyncOperations(AsyncTransportMixin):
                     ("status", status, "plain"),
                     ("limit", limit, "plain"),
                     ("cursor", _token, "plain"),
+                    ("created_after", created_after, "date"),
+                    ("created_before", created_before, "date"),
+                    ("metadata", metadata, "object"),
                 ),
                 headers=headers,
                 expect="json",

@@ -4,7 +4,9 @@ before the response leaves, plus the idempotency replay of POSTs.
 It also keeps what every route promises about its input: a body must be JSON (else
 415 before the body is parsed) — or ``multipart/form-data`` on a route whose body is a
 form (a file upload) — a 405 names every method of the path, and every POST documents
-409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI.
+409 ``idempotency_key_reused`` (and 413, 415 where they apply) in OpenAPI. A query
+parameter that no route under ``/v1`` declares is refused (422 ``validation_error``
+naming it), unless a dependency of the route allows its prefix (``query_prefixes``).
 
 A request is run again (up to :data:`~voucherledger.core.db.MAX_ATTEMPTS` in all)
 when the database rolled it back as a deadlock or serialization failure, or its
@@ -19,7 +21,9 @@ from typing import Any
 
 import structlog
 from fastapi import Depends, Request, Response, params
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -38,6 +42,7 @@ from voucherledger.core.errors import (
     IdempotencyKeyReused,
     PayloadTooLarge,
     UnsupportedMediaType,
+    ValidationFailed,
     add_problems,
 )
 from voucherledger.core.http import is_form_media_type, is_json_media_type
@@ -102,6 +107,26 @@ def allowed_methods(scope: Scope) -> set[str]:
     return methods
 
 
+def query_surface(dependant: Dependant) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The query parameters a route takes, through every sub-dependency, by alias (the
+    fields of a model-typed parameter each), and the prefixes its dependencies let
+    through (a function's ``query_prefixes`` attribute: ``metadata[`` filters)."""
+    names: set[str] = set()
+    prefixes: list[str] = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        for param in current.query_params:
+            annotation = param.field_info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                names.update(f.alias or n for n, f in annotation.model_fields.items())
+            else:
+                names.add(param.alias)
+        prefixes.extend(getattr(current.call, "query_prefixes", ()))
+        pending.extend(current.dependencies)
+    return frozenset(names), tuple(prefixes)
+
+
 def _abort(session: Session) -> None:
     """Roll back and close; on a dead connection the rollback fails too, and must not
     hide the error that ended the request (the server rolled the work back anyway)."""
@@ -150,6 +175,29 @@ class CommittingRoute(APIRoute):
         self.takes_form = self.body_field is not None and isinstance(
             self.body_field.field_info, params.Form
         )
+        self.query_names, self.query_prefixes = query_surface(self.dependant)
+        self.refuses_unknown_query = self.path_format.startswith("/v1/") or self.path == "/v1"
+
+    def _refuse_unknown_query(self, request: Request) -> None:
+        unknown = sorted(
+            {
+                name
+                for name in request.query_params
+                if name not in self.query_names and not name.startswith(self.query_prefixes)
+            }
+        )
+        if unknown:
+            raise ValidationFailed(
+                f"Unknown query parameter: {', '.join(n[:60] for n in unknown[:5])}.",
+                [
+                    {
+                        "loc": ["query", name[:60]],
+                        "msg": "this route takes no such query parameter",
+                        "type": "unknown_parameter",
+                    }
+                    for name in unknown[:20]
+                ],
+            )
 
     async def _refuse_media_type(self, request: Request) -> None:
         content_type = request.headers.get("content-type")
@@ -175,6 +223,8 @@ class CommittingRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            if self.refuses_unknown_query:
+                self._refuse_unknown_query(request)
             if self.body_field is not None:
                 await self._refuse_media_type(request)
             for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -65,6 +65,7 @@ class ProgrammeCreate(InputSchema):
     manager_ids: Annotated[list[AccountId], Field(max_length=50)] = Field(default_factory=list)
     auditor_ids: Annotated[list[AccountId], Field(max_length=50)] = Field(default_factory=list)
     ends_at: UTCDateTimeIn | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> ProgrammeCreate:
@@ -116,6 +117,7 @@ class ProgrammeOut(Schema):
     closed_at: datetime | None
     closed_by: str | None = Field(description="Who closed it. " + CREATED_BY)
     balances: Balances
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
 class DepositCreate(InputSchema):

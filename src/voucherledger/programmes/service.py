@@ -147,6 +147,7 @@ def to_out(session: Session, programme: Programme) -> ProgrammeOut:
         closed_at=programme.closed_at,
         closed_by=programme.closed_by,
         balances=balances(session, programme.id),
+        metadata=dict(programme.meta or {}),
     )
 
 
@@ -191,6 +192,7 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
         created_by=principal.actor_ref,
         closed_at=None,
         closed_by=None,
+        meta=dict(body.metadata),
     )
     repository.add(
         session,

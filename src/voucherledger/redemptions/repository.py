@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy import column as sa_column
 from sqlalchemy.orm import Session
 
-from voucherledger.core.pagination import keyset
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, keyset, narrow
 from voucherledger.core.rawsql import Raw, fetchone, from_db_json, from_db_time
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
@@ -102,9 +102,12 @@ _CLAIM_COLUMNS = (
     "settlement_id",
     "created_by",
     "decided_by",
+    "meta",
 )
+# The model's attribute where it differs from the column's name.
+_COLUMN_NAME = {"meta": "metadata"}
 _INSERT_CLAIM = (
-    f"INSERT INTO redemptions ({', '.join(_CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
+    f"INSERT INTO redemptions ({', '.join(_COLUMN_NAME.get(c, c) for c in _CLAIM_COLUMNS)}) "  # noqa: S608 - fixed names
     f"VALUES ({', '.join('?' for _ in _CLAIM_COLUMNS)})"
 )
 
@@ -160,11 +163,13 @@ def list_visible(
     filters: dict[str, str | None],
     after: str | None,
     limit: int,
+    narrowed: ListFilters = NO_FILTERS,
 ) -> list[Redemption]:
     stmt = select(Redemption).where(visible_filter(account_id, kind))
     for column, value in filters.items():
         if value is not None:
             stmt = stmt.where(getattr(Redemption, column) == value)
+    stmt = narrow(stmt, narrowed, Redemption.created_at, Redemption.meta)
     return keyset(session, stmt, Redemption.id, after, limit)
 
 

@@ -25,7 +25,14 @@ from voucherledger.core.errors import (
     VoucherRevoked,
     problem_responses,
 )
-from voucherledger.core.pagination import PageParams, page_params
+from voucherledger.core.pagination import (
+    METADATA_FILTER_DOC,
+    NO_FILTERS,
+    ListFilters,
+    PageParams,
+    created_and_metadata,
+    page_params,
+)
 from voucherledger.core.routing import CommittingRoute, LookupRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.redemptions import service
@@ -90,7 +97,12 @@ def create_redemption(
     )
 
 
-@router.get("", operation_id="list_redemptions", responses=problem_responses(Forbidden))
+@router.get(
+    "",
+    operation_id="list_redemptions",
+    responses=problem_responses(Forbidden),
+    openapi_extra=METADATA_FILTER_DOC,
+)
 def list_redemptions(
     principal: Reader,
     session: DB,
@@ -99,6 +111,7 @@ def list_redemptions(
     supplier_id: Annotated[str | None, Query(max_length=40)] = None,
     voucher_id: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[RedemptionStatus | None, Query()] = None,
+    narrowed: Annotated[ListFilters, Depends(created_and_metadata)] = NO_FILTERS,
 ) -> RedemptionList:
     """Claims of the caller's programmes; suppliers and groups see their own."""
     return service.list_visible(
@@ -112,6 +125,7 @@ def list_redemptions(
         },
         after=page.after,
         limit=page.limit,
+        narrowed=narrowed,
     )
 
 

@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
-from voucherledger.core.schemas import CREATED_BY, FreeText, InputSchema, Schema, SingleLine
+from voucherledger.core.pagination import Paginated
+from voucherledger.core.schemas import (
+    CREATED_BY,
+    FreeText,
+    InputSchema,
+    Metadata,
+    Schema,
+    SingleLine,
+)
 from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.redemptions.models import OutcomeKind, RedemptionStatus
 from voucherledger.reference import ServiceCategory
@@ -49,6 +57,7 @@ class RedemptionCreate(InputSchema):
         description="Evidence files (POST /v1/evidence) backing the claim: your own "
         "uploads, not used by another claim; at most 10, none twice.",
     )
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _evidence_once(self) -> RedemptionCreate:
@@ -88,9 +97,10 @@ class RedemptionOut(Schema):
         description="Who captured or voided it (confirmed, rejected or cancelled it, or "
         "ran the sweep that released its timed-out hold); null while pending. " + CREATED_BY
     )
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
-class RedemptionList(Schema):
+class RedemptionList(Schema, Paginated):
     data: list[RedemptionOut]
     next_cursor: str | None
 

@@ -55,7 +55,7 @@ from voucherledger.core.errors import (
     VoucherRevoked,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
 from voucherledger.evidence import service as evidence
 from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.programmes import service as programmes
@@ -106,6 +106,7 @@ def to_out(
         created_by=redemption.created_by,
         hold_expires_at=redemption.hold_expires_at,
         decided_by=redemption.decided_by,
+        metadata=dict(redemption.meta or {}),
     )
 
 
@@ -275,6 +276,7 @@ def claim(
         "settlement_id": None,
         "created_by": principal.actor_ref,
         "decided_by": None if confirm else principal.actor_ref,
+        "meta": dict(body.metadata),
     }
     repository.insert_claim(session, values)
     evidence.attach(session, supplier_id, files, redemption_id)
@@ -399,9 +401,16 @@ def list_visible(
     filters: dict[str, str | None],
     after: str | None,
     limit: int,
+    narrowed: ListFilters = NO_FILTERS,
 ) -> RedemptionList:
     rows = repository.list_visible(
-        session, principal.account_id, principal.kind, filters=filters, after=after, limit=limit + 1
+        session,
+        principal.account_id,
+        principal.kind,
+        filters=filters,
+        after=after,
+        limit=limit + 1,
+        narrowed=narrowed,
     )
     page, cursor = split_page(rows, limit)
     paid = _paid(session, page)

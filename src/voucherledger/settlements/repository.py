@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
-from voucherledger.core.pagination import keyset
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, keyset, narrow
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import Redemption
 from voucherledger.settlements.models import Settlement
@@ -105,6 +105,7 @@ def list_visible(
     status: str | None,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> list[Settlement]:
     stmt = select(Settlement).where(visible_filter(account_id, kind))
     if programme_id is not None:
@@ -113,4 +114,5 @@ def list_visible(
         stmt = stmt.where(Settlement.supplier_id == supplier_id)
     if status is not None:
         stmt = stmt.where(Settlement.status == status)
+    stmt = narrow(stmt, filters, Settlement.created_at, Settlement.meta)
     return keyset(session, stmt, Settlement.id, after, limit)

@@ -18,7 +18,13 @@ from voucherledger.core.errors import (
     TotpSetupRequired,
     problem_responses,
 )
-from voucherledger.core.pagination import PageParams, page_params
+from voucherledger.core.pagination import (
+    NO_FILTERS,
+    ListFilters,
+    PageParams,
+    created_range,
+    page_params,
+)
 from voucherledger.core.routing import CommittingRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.settlements import service
@@ -63,6 +69,7 @@ def list_settlements(
     programme_id: Annotated[str | None, Query(max_length=40)] = None,
     supplier_id: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[SettlementStatusFilter | None, Query()] = None,
+    filters: Annotated[ListFilters, Depends(created_range)] = NO_FILTERS,
 ) -> SettlementList:
     """Settlements of the funder's or auditor's programmes, or the supplier's own."""
     return service.list_visible(
@@ -73,6 +80,7 @@ def list_settlements(
         status=status,
         after=page.after,
         limit=page.limit,
+        filters=filters,
     )
 
 

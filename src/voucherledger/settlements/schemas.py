@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from voucherledger.core.schemas import FreeText, InputSchema, Schema, SingleLine
+from voucherledger.core.pagination import Paginated
+from voucherledger.core.schemas import FreeText, InputSchema, Metadata, Schema, SingleLine
 
 SettlementStatusFilter = Literal["proposed", "settled", "rejected"]
 
@@ -17,6 +18,7 @@ class SettlementCreate(InputSchema):
     payout_reference: Annotated[
         str, SingleLine, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
     ]
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class SettlementReject(InputSchema):
@@ -58,8 +60,9 @@ class SettlementOut(Schema):
     rejection_reason: str | None
     created_by: str | None = Field(description="The same as `proposed_by`.")
     created_at: datetime
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
-class SettlementList(Schema):
+class SettlementList(Schema, Paginated):
     data: list[SettlementOut]
     next_cursor: str | None

@@ -47,7 +47,7 @@ from voucherledger.core.errors import (
     ValidationFailed,
 )
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
 from voucherledger.people.totp import has_confirmed_totp
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.models import Programme
@@ -83,6 +83,7 @@ def to_out(settlement: Settlement, *, payout: bool = True) -> SettlementOut:
         rejection_reason=settlement.rejection_reason,
         created_by=settlement.proposed_by,
         created_at=settlement.created_at,
+        metadata=dict(settlement.meta or {}),
     )
 
 
@@ -156,6 +157,7 @@ def settle(
         transaction_id=None,
         proposed_by=principal.actor_ref,
         created_at=now,
+        meta=dict(body.metadata),
     )
     repository.add(session, settlement)
     covered = repository.cover_free_captured(session, settlement.id, programme.id, body.supplier_id)
@@ -301,6 +303,7 @@ def list_visible(
     status: str | None,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> SettlementList:
     rows = repository.list_visible(
         session,
@@ -311,6 +314,7 @@ def list_visible(
         status=status,
         after=after,
         limit=limit + 1,
+        filters=filters,
     )
     page, cursor = split_page(rows, limit)
     payout = principal.kind != "auditor"

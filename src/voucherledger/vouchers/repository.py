@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from voucherledger.core.pagination import keyset
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, keyset, narrow
 from voucherledger.core.rawsql import Raw
 from voucherledger.ledger.models import JournalTransaction, LedgerAccount, Posting
 from voucherledger.programmes.repository import party_programme_ids
@@ -42,31 +42,32 @@ _COLUMNS = (
     "ended_transaction_id",
     "created_by",
     "revoked_by",
+    "metadata",
 )
 # PostgreSQL: one statement over column arrays. SQLite: one prepared statement per row.
 _PG_INSERT = (
     "INSERT INTO vouchers (id, programme_id, group_id, code, currency, amount, "
     "reserve_amount, service_categories, status, expires_at, created_at, "
     "issue_transaction_id, revoked_at, revoke_reason, ended_transaction_id, "
-    "created_by, revoked_by) "
+    "created_by, revoked_by, metadata) "
     "SELECT u.id, u.programme_id, u.group_id, u.code, u.currency, u.amount, "
     "u.reserve_amount, CAST(u.service_categories AS JSON), u.status, u.expires_at, "
     "u.created_at, u.issue_transaction_id, u.revoked_at, u.revoke_reason, "
-    "u.ended_transaction_id, u.created_by, u.revoked_by "
+    "u.ended_transaction_id, u.created_by, u.revoked_by, CAST(u.metadata AS JSON) "
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
     "?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::timestamp[], "
     "?::timestamp[], ?::text[], ?::timestamp[], ?::text[], ?::text[], "
-    "?::text[], ?::text[]) "
+    "?::text[], ?::text[], ?::text[]) "
     "AS u(id, programme_id, group_id, code, currency, amount, reserve_amount, "
     "service_categories, status, expires_at, created_at, issue_transaction_id, "
-    "revoked_at, revoke_reason, ended_transaction_id, created_by, revoked_by)"
+    "revoked_at, revoke_reason, ended_transaction_id, created_by, revoked_by, metadata)"
 )
 _SQLITE_INSERT = (
     "INSERT INTO vouchers (id, programme_id, group_id, code, currency, amount, "
     "reserve_amount, service_categories, status, expires_at, created_at, "
     "issue_transaction_id, revoked_at, revoke_reason, ended_transaction_id, "
-    "created_by, revoked_by) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_by, revoked_by, metadata) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -177,6 +178,7 @@ def list_visible(
     now: datetime,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> list[Voucher]:
     """Vouchers the caller may see; ``status`` as readers see it: a voucher past
     ``expires_at`` counts as ``expired`` before the sweep has ended it."""
@@ -196,6 +198,7 @@ def list_visible(
         )
     elif status is not None:
         stmt = stmt.where(Voucher.status == status)
+    stmt = narrow(stmt, filters, Voucher.created_at, Voucher.meta)
     return keyset(session, stmt, Voucher.id, after, limit)
 
 

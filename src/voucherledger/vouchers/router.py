@@ -23,7 +23,15 @@ from voucherledger.core.errors import (
     VoucherRevoked,
     problem_responses,
 )
-from voucherledger.core.pagination import Page, PageParams, page_params
+from voucherledger.core.pagination import (
+    METADATA_FILTER_DOC,
+    NO_FILTERS,
+    ListFilters,
+    Page,
+    PageParams,
+    created_and_metadata,
+    page_params,
+)
 from voucherledger.core.routing import CommittingRoute, LookupRoute, ledger_key
 from voucherledger.core.session import get_session
 from voucherledger.vouchers import service
@@ -52,7 +60,12 @@ Issuer = Annotated[Principal, Depends(require_roles("funder", "manager"))]
 CodeHolder = Annotated[Principal, Depends(require_roles("funder", "manager", "group"))]
 
 
-@router.get("", operation_id="list_vouchers", responses=problem_responses(Forbidden))
+@router.get(
+    "",
+    operation_id="list_vouchers",
+    responses=problem_responses(Forbidden),
+    openapi_extra=METADATA_FILTER_DOC,
+)
 def list_vouchers(
     principal: Reader,
     session: DB,
@@ -60,6 +73,7 @@ def list_vouchers(
     programme_id: Annotated[str | None, Query(max_length=40)] = None,
     group_id: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[VoucherStatus | None, Query()] = None,
+    filters: Annotated[ListFilters, Depends(created_and_metadata)] = NO_FILTERS,
 ) -> VoucherList:
     """Vouchers of the caller's programmes; a group sees only its own."""
     return service.list_visible(
@@ -70,6 +84,7 @@ def list_vouchers(
         status=status,
         after=page.after,
         limit=page.limit,
+        filters=filters,
     )
 
 

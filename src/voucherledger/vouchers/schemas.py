@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from voucherledger.core.money import Amount
+from voucherledger.core.pagination import Paginated
 from voucherledger.core.schemas import (
     CREATED_BY,
     FreeText,
@@ -30,6 +31,7 @@ class VoucherCreate(InputSchema):
         Annotated[list[ServiceCategory], Field(min_length=1, max_length=16)] | None
     ) = None
     expires_at: UTCDateTimeIn | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> VoucherCreate:
@@ -58,9 +60,10 @@ class VoucherOut(Schema):
     created_at: datetime
     created_by: str | None = Field(description="Who issued it. " + CREATED_BY)
     revoked_by: str | None = Field(description="Who revoked it, if revoked. " + CREATED_BY)
+    metadata: dict[str, str] = Field(description="The metadata given when it was created.")
 
 
-class VoucherList(Schema):
+class VoucherList(Schema, Paginated):
     data: list[VoucherOut]
     next_cursor: str | None
 
@@ -114,7 +117,7 @@ class StatementLine(Schema):
     description: str
 
 
-class VoucherStatement(Schema):
+class VoucherStatement(Schema, Paginated):
     voucher_id: str
     currency: str
     data: list[StatementLine] = Field(description="Oldest first.")

@@ -43,7 +43,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.events import emit
 from voucherledger.core.ids import new_id
-from voucherledger.core.pagination import Page, split_page
+from voucherledger.core.pagination import NO_FILTERS, ListFilters, Page, split_page
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -109,6 +109,7 @@ def to_out(
         created_at=voucher.created_at,
         created_by=voucher.created_by,
         revoked_by=voucher.revoked_by,
+        metadata=dict(voucher.meta or {}),
     )
 
 
@@ -301,6 +302,7 @@ def issue(
                 "ended_transaction_id": None,
                 "created_by": principal.actor_ref,
                 "revoked_by": None,
+                "metadata": dict(plan.item.metadata),
             }
         )
         legs.append(ledger.Leg(chart.voucher(voucher_id), plan.item.amount, cur))
@@ -352,6 +354,7 @@ def issue(
             created_at=now,
             created_by=principal.actor_ref,
             revoked_by=None,
+            metadata=row["metadata"],
         )
         for row in rows
     ]
@@ -440,6 +443,7 @@ def list_visible(
     status: str | None,
     after: str | None,
     limit: int,
+    filters: ListFilters = NO_FILTERS,
 ) -> VoucherList:
     now = utcnow()
     rows = repository.list_visible(
@@ -452,6 +456,7 @@ def list_visible(
         now=now,
         after=after,
         limit=limit + 1,
+        filters=filters,
     )
     page, cursor = split_page(rows, limit)
     balances = repository.balances_of(

@@ -1,16 +1,21 @@
 """Every event type, emitted by real API calls in one story, read back from
-``GET /v1/events``: who reads which, resuming with ``after``, filters, refusals."""
+``GET /v1/events`` (who reads which, resuming with ``after``, filters, refusals) and
+delivered to a real webhook receiver on 127.0.0.1, every signature verified with the
+``standardwebhooks`` library."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.conftest import BACKENDS, TEST_SIGNING_KEY, fresh_database, require_postgres
 from tests.events.helpers import read_all, types_of
@@ -29,12 +34,16 @@ from tests.factories.redemptions import (
     refund,
 )
 from tests.factories.settlements import ApprovalWorld, approval_world, approve, propose, reject
+from tests.factories.webhooks import Receiver, receiver
 from voucherledger.core.events import EVENT_TYPES
 from voucherledger.core.settings import Settings
 from voucherledger.sweep.background import LEASE_NAME, LeaseHolder, housekeep
+from voucherledger.webhooks.deliver import deliver_due
+from voucherledger.webhooks.models import WebhookDelivery
 
-# Emitted by the PATCH endpoints and the webhook worker, not by this story.
-ELSEWHERE = {"programme.updated", "voucher.updated", "account.updated", "webhook_endpoint.disabled"}
+# Emitted by the webhook worker when an endpoint has failed for days: see
+# tests/webhooks/test_failures.py; every other type is emitted by this story.
+ELSEWHERE = {"webhook_endpoint.disabled"}
 STORY_TYPES = set(EVENT_TYPES) - ELSEWHERE
 
 
@@ -46,6 +55,8 @@ class Story:
     ids: dict[str, str]  # what the story made, by name
     refused: Any  # the response to a claim over the voucher's value
     emitted_by_refusal: list[dict[str, Any]]
+    hook: Receiver  # what the admin's webhook endpoint (every type) received
+    secret: str
 
 
 def _ok(response: Any, status: int = 200) -> dict[str, Any]:
@@ -54,10 +65,19 @@ def _ok(response: Any, status: int = 200) -> dict[str, Any]:
     return body
 
 
-def _tell(client: TestClient) -> Story:
+def _tell(client: TestClient, hook: Receiver, settings: Settings) -> Story:
     w = approval_world(client)  # programme created, funded, supplier accredited, 1 voucher
     c, pid, people = w.cast, w.programme_id, w.people
     ids: dict[str, str] = {"programme": pid}
+    # Nothing has been numbered yet, so the endpoint gets every event from the start.
+    endpoint = _ok(
+        client.post(
+            "/v1/webhook-endpoints",
+            headers=c.admin,
+            json={"url": hook.url, "event_types": ["*"], "description": "story"},
+        ),
+        201,
+    )
     deposit(client, c.funder, pid, 10_000)  # approval_world issued all it deposited
     batch = issue_batch(
         client, c.manager, pid, [voucher_item(c.group.id, 300), voucher_item(c.group.id, 200)]
@@ -129,8 +149,35 @@ def _tell(client: TestClient) -> Story:
             json={"status": "disabled"},
         )
     )
+    # Corrections: a programme's name, a voucher's expiry, the funder's own name.
+    _ok(client.patch(f"/v1/programmes/{pid}", headers=c.funder.headers, json={"name": "Renamed"}))
+    active = ids["active_voucher"] = batch[1]["id"]
+    expiry = datetime.fromisoformat(
+        _ok(client.get(f"/v1/vouchers/{active}", headers=c.manager.headers))["expires_at"]
+    )
+    _ok(
+        client.patch(
+            f"/v1/vouchers/{active}",
+            headers=c.manager.headers,
+            json={"expires_at": (expiry + timedelta(days=1)).isoformat()},
+        )
+    )
+    _ok(
+        client.patch(
+            f"/v1/accounts/{c.funder.id}", headers=c.funder.headers, json={"name": "Fund Two"}
+        )
+    )
     stranger = make_party(client, c.admin, "supplier")
-    return Story(client, w, stranger, ids, refused, emitted)
+    factory = session_factory(client)
+    for _ in range(20):  # deliver everything (a few passes at most)
+        deliver_due(factory, settings)
+        with factory() as session:
+            pending = session.execute(
+                select(WebhookDelivery.id).where(WebhookDelivery.status != "succeeded")
+            ).first()
+        if pending is None:
+            break
+    return Story(client, w, stranger, ids, refused, emitted, hook, endpoint["secret"])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -147,15 +194,16 @@ def story(
         signing_key_file=tmp / "unused-key",
         sealer_enabled=False,
         sweep_enabled=False,
-        webhook_delivery_enabled=False,
+        webhook_delivery_enabled=False,  # the story delivers when it means to
+        webhook_allow_insecure_urls=True,  # the receiver is on 127.0.0.1, over http
         pool_size=2,
         log_level="WARNING",
         password_time_cost=1,
         password_memory_kib=8,
         password_parallelism=1,
     )
-    with client_for(settings) as client:
-        yield _tell(client)
+    with receiver() as hook, client_for(settings) as client:
+        yield _tell(client, hook, settings)
 
 
 def test_the_funder_reads_every_type_the_story_emitted(story: Story) -> None:
@@ -202,12 +250,15 @@ def test_the_funder_reads_every_type_the_story_emitted(story: Story) -> None:
 def test_each_party_reads_what_concerns_it(story: Story) -> None:
     c, client = story.world.cast, story.client
     programme_types = (
-        STORY_TYPES - {"seal.block_created"} - {t for t in STORY_TYPES if t.startswith("member.")}
+        STORY_TYPES
+        - {"seal.block_created", "account.updated"}
+        - {t for t in STORY_TYPES if t.startswith("member.")}
     )
     assert types_of(read_all(client, c.manager.headers)) == programme_types
     assert types_of(read_all(client, c.auditor.headers)) == programme_types | {"seal.block_created"}
     assert types_of(read_all(client, c.group.headers)) == {
         "voucher.issued",
+        "voucher.updated",
         "voucher.revoked",
         "voucher.expired",
         "redemption.created",
@@ -269,7 +320,7 @@ def test_filters_by_type_and_programme(story: Story) -> None:
     )
     assert _ok(repeated)["data"] == both
     of_programme = read_all(client, headers, programme_id=pid)
-    assert types_of(of_programme) == STORY_TYPES - {"seal.block_created"} - {
+    assert types_of(of_programme) == STORY_TYPES - {"seal.block_created", "account.updated"} - {
         t for t in STORY_TYPES if t.startswith("member.")
     }
     assert read_all(client, headers, programme_id="prg_nothing") == []
@@ -309,3 +360,22 @@ def test_a_refused_request_emits_nothing(story: Story) -> None:
     assert story.refused.status_code == 409, story.refused.text
     assert story.refused.json()["code"] == "insufficient_funds"
     assert story.emitted_by_refusal == []
+
+
+def test_a_webhook_receiver_gets_every_type_once_each_signature_verified(story: Story) -> None:
+    feed = read_all(story.client, story.world.cast.admin)
+    received = []
+    verifier = Webhook(story.secret)
+    for request in story.hook.requests:
+        # Raises on a bad or missing signature; returns the parsed body.
+        received.append(verifier.verify(request.body, request.headers))
+        assert request.headers["webhook-id"] == received[-1]["id"]
+    assert {e["type"] for e in received} == STORY_TYPES
+    # Each event once (in the normal case, at least once means once), as in the feed.
+    assert sorted(e["id"] for e in received) == sorted(e["id"] for e in feed)
+    by_id = {e["id"]: e for e in feed}
+    assert all(e == by_id[e["id"]] for e in received)
+    # A forged body does not pass.
+    first = story.hook.requests[0]
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(first.body.replace(b"}", b" }", 1), first.headers)

@@ -158,27 +158,7 @@ def create(session: Session, principal: Principal, body: ProgrammeCreate) -> Pro
             "ends_at must be in the future",
             [{"loc": ["body", "ends_at"], "msg": "must be in the future", "type": "value_error"}],
         )
-    wanted = {
-        **dict.fromkeys(body.manager_ids, "manager"),
-        **dict.fromkeys(body.auditor_ids, "auditor"),
-    }
-    if len(wanted) != len(body.manager_ids) + len(body.auditor_ids):
-        raise ValidationFailed(
-            "an account cannot be both manager and auditor",
-            [{"loc": ["body", "auditor_ids"], "msg": "also a manager", "type": "value_error"}],
-        )
-    found = accounts_repo.accounts_by_id(session, wanted)
-    bad = [
-        {
-            "loc": ["body", f"{role}_ids"],
-            "msg": f"{account_id} is not a {role} account",
-            "type": "value_error",
-        }
-        for account_id, role in wanted.items()
-        if account_id not in found or found[account_id].kind != role
-    ]
-    if bad:
-        raise ValidationFailed("unknown manager or auditor accounts", bad)
+    wanted = _checked_parties(session, body.manager_ids, body.auditor_ids)
     programme = Programme(
         id=new_id("prg"),
         funder_id=principal.account_id,
@@ -412,7 +392,7 @@ def accreditation_out(accreditation: Accreditation) -> AccreditationOut:
 def _checked_parties(
     session: Session, manager_ids: list[str], auditor_ids: list[str]
 ) -> dict[str, str]:
-    """The parties wanted (account id to role), checked as a new programme's are:
+    """The parties wanted (account id to role), checked for a new programme and a PATCH:
     no account both, each an account of its role's kind (422 otherwise)."""
     wanted = {**dict.fromkeys(manager_ids, "manager"), **dict.fromkeys(auditor_ids, "auditor")}
     if len(wanted) != len(manager_ids) + len(auditor_ids):
@@ -435,11 +415,6 @@ def _checked_parties(
     return wanted
 
 
-def readers(session: Session, programme: Programme) -> list[str]:
-    """Who reads the programme's events: its funder, managers and auditors."""
-    return [programme.funder_id, *(p.account_id for p in repository.parties(session, programme.id))]
-
-
 def update(
     session: Session, principal: Principal, programme_id: str, body: ProgrammeUpdate
 ) -> ProgrammeOut:
@@ -451,7 +426,7 @@ def update(
         session, principal, programme_id, roles=frozenset({"funder"}), for_update=True
     ).programme
     sent = body.model_fields_set
-    before_readers = readers(session, programme)
+    before_readers = programme_readers(session, programme.id)
     old_parties = repository.parties(session, programme.id)
     old = {
         "manager_ids": sorted(p.account_id for p in old_parties if p.role == "manager"),
@@ -504,7 +479,7 @@ def update(
             "programme.updated",
             {"object": out.model_dump(mode="json"), "previous": previous},
             programme_id=programme.id,
-            account_ids=[*before_readers, *readers(session, programme)],
+            account_ids=[*before_readers, *programme_readers(session, programme.id)],
         )
     return out
 

@@ -797,7 +797,7 @@ def update(
             "voucher.updated",
             {"object": event_object, "previous": previous},
             programme_id=voucher.programme_id,
-            account_ids=[*programmes.readers(session, programme), voucher.group_id],
+            account_ids=[*programmes.programme_readers(session, programme.id), voucher.group_id],
         )
     return out
 

@@ -72,41 +72,46 @@ def patch(client: TestClient, headers: dict[str, str], path: str, body: Any) -> 
 # --- accounts ------------------------------------------------------------------------
 
 
-def test_a_group_corrects_its_name_profile_and_metadata(settings: Settings) -> None:
+def test_a_group_corrects_its_name_and_metadata_the_admin_its_profile(
+    settings: Settings,
+) -> None:
     with client_for(settings) as client:
         c = make_cast(client)
         path = f"/v1/accounts/{c.group.id}"
         before = client.get(path, headers=c.group.headers).json()
         response = patch(
-            client,
-            c.group.headers,
-            path,
-            {"name": "Corrected name", "group": {"women_led": True}, "metadata": {"crm": "g-1"}},
+            client, c.group.headers, path, {"name": "Corrected name", "metadata": {"crm": "g-1"}}
         )
         assert response.status_code == 200, response.text
         after = response.json()
         assert after["name"] == "Corrected name"
-        assert after["group"]["women_led"] is True
-        assert after["group"]["group_type"] == before["group"]["group_type"]
         assert stored_meta(client, "accounts", c.group.id) in ({"crm": "g-1"}, '{"crm": "g-1"}')
+        # Its profile decides the women-led reserve and the reports: the admin's to correct.
+        refused = patch(client, c.group.headers, path, {"group": {"women_led": True}})
+        assert_problem(refused, 403, "forbidden")
+        by_admin = patch(client, c.admin, path, {"group": {"women_led": True}})
+        assert by_admin.status_code == 200, by_admin.text
+        assert by_admin.json()["group"]["women_led"] is True
+        assert by_admin.json()["group"]["group_type"] == before["group"]["group_type"]
 
         listed = changes(client, c.admin, path)
         assert [(x["field"], x["old_value"], x["new_value"]) for x in listed] == [
-            ("group.women_led", False, True),
             ("metadata", {}, {"crm": "g-1"}),
             ("name", before["name"], "Corrected name"),
+            ("group.women_led", False, True),
         ]
-        assert {x["changed_by"] for x in listed} == {key_id(c.group)}
+        assert [x["changed_by"] for x in listed] == [
+            key_id(c.group),
+            key_id(c.group),
+            key_id_of_admin(client, c),
+        ]
         assert all(x["changed_at"] for x in listed)
 
-        (event,) = events(client, "account.updated")
-        assert event["account_ids"] == [c.group.id]
-        assert event["data"]["object"]["name"] == "Corrected name"
-        assert event["data"]["previous"] == {
-            "group.women_led": False,
-            "metadata": {},
-            "name": before["name"],
-        }
+        first, second = events(client, "account.updated")
+        assert first["account_ids"] == second["account_ids"] == [c.group.id]
+        assert first["data"]["object"]["name"] == "Corrected name"
+        assert first["data"]["previous"] == {"metadata": {}, "name": before["name"]}
+        assert second["data"]["previous"] == {"group.women_led": False}
 
         # The same values again, and an empty body: 200, nothing recorded, no event.
         for body in ({"name": "Corrected name", "metadata": {"crm": "g-1"}}, {}):
@@ -114,7 +119,7 @@ def test_a_group_corrects_its_name_profile_and_metadata(settings: Settings) -> N
             assert again.status_code == 200, again.text
             assert again.json()["name"] == "Corrected name"
         assert len(changes(client, c.group.headers, path)) == 3
-        assert len(events(client, "account.updated")) == 1
+        assert len(events(client, "account.updated")) == 2
 
 
 def test_the_admin_corrects_any_account_an_owner_its_own(settings: Settings) -> None:
@@ -153,8 +158,6 @@ def test_account_corrections_refused_record_nothing(settings: Settings) -> None:
             {"nickname": "X"},
             {"name": None},
             {"name": ""},
-            {"group": {"women_led": None}},
-            {"group": {"group_type": "not-a-type"}},
             {"metadata": {"bad key": "x"}},
             {"metadata": {"k": "x" * 501}},
             {"metadata": {f"k{i}": "x" for i in range(21)}},
@@ -162,8 +165,10 @@ def test_account_corrections_refused_record_nothing(settings: Settings) -> None:
             {"country": "XX"},
         ):
             assert_problem(patch(client, c.group.headers, path, body), 422, "validation_error")
+        for body in ({"group": {"women_led": None}}, {"group": {"group_type": "not-a-type"}}):
+            assert_problem(patch(client, c.admin, path, body), 422, "validation_error")
         not_a_group = patch(
-            client, c.funder.headers, f"/v1/accounts/{c.funder.id}", {"group": {"women_led": True}}
+            client, c.admin, f"/v1/accounts/{c.funder.id}", {"group": {"women_led": True}}
         )
         assert_problem(not_a_group, 422, "validation_error")
         assert change_count(client) == 0

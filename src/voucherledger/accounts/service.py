@@ -276,6 +276,13 @@ def update(
     if "metadata" in sent:
         wanted["metadata"] = dict(body.metadata or {})
     if body.group is not None:
+        if principal.kind != "admin":
+            # The profile decides a group's share of the women-led reserve and where it
+            # counts in the disaggregated reports: not the group's own to change.
+            raise Forbidden(
+                "A group's profile (type, countries, women-led) decides its eligibility and "
+                "the reports; only an admin corrects it."
+            )
         if account.kind != "group":
             raise ValidationFailed(
                 "only a group account has a group profile",

@@ -53,15 +53,20 @@ def _env(url: str, key_file: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def served(sqlite_template: Path, tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(params=[False], ids=["secure"])
+def served(
+    sqlite_template: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Served]:
     path = tmp_path / "served.db"
     shutil.copyfile(sqlite_template, path)
     url = f"sqlite:///{path}"
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own console script
         [str(CLI), "serve", "--port", str(port)],
-        env=_env(url, tmp_path / "k"),
+        env={
+            **_env(url, tmp_path / "k"),
+            **({"VOUCHERLEDGER_WEBHOOK_ALLOW_INSECURE_URLS": "true"} if request.param else {}),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -142,3 +147,12 @@ def test_serve_on_a_port_in_use_says_so_before_any_banner(served: Served, tmp_pa
     assert result.returncode == 1
     assert result.stderr == f"port {served.port} on 127.0.0.1 is in use\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["secure", "insecure"], indirect=True)
+def test_the_banner_warns_when_webhooks_may_reach_private_addresses(
+    served: Served, request: pytest.FixtureRequest
+) -> None:
+    insecure = "[insecure]" in request.node.name
+    stderr = served.stop()
+    assert ("VOUCHERLEDGER_WEBHOOK_ALLOW_INSECURE_URLS" in stderr) is insecure, stderr

@@ -271,6 +271,11 @@ def serve(
     )
     if warning is not None:
         _err(warning)
+    if settings.webhook_allow_insecure_urls:
+        _err(
+            "Webhook URLs over plain http and to private addresses are allowed "
+            "(VOUCHERLEDGER_WEBHOOK_ALLOW_INSECURE_URLS): for development only."
+        )
     if not has_admin:
         _err(
             "No admin key exists yet. Create one in another terminal with:\n"

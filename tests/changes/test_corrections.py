@@ -24,8 +24,11 @@ from tests.factories.programmes import (
 )
 from tests.factories.redemptions import Cast, claim_programme, make_cast
 from voucherledger.core.auth import parse_key
+from voucherledger.core.db import transaction
 from voucherledger.core.events import event_object, list_events, sequence_pending
 from voucherledger.core.settings import Settings
+from voucherledger.programmes import repository as programmes_repo
+from voucherledger.vouchers import service as vouchers_service
 
 
 def key_id(party: Party) -> str:
@@ -424,3 +427,35 @@ def test_changes_are_paginated_oldest_first(settings: Settings) -> None:
         assert_problem(
             client.get(f"{path}/changes", headers=c.other_funder.headers), 404, "not_found"
         )
+
+
+def test_a_sweep_that_found_a_voucher_due_spares_it_once_its_expiry_is_extended(
+    settings: Settings,
+) -> None:
+    """The sweep lists due vouchers without a lock; an extension committed between the
+    list and the voucher's lock must win (it expired the voucher all the same)."""
+    with client_for(settings) as client:
+        c = make_cast(client)
+        ends = datetime.now(UTC) + timedelta(days=400)
+        programme = claim_programme(client, c, ends_at=ends.isoformat())
+        soon = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        voucher = issue(client, c.manager, programme["id"], c.group.id, 1000, expires_at=soon)
+        sweep_at = datetime.now(UTC) + timedelta(days=2)
+        factory = session_factory(client)
+        with factory() as session:
+            due = vouchers_service.due_to_expire(session, programme["id"], sweep_at)
+        assert [v.id for v in due] == [voucher["id"]]
+        extended = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        response = patch(
+            client, c.manager.headers, f"/v1/vouchers/{voucher['id']}", {"expires_at": extended}
+        )
+        assert response.status_code == 200, response.text
+        with transaction(factory) as session:
+            locked = programmes_repo.get(session, programme["id"], for_update=True)
+            assert locked is not None
+            count, returned = vouchers_service.expire_due(
+                session, locked, sweep_at, None, due=due, created_by="system"
+            )
+        assert (count, returned) == (0, 0)
+        after = client.get(f"/v1/vouchers/{voucher['id']}", headers=c.manager.headers).json()
+        assert after["status"] == "active"

@@ -273,7 +273,7 @@ def test_each_party_reads_what_concerns_it(story: Story) -> None:
         "redemption.captured",
         "redemption.voided",
         "redemption.refunded",
-        "feedback.created",
+        # Not feedback.created: a group's rating is for the programme's parties.
         "settlement.proposed",
         "settlement.rejected",
         "settlement.approved",

@@ -24,7 +24,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from voucherledger.core.errors import ValidationFailed
-from voucherledger.core.schemas import UTCDateTimeIn
+from voucherledger.core.schemas import METADATA_MAX_KEYS, UTCDateTimeIn
 
 
 class HasId(Protocol):
@@ -168,6 +168,10 @@ def metadata_filters(request: Request) -> dict[str, str]:
         if wanted.get(match[1], value) != value:
             raise _refuse(name, "the same metadata key is given two values")
         wanted[match[1]] = value
+        if len(wanted) > METADATA_MAX_KEYS:
+            # An object holds at most 20 keys: more can match nothing, and each is a
+            # condition of the query.
+            raise _refuse(name, f"at most {METADATA_MAX_KEYS} metadata keys can be filtered on")
     return wanted
 
 

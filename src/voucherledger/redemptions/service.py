@@ -627,7 +627,15 @@ def feedback(
         created_at=item.created_at,
         created_by=item.created_by,
     )
-    _emit(session, "feedback.created", out, redemption)
+    # The group's rating of a supplier is for the programme's parties, as in the
+    # reports; the supplier is not told (no other answer shows it either).
+    _emit(
+        session,
+        "feedback.created",
+        out,
+        redemption,
+        [*programmes.programme_readers(session, redemption.programme_id), redemption.group_id],
+    )
     return out
 
 

@@ -694,8 +694,8 @@ def expire_due(
         repository.vouchers_to_expire(session, programme.id, now) if due is None else due
     ):
         voucher, remaining = lock_voucher(session, due_voucher.id)
-        if voucher.status not in ("active", "exhausted"):
-            continue  # revoked meanwhile
+        if voucher.status not in ("active", "exhausted") or voucher.expires_at > now:
+            continue  # revoked, or its expiry extended (PATCH), since it was found due
         voucher.ended_transaction_id = _return_to_budget(
             session,
             voucher,

@@ -156,7 +156,7 @@ def test_account_corrections_refused_record_nothing(settings: Settings) -> None:
         assert_problem(patch(client, c.other_group.headers, path, {"name": "X"}), 404, "not_found")
         operator = add_member(client, c.group.id, "operator")
         assert_problem(patch(client, operator.headers, path, {"name": "X"}), 403, "forbidden")
-        for body in (
+        refused: tuple[dict[str, Any], ...] = (
             {"kind": "supplier"},  # the kind is no description
             {"nickname": "X"},
             {"name": None},
@@ -166,7 +166,8 @@ def test_account_corrections_refused_record_nothing(settings: Settings) -> None:
             {"metadata": {f"k{i}": "x" for i in range(21)}},
             {"metadata": None},
             {"country": "XX"},
-        ):
+        )
+        for body in refused:
             assert_problem(patch(client, c.group.headers, path, body), 422, "validation_error")
         for body in ({"group": {"women_led": None}}, {"group": {"group_type": "not-a-type"}}):
             assert_problem(patch(client, c.admin, path, body), 422, "validation_error")

@@ -141,9 +141,11 @@ def test_the_journal_resumes_by_seal_sequence(settings: Settings) -> None:
         assert isinstance(data, list)
         assert [t["sequence"] for t in data] == [1, 2]
         assert first["next_after_sequence"] == 2
+        assert first["has_more"] is True  # a full page with more sealed after it
         second = page(2)
         assert isinstance(second["data"], list)
         assert [t["sequence"] for t in second["data"]] == [3, 4]
+        assert second["has_more"] is False  # the last two
         ids = [t["id"] for t in data] + [t["id"] for t in second["data"]]
         assert sorted(ids) == sorted(t["id"] for t in plain["data"])
         end = page(4)

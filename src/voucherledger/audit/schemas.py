@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, computed_field
 
 from voucherledger.core.pagination import Paginated
 from voucherledger.core.schemas import CREATED_BY, Schema
@@ -40,6 +40,19 @@ class TransactionList(Schema, Paginated):
         description="With `after_sequence`: where to resume, the last sequence of this "
         "page (the `after_sequence` given when the page is empty); null without it.",
     )
+    _more_by_sequence: bool = PrivateAttr(default=False)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_more(self) -> bool:
+        """True when a next page exists: by cursor, or (``after_sequence``) when more
+        sealed transactions follow this page."""
+        return self.next_cursor is not None or self._more_by_sequence
+
+    def followed(self, more: bool) -> TransactionList:
+        """This page, saying whether more sealed transactions follow it."""
+        self._more_by_sequence = more
+        return self
 
 
 class BalanceOut(Schema):

@@ -105,7 +105,7 @@ def list_transactions(
         data=data,
         next_cursor=None,
         next_after_sequence=after_sequence if last is None else last,
-    )
+    ).followed(cursor is not None)
 
 
 def get_transaction(session: Session, principal: Principal, txn_id: str) -> TransactionOut:

@@ -28,7 +28,9 @@ class Received:
 class Receiver:
     """What the receiver got; ``mode`` says how it answers: ``ok``, ``fail`` (500),
     ``slow`` (sleeps ``delay`` first), ``redirect`` (302), ``big`` (a large body),
-    ``hold`` (waits until ``release`` is set, then answers 200)."""
+    ``hold`` (waits until ``release`` is set, then answers 200), ``trickle`` (a 200
+    whose headers come one line every 0.2 s, for ``delay`` seconds), ``close`` (a 200
+    with ``Connection: close``)."""
 
     url: str = ""
     mode: str = "ok"
@@ -57,6 +59,9 @@ def receiver(mode: str = "ok") -> Iterator[Receiver]:
                 state.release.wait(30)
             if state.mode == "slow":
                 time.sleep(state.delay)
+            if state.mode == "trickle":
+                self._trickle(state.delay)
+                return
             status = {"fail": 500, "redirect": 302}.get(state.mode, 200)
             payload = b"x" * 1_000_000 if state.mode == "big" else b"ok"
             try:
@@ -64,8 +69,22 @@ def receiver(mode: str = "ok") -> Iterator[Receiver]:
                 if status == 302:
                     self.send_header("Location", state.url + "/elsewhere")
                 self.send_header("Content-Length", str(len(payload)))
+                if state.mode == "close":
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(payload)
+            except OSError:
+                pass
+
+        def _trickle(self, seconds: float) -> None:
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                ends = time.monotonic() + seconds
+                while time.monotonic() < ends and not state.release.is_set():
+                    self.wfile.write(b"X-Slow: 1\r\n")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                self.wfile.write(b"Content-Length: 0\r\n\r\n")
             except OSError:
                 pass
 

@@ -485,7 +485,8 @@ class SyncOperations(SyncTransportMixin):
         """Create Webhook Endpoint.
 
         Register a URL for the account's events (those after now). The answer holds the
-        signing ``secret``, shown this once.
+        signing ``secret``, shown this once: a replay of the request (same
+        ``Idempotency-Key``) returns the same endpoint with ``secret`` null.
 
         ``POST /v1/webhook-endpoints``
         """
@@ -1954,7 +1955,8 @@ class SyncOperations(SyncTransportMixin):
     ) -> Any:
         """Retry Webhook Delivery.
 
-        Pending again and due now, also after it failed.
+        Pending again and due now, also after it failed; refused with
+        ``delivery_in_flight`` while a worker is sending it.
 
         ``POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry``
         """
@@ -2012,7 +2014,9 @@ class SyncOperations(SyncTransportMixin):
         """Rotate Webhook Endpoint Secret.
 
         A new secret; the old one keeps signing too (a second signature in
-        ``webhook-signature``) for 24 hours.
+        ``webhook-signature``) for 24 hours, during which another rotation is refused
+        (``rotation_in_progress``). The new secret is in this response only: a replay
+        returns ``secret`` null.
 
         ``POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret``
         """
@@ -2725,7 +2729,8 @@ class AsyncOperations(AsyncTransportMixin):
         """Create Webhook Endpoint.
 
         Register a URL for the account's events (those after now). The answer holds the
-        signing ``secret``, shown this once.
+        signing ``secret``, shown this once: a replay of the request (same
+        ``Idempotency-Key``) returns the same endpoint with ``secret`` null.
 
         ``POST /v1/webhook-endpoints``
         """
@@ -4221,7 +4226,8 @@ class AsyncOperations(AsyncTransportMixin):
     ) -> Any:
         """Retry Webhook Delivery.
 
-        Pending again and due now, also after it failed.
+        Pending again and due now, also after it failed; refused with
+        ``delivery_in_flight`` while a worker is sending it.
 
         ``POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry``
         """
@@ -4279,7 +4285,9 @@ class AsyncOperations(AsyncTransportMixin):
         """Rotate Webhook Endpoint Secret.
 
         A new secret; the old one keeps signing too (a second signature in
-        ``webhook-signature``) for 24 hours.
+        ``webhook-signature``) for 24 hours, during which another rotation is refused
+        (``rotation_in_progress``). The new secret is in this response only: a replay
+        returns ``secret`` null.
 
         ``POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret``
         """

@@ -104,6 +104,20 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class DeliveryInFlight(AppError):
+    """The webhook delivery is being sent right now (a worker holds its lease); retry
+    it once that attempt is recorded."""
+
+    status, code, title = 409, "delivery_in_flight", "Delivery in flight"
+
+
+class RotationInProgress(AppError):
+    """The webhook endpoint's previous secret still signs (within 24 hours of the last
+    rotation); a second rotation would drop it before receivers have moved on."""
+
+    status, code, title = 409, "rotation_in_progress", "Rotation in progress"
+
+
 class MemberExists(AppError):
     """The account has a member with this email already (compared without case)."""
 

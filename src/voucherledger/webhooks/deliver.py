@@ -35,10 +35,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,6 +171,7 @@ class Claimed:
     event_id: str
     url: str
     secrets: tuple[str, ...]
+    leased_until: datetime  # the lease's token: the attempt is recorded only under it
 
 
 def claim(
@@ -192,14 +194,16 @@ def claim(
         if _postgres(session):
             stmt = stmt.with_for_update(of=WebhookDelivery, skip_locked=True)
         out: list[Claimed] = []
+        until = now + lease
         for delivery in session.execute(stmt).scalars().all():
-            delivery.next_attempt_at = now + lease
+            delivery.next_attempt_at = until
+            delivery.leased_until = until
             endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
             keys = [endpoint.secret]
             expires = endpoint.previous_secret_expires_at
             if endpoint.previous_secret and expires is not None and now < expires:
                 keys.append(endpoint.previous_secret)
-            out.append(Claimed(delivery.id, delivery.event_id, endpoint.url, tuple(keys)))
+            out.append(Claimed(delivery.id, delivery.event_id, endpoint.url, tuple(keys), until))
         return out
 
 
@@ -240,10 +244,57 @@ def _target(parts: Any, address: urls.IPAddress) -> str:
     return f"{parts.scheme}://{host}:{port}{path}{query}"
 
 
+class _Deadline:
+    """A hard limit on one send: at ``seconds`` it shuts the connection's socket, which
+    ends any read or write in progress. httpx's own timeouts are per read, so an answer
+    trickled a byte at a time would otherwise keep a send alive, past its lease."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpcore's ``trace`` extension: keep the socket of each new connection."""
+        if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            found = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(found, socket.socket):
+                with self._lock:
+                    self._sockets.append(found)
+                    late = self.expired
+                if late:
+                    self._shut(found)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def send(
     client: httpx.Client, url: str, headers: dict[str, str], body: bytes, settings: Settings
 ) -> Outcome:
-    """One POST to the checked address of ``url``; never raises."""
+    """One POST to the checked address of ``url``, over within
+    ``webhook_timeout_seconds`` whatever the receiver does; never raises."""
     started = time.monotonic()
     insecure = settings.webhook_allow_insecure_urls
 
@@ -256,56 +307,77 @@ def send(
         address = urls.resolve(parts, allow_insecure=insecure)[0]
     except AppError as exc:
         return done(None, exc.detail)
-    host_header = parts.netloc
-    extensions: dict[str, Any] = {}
-    if parts.scheme == "https":
-        extensions["sni_hostname"] = parts.hostname
-    deadline = started + settings.webhook_timeout_seconds
-    try:
-        request = client.build_request(
-            "POST",
-            _target(parts, address),
-            headers={**headers, "host": host_header},
-            content=body,
-            extensions=extensions,
-        )
-        response = client.send(request, stream=True, follow_redirects=False)
-        try:
-            peer = _peer(response)
-            if peer is not None and peer != address:
-                return done(None, f"connected to {peer}, not the checked {address}")
-            received = 0
-            cut = False
-            for chunk in response.iter_raw():
-                received += len(chunk)
-                if received > settings.webhook_max_response_bytes:
-                    cut = True
-                    break
-                if time.monotonic() > deadline:
-                    return done(None, "timed out reading the answer")
-        finally:
-            response.close()
-        status = response.status_code
-        if 300 <= status < 400:
-            return done(status, f"redirect to {response.headers.get('location', '?')} not followed")
-        error = None if 200 <= status < 300 else f"answered {status}"
-        if cut and error is None:
-            log.debug("webhook_answer_cut", url=url)
-        return done(status, error)
-    except httpx.TimeoutException:
-        return done(None, "timed out")
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # a fault of the resolver is a failed attempt, not a crash
         return done(None, f"{type(exc).__name__}: {exc}")
+    timeout = settings.webhook_timeout_seconds
+    deadline = started + timeout
+    with _Deadline(max(0.0, deadline - time.monotonic())) as limit:
+        extensions: dict[str, Any] = {"trace": limit.trace}
+        if parts.scheme == "https":
+            extensions["sni_hostname"] = parts.hostname
+        try:
+            return _post(client, parts, address, headers, body, extensions, settings, done)
+        except Exception as exc:  # whatever happens, the attempt failed
+            if limit.expired or time.monotonic() >= deadline:
+                return done(None, f"timed out after {timeout:g} s")
+            if isinstance(exc, httpx.TimeoutException):
+                return done(None, "timed out")
+            return done(None, f"{type(exc).__name__}: {exc}")
+
+
+def _post(
+    client: httpx.Client,
+    parts: Any,
+    address: urls.IPAddress,
+    headers: dict[str, str],
+    body: bytes,
+    extensions: dict[str, Any],
+    settings: Settings,
+    done: Callable[[int | None, str | None], Outcome],
+) -> Outcome:
+    deadline = time.monotonic() + settings.webhook_timeout_seconds
+    request = client.build_request(
+        "POST",
+        _target(parts, address),
+        headers={**headers, "host": parts.netloc},
+        content=body,
+        extensions=extensions,
+    )
+    response = client.send(request, stream=True, follow_redirects=False)
+    try:
+        peer = _peer(response)
+        if peer is not None and peer != address:
+            return done(None, "connected to another address than the one checked")
+        received = 0
+        cut = False
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received > settings.webhook_max_response_bytes:
+                cut = True
+                break
+            if time.monotonic() > deadline:
+                return done(None, "timed out reading the answer")
+    finally:
+        response.close()
+    status = response.status_code
+    if 300 <= status < 400:
+        return done(status, f"redirect to {response.headers.get('location', '?')} not followed")
+    error = None if 200 <= status < 300 else f"answered {status}"
+    if cut and error is None:
+        log.debug("webhook_answer_cut", host=parts.hostname)
+    return done(status, error)
 
 
 def _peer(response: httpx.Response) -> urls.IPAddress | None:
+    """The address the connection went to; None when the stream cannot say (it may
+    be shut already: a receiver that answered ``Connection: close``)."""
     stream = response.extensions.get("network_stream")
     if stream is None:
         return None
     try:
         addr = stream.get_extra_info("server_addr")
         return ipaddress.ip_address(str(addr[0]).split("%", 1)[0]) if addr else None
-    except (ValueError, TypeError, IndexError):
+    except (OSError, ValueError, TypeError, IndexError):
         return None
 
 
@@ -314,17 +386,19 @@ def _peer(response: httpx.Response) -> urls.IPAddress | None:
 
 def record(
     factory: sessionmaker[Session],
-    delivery_id: str,
+    item: Claimed,
     outcome: Outcome,
     now: datetime,
     settings: Settings,
-) -> None:
-    """The attempt, and what it means for its delivery and endpoint."""
+) -> bool:
+    """The attempt, and what it means for its delivery and endpoint; False when the
+    lease it was sent under is no longer this worker's (it ran out and another worker
+    claimed the delivery, or it was purged): then only the attempt is kept."""
     retry_for = timedelta(hours=settings.webhook_retry_hours)
     with transaction(factory) as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery = session.get(WebhookDelivery, item.delivery_id, with_for_update=True)
         if delivery is None:  # purged meanwhile
-            return
+            return False
         session.add(
             WebhookAttempt(
                 id=new_id("att"),
@@ -335,6 +409,10 @@ def record(
                 error=outcome.error,
             )
         )
+        if delivery.leased_until != item.leased_until:
+            log.warning("webhook_lease_lost", delivery_id=delivery.id)
+            return False
+        delivery.leased_until = None
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.last_status_code = outcome.status_code
@@ -346,7 +424,7 @@ def record(
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             endpoint.failing_since = None
-            return
+            return True
         if now - delivery.created_at >= retry_for:
             delivery.status = "failed"
             delivery.next_attempt_at = None
@@ -368,6 +446,7 @@ def record(
                 account_ids=[endpoint.account_id],
                 at=now,
             )
+        return True
 
 
 # --- one pass -------------------------------------------------------------------------
@@ -389,7 +468,7 @@ def _attempt(
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         headers = signed_headers(item.event_id, body, item.secrets, datetime.now(UTC))
         outcome = send(client, item.url, headers, body, settings)
-    record(factory, item.delivery_id, outcome, clock(), settings)
+    record(factory, item, outcome, clock(), settings)
 
 
 def make_client(settings: Settings) -> httpx.Client:
@@ -434,17 +513,29 @@ def deliver_due(
     lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_EXTRA
     client = http or make_client(settings)
     attempts = 0
+    pool = ThreadPoolExecutor(max_workers=CLAIM_BATCH, thread_name_prefix="webhook-send")
     try:
-        with ThreadPoolExecutor(max_workers=CLAIM_BATCH) as pool:
-            while True:
-                claimed = claim(factory, clock(), lease, CLAIM_BATCH)
-                if not claimed:
-                    break
-                list(
-                    pool.map(lambda item: _attempt(factory, client, item, settings, clock), claimed)
-                )
-                attempts += len(claimed)
+        while True:
+            claimed = claim(factory, clock(), lease, CLAIM_BATCH)
+            if not claimed:
+                break
+            sends = [
+                pool.submit(_attempt, factory, client, item, settings, clock) for item in claimed
+            ]
+            # Each send ends by its deadline; should one still hang (the database, say),
+            # the pass ends at the lease rather than wait: the lease guards the rest.
+            _done, hanging = wait(sends, timeout=lease.total_seconds())
+            for future in sends:
+                if future in hanging:
+                    continue
+                if (error := future.exception()) is not None:
+                    log.error("webhook_attempt_failed", error=repr(error))
+            attempts += len(claimed)
+            if hanging:
+                log.warning("webhook_sends_hanging", count=len(hanging))
+                break
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         if http is None:
             client.close()
     return attempts

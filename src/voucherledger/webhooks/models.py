@@ -82,6 +82,9 @@ class WebhookDelivery(Base):
     status: Mapped[DeliveryStatus] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by the worker that claimed it, until it records the attempt: a late answer
+    # from a worker whose lease ran out (and was taken by another) changes nothing.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_duration_ms: Mapped[int | None] = mapped_column(Integer)

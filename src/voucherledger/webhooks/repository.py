@@ -33,8 +33,10 @@ def deliveries_of(
     return keyset(session, stmt, WebhookDelivery.id, after, limit)
 
 
-def get_delivery(session: Session, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
-    delivery = session.get(WebhookDelivery, delivery_id)
+def get_delivery(
+    session: Session, endpoint_id: str, delivery_id: str, *, for_update: bool = False
+) -> WebhookDelivery | None:
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=for_update)
     if delivery is None or delivery.endpoint_id != endpoint_id:
         return None
     return delivery

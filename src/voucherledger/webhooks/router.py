@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 from voucherledger.accounts.models import ACCOUNT_KINDS
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import (
+    DeliveryInFlight,
     Forbidden,
     NotFound,
+    RotationInProgress,
     WebhookUrlInsecure,
     WebhookUrlInvalid,
     WebhookUrlNotPublic,
     problem_responses,
 )
+from voucherledger.core.idempotency import redact_secrets
 from voucherledger.core.pagination import Page, PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.session import get_session
@@ -53,7 +56,9 @@ def create_webhook_endpoint(
     body: WebhookEndpointCreate, principal: Owner, session: DB, request: Request
 ) -> WebhookEndpointWithSecret:
     """Register a URL for the account's events (those after now). The answer holds the
-    signing ``secret``, shown this once."""
+    signing ``secret``, shown this once: a replay of the request (same
+    ``Idempotency-Key``) returns the same endpoint with ``secret`` null."""
+    redact_secrets(request, "secret")
     return service.create(session, principal, body, allow_insecure=_insecure(request))
 
 
@@ -105,13 +110,16 @@ def delete_webhook_endpoint(endpoint_id: str, principal: Owner, session: DB) -> 
 @router.post(
     "/{endpoint_id}/rotate-secret",
     operation_id="rotate_webhook_endpoint_secret",
-    responses=problem_responses(Forbidden, NotFound),
+    responses=problem_responses(Forbidden, NotFound, RotationInProgress),
 )
 def rotate_webhook_endpoint_secret(
-    endpoint_id: str, principal: Owner, session: DB
+    endpoint_id: str, principal: Owner, session: DB, request: Request
 ) -> WebhookEndpointWithSecret:
     """A new secret; the old one keeps signing too (a second signature in
-    ``webhook-signature``) for 24 hours."""
+    ``webhook-signature``) for 24 hours, during which another rotation is refused
+    (``rotation_in_progress``). The new secret is in this response only: a replay
+    returns ``secret`` null."""
+    redact_secrets(request, "secret")
     return service.rotate_secret(session, principal, endpoint_id)
 
 
@@ -133,10 +141,11 @@ def list_webhook_deliveries(
 @router.post(
     "/{endpoint_id}/deliveries/{delivery_id}/retry",
     operation_id="retry_webhook_delivery",
-    responses=problem_responses(Forbidden, NotFound),
+    responses=problem_responses(Forbidden, NotFound, DeliveryInFlight),
 )
 def retry_webhook_delivery(
     endpoint_id: str, delivery_id: str, principal: Owner, session: DB
 ) -> WebhookDeliveryOut:
-    """Pending again and due now, also after it failed."""
+    """Pending again and due now, also after it failed; refused with
+    ``delivery_in_flight`` while a worker is sending it."""
     return service.retry(session, principal, endpoint_id, delivery_id)

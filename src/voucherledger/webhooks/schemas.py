@@ -56,9 +56,10 @@ class WebhookEndpointOut(Schema):
 
 
 class WebhookEndpointWithSecret(WebhookEndpointOut):
-    secret: str = Field(
+    secret: str | None = Field(
         description="whsec_ + base64 of 24 random bytes: the Standard Webhooks signing "
-        "secret. Shown only here (and when rotated)."
+        "secret. Shown only here (and when rotated), store it now; null when the response "
+        "is an idempotent replay."
     )
 
 

@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session
 from voucherledger.core import events
 from voucherledger.core.auth import Principal
 from voucherledger.core.db import utcnow
-from voucherledger.core.errors import NotFound, ValidationFailed
+from voucherledger.core.errors import (
+    DeliveryInFlight,
+    NotFound,
+    RotationInProgress,
+    ValidationFailed,
+)
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import Page, PageParams, split_page
 from voucherledger.webhooks import repository, urls
@@ -146,6 +151,13 @@ def rotate_secret(
 ) -> WebhookEndpointWithSecret:
     endpoint = owned(session, principal, endpoint_id)
     now = now or utcnow()
+    overlap_ends = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and overlap_ends is not None and now < overlap_ends:
+        # A second rotation would drop the secret receivers may still verify with.
+        raise RotationInProgress(
+            "The previous secret still signs until "
+            f"{overlap_ends.isoformat(timespec='seconds')}; rotate again after that."
+        )
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
     endpoint.secret = new_secret()
@@ -171,12 +183,19 @@ def retry(
     session: Session, principal: Principal, endpoint_id: str, delivery_id: str
 ) -> WebhookDeliveryOut:
     """Make a delivery pending and due now, whatever its state (a failed one gets one
-    more attempt; it fails again at once if that attempt fails too)."""
+    more attempt; it fails again at once if that attempt fails too). Refused while a
+    worker is sending it: making it due then would let a second worker send it at
+    the same time."""
     endpoint = owned(session, principal, endpoint_id)
-    delivery: WebhookDelivery | None = repository.get_delivery(session, endpoint.id, delivery_id)
+    delivery: WebhookDelivery | None = repository.get_delivery(
+        session, endpoint.id, delivery_id, for_update=True
+    )
     if delivery is None:
         raise NotFound("No such delivery.")
+    now = utcnow()
+    if delivery.leased_until is not None and delivery.leased_until > now:
+        raise DeliveryInFlight("A worker is sending this delivery now; retry once it is recorded.")
     delivery.status = "pending"
-    delivery.next_attempt_at = utcnow()
+    delivery.next_attempt_at = now
     session.flush()
     return WebhookDeliveryOut.model_validate(delivery)

@@ -48,11 +48,33 @@ def parse(url: str, *, allow_insecure: bool) -> SplitResult:
     return parts
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches through a translation: IPv4-mapped,
+    6to4 (2002::/16), Teredo (2001::/32, its client address) or NAT64 (64:ff9b::/96)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    """True for an address on the public internet (an IPv4-mapped IPv6 address is
-    judged as its IPv4 address)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True for an address on the public internet. An IPv6 address that carries an
+    IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that IPv4 address too, so
+    ``64:ff9b::7f00:1`` is loopback, not public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and not is_public(embedded):
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     return not (
         address.is_private
         or address.is_loopback
@@ -89,9 +111,8 @@ def resolve(parts: SplitResult, *, allow_insecure: bool) -> list[IPAddress]:
     if not allow_insecure:
         for address in addresses:
             if not is_public(address):
-                raise _not_public(
-                    f"The host {host} resolves to {address}, which is not a public address."
-                )
+                # The address itself is not told: the answer would map internal names.
+                raise _not_public(f"The host {host} resolves to an address that is not public.")
     return addresses
 
 

@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
+        sa.Column("leased_until", sa.DateTime(), nullable=True),
         sa.Column("last_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_duration_ms", sa.Integer(), nullable=True),

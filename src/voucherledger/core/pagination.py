@@ -80,7 +80,7 @@ def decode_cursor(cursor: str) -> str:
     return value
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PageParams:
@@ -141,7 +141,7 @@ def _refuse(param: str, msg: str) -> ValidationFailed:
     )
 
 
-def created_range(
+async def created_range(
     created_after: Annotated[UTCDateTimeIn | None, Query()] = None,
     created_before: Annotated[UTCDateTimeIn | None, Query()] = None,
 ) -> ListFilters:
@@ -152,7 +152,7 @@ def created_range(
     return ListFilters(created_after=created_after, created_before=created_before)
 
 
-def metadata_filters(request: Request) -> dict[str, str]:
+async def metadata_filters(request: Request) -> dict[str, str]:
     """``?metadata[key]=value`` pairs (FastAPI cannot declare them, so they are read
     here and documented by :data:`METADATA_FILTER_DOC`); keys follow the rules of
     ``metadata``, values at most 500 characters."""
@@ -180,7 +180,7 @@ def metadata_filters(request: Request) -> dict[str, str]:
 metadata_filters.query_prefixes = (METADATA_PREFIX,)  # type: ignore[attr-defined]
 
 
-def created_and_metadata(
+async def created_and_metadata(
     created: Annotated[ListFilters, Depends(created_range)],
     metadata: Annotated[dict[str, str], Depends(metadata_filters)],
 ) -> ListFilters:

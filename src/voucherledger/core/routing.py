@@ -8,6 +8,11 @@ form (a file upload) — a 405 names every method of the path, and every POST do
 parameter that no route under ``/v1`` declares is refused (422 ``validation_error``
 naming it), unless a dependency of the route allows its prefix (``query_prefixes``).
 
+A sync endpoint, its response's serialisation and the commit run in one call to
+the thread pool (:meth:`CommittingRoute._fold`): FastAPI would otherwise hand the
+request to a worker thread and back three times (the endpoint, the response check,
+the commit), and each hand-off costs more CPU than the work of a small request.
+
 A request is run again (up to :data:`~voucherledger.core.db.MAX_ATTEMPTS` in all)
 when the database rolled it back as a deadlock or serialization failure, or its
 connection died before COMMIT was sent; a connection lost at COMMIT leaves the
@@ -16,13 +21,20 @@ outcome unknown and answers 503 ``database_unavailable`` instead."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
-from fastapi import Depends, Request, Response, params
+from fastapi import BackgroundTasks, Depends, Request, Response, params
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +66,12 @@ from voucherledger.core.idempotency import (
 )
 
 log = structlog.get_logger("voucherledger.routing")
+
+# The request a folded endpoint runs for (set by the route's handler, read by the
+# endpoint's wrapper, which FastAPI calls with the endpoint's parameters only).
+_REQUEST: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "voucherledger_request", default=None
+)
 
 
 def ledger_key(request: Request) -> str | None:
@@ -152,6 +170,8 @@ class CommittingRoute(APIRoute):
     idempotent = True
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if _foldable(endpoint):
+            endpoint = self._fold(endpoint)
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
         if "POST" in methods:
             if self.idempotent:
@@ -177,6 +197,75 @@ class CommittingRoute(APIRoute):
         )
         self.query_names, self.query_prefixes = query_surface(self.dependant)
         self.refuses_unknown_query = self.path_format.startswith("/v1/") or self.path == "/v1"
+
+    def _fold(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        """An async stand-in for a sync endpoint (same parameters and return type, for
+        FastAPI) that runs the endpoint, serialises its answer and commits, all in one
+        worker thread."""
+
+        @functools.wraps(endpoint)
+        async def folded(**values: Any) -> Any:
+            request = _REQUEST.get()
+            if request is None:  # called outside this route's handler
+                return await run_in_threadpool(endpoint, **values)
+            return await run_in_threadpool(self._run_folded, endpoint, request, values)
+
+        return folded
+
+    def _run_folded(
+        self, endpoint: Callable[..., Any], request: Request, values: dict[str, Any]
+    ) -> Any:
+        raw = endpoint(**values)
+        if isinstance(raw, Response):
+            response = raw
+        elif isinstance(self.response_class, DefaultPlaceholder):
+            response = self._serialise(raw, values)
+        else:
+            return raw  # FastAPI renders it with the route's class; the handler commits
+        background = next((v for v in values.values() if isinstance(v, BackgroundTasks)), None)
+        if response.background is None and background is not None:
+            response.background = background
+        session = getattr(request.state, "db_session", None)
+        if session is not None:
+            scope = getattr(request.state, "idempotency", None)
+            redact = getattr(request.state, "idempotency_redact", ())
+            _finish(session, scope, response, redact)
+            request.state.db_session = None
+        return response
+
+    def _serialise(self, raw: Any, values: dict[str, Any]) -> Response:
+        """What FastAPI makes of an endpoint's return value (its status, the
+        ``response_model`` check, the JSON bytes, a ``Response`` parameter's status and
+        headers), made here in the worker thread."""
+        sub = next((v for v in values.values() if isinstance(v, Response)), None)
+        status = self.status_code or (sub.status_code if sub is not None else None)
+        if sub is not None and sub.status_code:
+            status = sub.status_code
+        args: dict[str, Any] = {} if status is None else {"status_code": status}
+        field = self.response_field
+        if field is not None:
+            value, errors = field.validate(raw, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=raw)
+            content = field.serialize_json(
+                value,
+                include=self.response_model_include,
+                exclude=self.response_model_exclude,
+                by_alias=self.response_model_by_alias,
+                exclude_unset=self.response_model_exclude_unset,
+                exclude_defaults=self.response_model_exclude_defaults,
+                exclude_none=self.response_model_exclude_none,
+            )
+            response: Response = Response(content=content, media_type="application/json", **args)
+        else:
+            chosen = self.response_class
+            render = chosen.value if isinstance(chosen, DefaultPlaceholder) else chosen
+            response = render(jsonable_encoder(raw), **args)
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        if sub is not None:
+            response.headers.raw.extend(sub.headers.raw)
+        return response
 
     def _refuse_unknown_query(self, request: Request) -> None:
         unknown = sorted(
@@ -241,6 +330,7 @@ class CommittingRoute(APIRoute):
             raise RuntimeError("unreachable")
 
         async def once(request: Request) -> Response:
+            token = _REQUEST.set(request)
             try:
                 response = await original(request)
             except Replay as replay:
@@ -258,6 +348,9 @@ class CommittingRoute(APIRoute):
                 if session is not None:
                     await run_in_threadpool(_abort, session)
                 raise
+            finally:
+                _REQUEST.reset(token)
+            # A folded endpoint has committed already (and cleared the session).
             session = getattr(request.state, "db_session", None)
             if session is not None:
                 scope = getattr(request.state, "idempotency", None)
@@ -266,6 +359,15 @@ class CommittingRoute(APIRoute):
             return response
 
         return handler
+
+
+def _foldable(endpoint: Callable[..., Any]) -> bool:
+    """A plain sync function (not a generator, not a coroutine, not a class)."""
+    return (
+        inspect.isfunction(endpoint)
+        and not inspect.iscoroutinefunction(endpoint)
+        and not inspect.isgeneratorfunction(endpoint)
+    )
 
 
 class UnauthenticatedRoute(CommittingRoute):

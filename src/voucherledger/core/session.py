@@ -23,6 +23,6 @@ def request_session(request: Request) -> Session:
     return session
 
 
-def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> Session:
     """FastAPI dependency: the request's session."""
     return request_session(request)

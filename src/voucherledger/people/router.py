@@ -53,7 +53,7 @@ DB = Annotated[Session, Depends(get_session)]
 Writer = Annotated[Principal, Depends(require_roles(*ACCOUNT_KINDS))]
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -50,21 +50,36 @@ class ClaimContext:
     accreditation_status: str | None
     accredited_categories: list[str] | None
     programme_name: str
+    # Who reads the programme's events: its funder, managers and auditors.
+    programme_readers: tuple[str, ...]
 
 
-_CLAIM_CONTEXT = (
-    "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "
-    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name "
-    "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
-    "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ? "
-    "WHERE v.code = ?"
-)
+# The programme's managers and auditors as one comma-separated text (ids hold no
+# comma), in the same read: the claim's events go to them.
+_PARTIES = {
+    "postgresql": "string_agg(pp.account_id, ',')",
+    "sqlite": "group_concat(pp.account_id, ',')",
+}
+_CLAIM_CONTEXT = {
+    # Fixed text: the only value put in is one of the two aggregates above.
+    dialect: (
+        "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "  # noqa: S608
+        "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name, "
+        f"p.funder_id, (SELECT {parties} FROM programme_parties pp "
+        "WHERE pp.programme_id = v.programme_id) "
+        "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
+        "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ? "
+        "WHERE v.code = ?"
+    )
+    for dialect, parties in _PARTIES.items()
+}
 
 
 def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext | None:
     """The voucher with this code, its programme's rules and the supplier's accreditation
     there: one indexed read on the hot path, straight to the driver."""
-    row = fetchone(session, _CLAIM_CONTEXT, (supplier_id, code))
+    with Raw(session) as db:
+        row = db.fetchone(_CLAIM_CONTEXT[db.dialect], (supplier_id, code))
     if row is None:
         return None
     voucher = ClaimVoucher(
@@ -78,7 +93,10 @@ def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext
         created_at=from_db_time(row[7]),
     )
     categories = from_db_json(row[10]) if row[10] is not None else None
-    return ClaimContext(voucher, from_db_json(row[8]), row[9], categories, str(row[11]))
+    readers = {row[12], *(row[13].split(",") if row[13] else ())}
+    return ClaimContext(
+        voucher, from_db_json(row[8]), row[9], categories, str(row[11]), tuple(sorted(readers))
+    )
 
 
 _CLAIM_COLUMNS = (
@@ -251,16 +269,19 @@ def statuses(session: Session, programme_id: str) -> list[str]:
 # --- failed code look-ups (the limiter) -------------------------------------------------
 
 
+_RECENT_FAILURES = (
+    "SELECT count(*) FROM (SELECT 1 FROM code_failures "
+    "WHERE supplier_id = ? AND failed_at > ? LIMIT ?) AS recent"
+)
+
+
 def recent_code_failures(session: Session, supplier_id: str, since: datetime, cap: int) -> int:
     """How many failed look-ups the supplier made after ``since``, counting up to ``cap``
-    (a range scan of ``ix_code_failures_supplier_id_failed_at`` that stops at ``cap``)."""
-    recent = (
-        select(CodeFailure.id)
-        .where(CodeFailure.supplier_id == supplier_id, CodeFailure.failed_at > since)
-        .limit(cap)
-        .subquery()
-    )
-    return int(session.execute(select(func.count()).select_from(recent)).scalar_one())
+    (a range scan of ``ix_code_failures_supplier_id_failed_at`` that stops at ``cap``).
+    Every claim asks it first, so it goes straight to the driver."""
+    with Raw(session) as db:
+        row = db.fetchone(_RECENT_FAILURES, (supplier_id, db.bind(since), cap))
+    return int(row[0])
 
 
 def insert_code_failure(connection: Connection, supplier_id: str, at: datetime) -> None:

@@ -281,9 +281,14 @@ def claim(
     repository.insert_claim(session, values)
     evidence.attach(session, supplier_id, files, redemption_id)
     out = to_out(Redemption(**values), files=evidence.refs(files))
-    readers = _emit(session, "redemption.created", out, out)
-    if not confirm:
-        _emit(session, "redemption.captured", out, out, readers)
+    data = {"object": out.model_dump(mode="json")}
+    kinds = ["redemption.created"] if confirm else ["redemption.created", "redemption.captured"]
+    events.emit_many(
+        session,
+        [(kind, data) for kind in kinds],
+        programme_id=voucher.programme_id,
+        account_ids=[*context.programme_readers, voucher.group_id, supplier_id],
+    )
     return out
 
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from voucherledger.core import ids as ids_module
 from voucherledger.core.ids import PREFIXES, new_id
 
 ID = re.compile(r"^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -33,3 +34,24 @@ def test_ids_are_prefixed_crockford(prefix: str) -> None:
 def test_an_unknown_prefix_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown id prefix"):
         new_id("usr")
+
+
+def test_a_forked_child_does_not_repeat_its_parents_random_bytes() -> None:
+    """Ids take random bytes from a pool: a child forked with the parent's pool must
+    draw fresh ones, or parent and child would make the same ids in one millisecond."""
+    import os
+
+    new_id("acc")  # the pool is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        os.write(write, ids_module._random(80).to_bytes(10, "big"))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 10)
+    os.close(read)
+    os.waitpid(pid, 0)
+    with ids_module._lock:
+        parent = ids_module._random(80).to_bytes(10, "big")
+    assert child != parent

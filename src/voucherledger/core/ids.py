@@ -88,6 +88,13 @@ def _next_value() -> int:
         return value
 
 
+def random_hex(nbytes: int) -> str:
+    """``nbytes`` random bytes in hex, from the same pool (a request id: unique, not
+    a secret)."""
+    with _lock:
+        return _random(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+
 def new_id(prefix: str) -> str:
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")

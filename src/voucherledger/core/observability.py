@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import sys
 import time
 from typing import Any
@@ -29,6 +28,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voucherledger.core.ids import random_hex
 
 REQUESTS = Counter(
     "voucherledger_http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -189,7 +190,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SANE_ID.match(incoming) else secrets.token_hex(8)
+        request_id = incoming if _SANE_ID.match(incoming) else random_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

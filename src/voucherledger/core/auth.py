@@ -18,6 +18,13 @@ A person may instead sign in from a browser (``POST /v1/sessions``): the cookie
 key). A state-changing request so authenticated must also send the session's
 ``X-CSRF-Token`` header; a Bearer key needs none (a browser never adds it by
 itself). A key wins over a cookie when both are sent.
+
+On a route whose endpoint runs folded in one worker thread (``core/routing.py``) the
+key is checked in that thread, just before the endpoint: :func:`current_principal`
+then hands FastAPI a :class:`DeferredPrincipal`, the role rules wait in it, and the
+route resolves it before anything else runs (and before any other error is
+answered, so a caller without a valid key still gets 401 first). One hand-off to the
+thread pool per request instead of two.
 """
 
 from __future__ import annotations
@@ -26,9 +33,9 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import structlog
 from fastapi import Depends, Request
@@ -292,6 +299,60 @@ def _session_principal(request: Request, token: str) -> Principal:
     return check.principal
 
 
+@dataclass(slots=True)
+class DeferredPrincipal:
+    """A Bearer key not checked yet, and the role rules waiting for it. Resolve it in
+    a worker thread (it reads the database): :meth:`resolve`."""
+
+    request: Request
+    token: str
+    rules: list[Callable[[Principal], None]] = field(default_factory=list)
+    resolved: Principal | None = None
+    refused: bool = False
+    # Set once the check has begun: should it fail (the database, say), that error
+    # is the request's, and the check is not tried again on the failed session.
+    started: bool = False
+
+    def resolve(self) -> Principal:
+        """The key's principal, with every waiting rule applied (401, 403 otherwise)."""
+        if self.refused:
+            raise Unauthenticated("The API key is unknown or revoked.")
+        if self.resolved is None:
+            self.started = True
+            principal = authenticate(
+                request_session(self.request), self.token, self.request.url.path
+            )
+            if principal is None:
+                self.refused = True
+                raise Unauthenticated("The API key is unknown or revoked.")
+            self.request.state.principal = principal
+            self.resolved = principal
+        for rule in self.rules:
+            rule(self.resolved)
+        self.rules.clear()
+        return self.resolved
+
+    def add_rule(self, rule: Callable[[Principal], None]) -> None:
+        if self.resolved is not None:
+            rule(self.resolved)
+        else:
+            self.rules.append(rule)
+
+
+def pending_principal(request: Request) -> DeferredPrincipal | None:
+    """The request's key if it was deferred and its check has not begun."""
+    pending: DeferredPrincipal | None = getattr(request.state, "pending_principal", None)
+    return pending if pending is not None and not pending.started else None
+
+
+def resolve_principal(value: Principal) -> Principal:
+    """``value`` itself, or the principal a deferred one resolves to (in a worker
+    thread)."""
+    if isinstance(value, DeferredPrincipal):
+        return value.resolve()
+    return value
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -303,6 +364,13 @@ async def current_principal(
     if credentials is not None or "authorization" in request.headers:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+        if getattr(request.state, "defer_auth", False):
+            pending = getattr(request.state, "pending_principal", None)
+            if pending is None:
+                pending = DeferredPrincipal(request, credentials.credentials)
+                request.state.pending_principal = pending
+            # Stands for the principal until the route resolves it (see the module).
+            return cast(Principal, pending)
         session = request_session(request)
         principal = await run_in_threadpool(
             authenticate, session, credentials.credentials, request.url.path
@@ -330,16 +398,24 @@ def require_roles(*kinds: str, member_role: MemberRole | None = None) -> Callabl
     async def check(
         request: Request, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
-        if principal.kind not in allowed:
-            raise Forbidden(f"This endpoint is for {', '.join(sorted(allowed))} accounts.")
-        if principal.member_role == "viewer" and request.method not in SAFE_METHODS:
-            raise Forbidden("A viewer may read but not change anything.")
-        if (
-            member_role is not None
-            and principal.member_role is not None
-            and not principal.has_member_role(member_role)
-        ):
-            raise Forbidden(f"This needs the {member_role} role in the account.")
+        method = request.method
+
+        def rule(who: Principal) -> None:
+            if who.kind not in allowed:
+                raise Forbidden(f"This endpoint is for {', '.join(sorted(allowed))} accounts.")
+            if who.member_role == "viewer" and method not in SAFE_METHODS:
+                raise Forbidden("A viewer may read but not change anything.")
+            if (
+                member_role is not None
+                and who.member_role is not None
+                and not who.has_member_role(member_role)
+            ):
+                raise Forbidden(f"This needs the {member_role} role in the account.")
+
+        if isinstance(principal, DeferredPrincipal):
+            principal.add_rule(rule)
+        else:
+            rule(principal)
         return principal
 
     return check

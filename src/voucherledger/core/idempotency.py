@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from voucherledger.core.auth import Principal, current_principal
+from voucherledger.core.auth import Principal, current_principal, resolve_principal
 from voucherledger.core.db import Base, UTCDateTime, utcnow
 from voucherledger.core.errors import IdempotencyKeyReused, ValidationFailed
 from voucherledger.core.http import is_form_media_type
@@ -121,6 +121,34 @@ async def idempotency_guard(
 ) -> IdempotencyScope | None:
     if idempotency_key is None:
         return None
+    content_type = request.headers.get("content-type")
+    if content_type and is_form_media_type(content_type):
+        normal = await _normal_form(request)
+    else:
+        normal = _normal_json(await request.body())
+    # One hand-off: the key check when it was deferred (its 401 before any other
+    # answer), this header's rules, and the claim of the key.
+    principal, ledger_key = await run_in_threadpool(
+        _guard,
+        request,
+        principal,
+        idempotency_key,
+        normal,
+        getattr(request.app.state, "ledger_key_used", None),
+    )
+    scope = IdempotencyScope(principal.account_id, idempotency_key, ledger_key)
+    request.state.idempotency = scope
+    return scope
+
+
+def _guard(
+    request: Request,
+    principal: Principal,
+    idempotency_key: str,
+    normal: bytes,
+    ledger_key_used: KeyUsed | None,
+) -> tuple[Principal, str]:
+    principal = resolve_principal(principal)
     if not 1 <= len(idempotency_key) <= 255:
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 characters",
@@ -132,26 +160,17 @@ async def idempotency_guard(
                 }
             ],
         )
-    content_type = request.headers.get("content-type")
-    if content_type and is_form_media_type(content_type):
-        normal = await _normal_form(request)
-    else:
-        normal = _normal_json(await request.body())
     digest = _request_hash(request.method, request.url.path, normal, principal.member_id)
-    session = request_session(request)
     ledger_key = f"http:{principal.account_id}:{idempotency_key}"
-    await run_in_threadpool(
-        _claim_key,
-        session,
+    _claim_key(
+        request_session(request),
         principal.account_id,
         idempotency_key,
         digest,
         ledger_key,
-        getattr(request.app.state, "ledger_key_used", None),
+        ledger_key_used,
     )
-    scope = IdempotencyScope(principal.account_id, idempotency_key, ledger_key)
-    request.state.idempotency = scope
-    return scope
+    return principal, ledger_key
 
 
 # The same statement on both databases; ``key`` quoted as SQLite needs.

@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
+from voucherledger.core.auth import DeferredPrincipal, pending_principal
 from voucherledger.core.db import (
     MAX_ATTEMPTS,
     backoff,
@@ -170,7 +171,8 @@ class CommittingRoute(APIRoute):
     idempotent = True
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if _foldable(endpoint):
+        self.folded = _foldable(endpoint)
+        if self.folded:
             endpoint = self._fold(endpoint)
         methods = {m.upper() for m in (kwargs.get("methods") or ())}
         if "POST" in methods:
@@ -215,6 +217,13 @@ class CommittingRoute(APIRoute):
     def _run_folded(
         self, endpoint: Callable[..., Any], request: Request, values: dict[str, Any]
     ) -> Any:
+        pending = pending_principal(request)
+        if pending is not None:  # the key check deferred to this thread (core/auth.py)
+            pending.resolve()
+        values = {
+            name: v.resolve() if isinstance(v, DeferredPrincipal) else v
+            for name, v in values.items()
+        }
         raw = endpoint(**values)
         if isinstance(raw, Response):
             response = raw
@@ -331,8 +340,18 @@ class CommittingRoute(APIRoute):
 
         async def once(request: Request) -> Response:
             token = _REQUEST.set(request)
+            request.state.defer_auth = self.folded
+            request.state.pending_principal = None
             try:
-                response = await original(request)
+                try:
+                    response = await original(request)
+                except Exception:
+                    # Whatever failed before the endpoint ran, a caller without a valid
+                    # key (or role) hears that first, as when the key is checked first.
+                    pending = pending_principal(request)
+                    if pending is not None:
+                        await run_in_threadpool(pending.resolve)
+                    raise
             except Replay as replay:
                 session = getattr(request.state, "db_session", None)
                 if session is not None:

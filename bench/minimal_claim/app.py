@@ -102,7 +102,7 @@ async def minimal_claim(
 #   S_EVENT     core/events.py emit: redemption.created and redemption.captured
 #   S_RECIPIENT core/events.py emit: three readers of each
 # and BEGIN / COMMIT. The deferred balance trigger runs at COMMIT, as for the service.
-# When the claim's statements change, read them again and change these with them.
+# When the claim's statements change (check_statements.py tells), change these with them.
 
 S_PING = ";"
 S_KEY = (
@@ -159,17 +159,23 @@ S_EVENT = (
 S_RECIPIENT = (
     "INSERT INTO event_recipients (account_id, event_id) VALUES ($1::VARCHAR, $2::VARCHAR)"
 )
-STATEMENTS = (
+# One claim as PostgreSQL receives it, in order (check_statements.py compares this
+# with what the service sends now).
+CLAIM_SEQUENCE = (
     S_PING,
+    "BEGIN",
     S_KEY,
     S_FAILURES,
     S_CONTEXT,
     S_JOURNAL,
     S_BALANCE,
+    S_BALANCE,
     S_CLAIM,
     S_READERS,
     S_EVENT,
-    S_RECIPIENT,
+    S_EVENT,
+    *[S_RECIPIENT] * 6,
+    "COMMIT",
 )
 
 KEY_PREFIX = "vl_"

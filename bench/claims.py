@@ -38,7 +38,7 @@ against the 201 answers.
     .venv/bin/python bench/claims.py --contention low --processes 2 --reference minimal,statements
 
 ``--reference`` runs the reference apps of ``bench/minimal_claim/app.py`` (FastAPI + raw
-asyncpg under ``uvicorn --workers 2``, 8 pooled connections per worker) after the
+asyncpg in 2 uvicorn worker processes, 8 pooled connections each) after the
 service in each contention, driven by the same client, and prints the service's
 claims/s as a share of each: ``minimal`` is the issue's minimal claim on its own
 tables; ``statements`` runs the service's claim statement for statement on a copy of
@@ -745,8 +745,8 @@ def api_run(
 REFERENCES = ("minimal", "statements", "statements-unprepared")
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and all its descendants (uvicorn --workers)."""
+def process_tree(root: int) -> dict[int, float]:
+    """CPU seconds, by pid, of a process and all its descendants (uvicorn --workers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -756,52 +756,73 @@ def tree_cpu(root: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0.0, [root]
+    found: dict[int, float] = {}
+    todo = [root]
     while todo:
         pid = todo.pop()
-        total += proc_cpu(pid)
+        found[pid] = proc_cpu(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return found
 
 
-def start_reference(args: argparse.Namespace, mode: str, dsn: str, workdir: Path) -> Server:
-    """The reference app under ``uvicorn --workers``; ready once every worker answered."""
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "minimal_claim.app:app",
-            "--app-dir",
-            str(HERE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.reference_workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=workdir,
-        env={**os.environ, "MC_MODE": mode, "MC_DSN": dsn, "MC_POOL": str(args.reference_pool)},
-    )
-    server = Server(process, f"http://127.0.0.1:{port}", port)
+def worker_split(before: dict[int, float], after: dict[int, float], workers: set[int]) -> str:
+    """Each worker's share of the timed CPU: how evenly the connections were shared."""
+    used = [after[pid] - before[pid] for pid in sorted(workers) if pid in before and pid in after]
+    total = sum(used) or 1.0
+    return "/".join(f"{u / total:.0%}" for u in used)
+
+
+def start_reference(
+    args: argparse.Namespace, mode: str, dsn: str, workdir: Path
+) -> tuple[list[Server], set[int]]:
+    """The reference app's servers and the pids of their workers, once every worker has
+    answered. By default ``--reference-workers`` uvicorn processes, each on its own port,
+    as the service's runs are; with ``--reference-shared-port`` one ``uvicorn --workers``
+    (its workers race to accept, so the connections may be shared out unevenly)."""
+    shared = args.reference_shared_port
+    count = 1 if shared else args.reference_workers
+    servers: list[Server] = []
+    for _ in range(count):
+        port = free_port()
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "minimal_claim.app:app",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(["--workers", str(args.reference_workers)] if shared else []),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=workdir,
+            env={**os.environ, "MC_MODE": mode, "MC_DSN": dsn, "MC_POOL": str(args.reference_pool)},
+        )
+        servers.append(Server(process, f"http://127.0.0.1:{port}", port))
     seen: set[int] = set()
     deadline = time.monotonic() + 60
-    while len(seen) < args.reference_workers:
-        if process.poll() is not None:
-            raise RuntimeError(f"the reference app exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            stop_servers([server])
-            raise RuntimeError(f"the reference app's workers did not all answer ({seen})")
-        try:
-            seen.add(int(httpx.get(f"{server.url}/readyz", timeout=1).json()["pid"]))
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return server
+    try:
+        for server in servers:
+            want = len(seen) + (args.reference_workers if shared else 1)
+            while len(seen) < want:
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"the reference app exited with {server.process.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the reference app's workers did not all answer ({seen})")
+                try:
+                    seen.add(int(httpx.get(f"{server.url}/readyz", timeout=1).json()["pid"]))
+                except httpx.TransportError:
+                    time.sleep(0.1)
+    except BaseException:
+        stop_servers(servers)
+        raise
+    return servers, seen
 
 
 def reference_run(
@@ -838,9 +859,17 @@ def reference_run(
                 batch_size=5000,
             )
             sealer.start()
-        servers = [start_reference(args, mode, url, tmp)]
-        root = servers[0].process.pid
-        driven = drive(args, world, contention, [servers[0].url], lambda: tree_cpu(root), name, n)
+        servers, workers = start_reference(args, mode, url, tmp)
+        snapshots: list[dict[int, float]] = []
+
+        def server_cpu() -> float:
+            snapshots.append(
+                {k: v for s in servers for k, v in process_tree(s.process.pid).items()}
+            )
+            return sum(snapshots[-1].values())
+
+        driven = drive(args, world, contention, [s.url for s in servers], server_cpu, name, n)
+        split = worker_split(snapshots[0], snapshots[-1], workers)
         stop_servers(servers)
         servers = []
         if sealer is not None:
@@ -851,6 +880,7 @@ def reference_run(
             check = schema.check(url, world.faces[contention], created)
         else:
             check = check_service_database(url, world, contention, created)
+        check += f"; workers' CPU split {split}"
         return summarise(driven, contention, args.reference_workers, check, what=mode)
     finally:
         stop_servers(servers)
@@ -1133,7 +1163,13 @@ def main() -> None:
         f"in each contention: a comma list of {', '.join(REFERENCES)}",
     )
     parser.add_argument(
-        "--reference-workers", type=int, default=2, help="uvicorn --workers of a reference app"
+        "--reference-workers", type=int, default=2, help="worker processes of a reference app"
+    )
+    parser.add_argument(
+        "--reference-shared-port",
+        action="store_true",
+        help="run a reference app as one uvicorn --workers N on one port (default: N uvicorn "
+        "processes on their own ports, the clients split evenly, as the service's runs)",
     )
     parser.add_argument(
         "--reference-pool", type=int, default=8, help="pooled connections per reference worker"

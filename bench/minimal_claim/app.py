@@ -1,7 +1,12 @@
 """The reference claim of issue 14: FastAPI + raw asyncpg, one endpoint, no auth, no
-idempotency, no framework extras. ``bench/claims.py --reference`` runs it under
-``uvicorn --workers 2`` with ``MC_POOL`` (8) pooled connections per worker and drives
-it with the claims bench's own client (``POST /v1/redemptions``, the same bodies).
+idempotency, no framework extras. ``bench/claims.py --reference`` runs it in 2 uvicorn
+worker processes with ``MC_POOL`` (8) pooled connections each, 16 in all, and drives
+it with the claims bench's own client (``POST /v1/redemptions``, the same bodies). The
+workers are 2 uvicorn processes on their own ports, the clients split evenly over them
+as over the service's 2 processes: under ``uvicorn --workers 2`` on one port, the
+worker that wakes first accepts most of the 32 connections (27 of 32 in one try), so
+the reference would run on one worker and one pool (``--reference-shared-port``
+measures that anyway).
 
 ``MC_MODE`` picks what one claim does, in one transaction:
 

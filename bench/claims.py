@@ -1192,6 +1192,8 @@ def main() -> None:
         )
     if args.idempotency_key and not args.no_floor:
         print("note: the raw floor does not store idempotency records; compare with care")
+    if args.idempotency_key and references:
+        print("note: the reference apps ignore Idempotency-Key; compare with care")
     for line in machine(args.pg_admin_url):
         print(line)
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")

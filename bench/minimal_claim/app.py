@@ -94,18 +94,17 @@ async def minimal_claim(
 
 # --- statements: the service's claim -------------------------------------------------
 # Read off log_statement=all for one POST /v1/redemptions (programme without group
-# confirmation, no Idempotency-Key) at commit 7ad891d, in the order the service sends
+# confirmation, no Idempotency-Key) at commit 48e9f98, in the order the service sends
 # them, texts as PostgreSQL received them. Where they come from:
-#   S_PING      the pool's pre-ping on checkout (core/db.py, pool_pre_ping)
-#   S_KEY       core/auth.py _KEY_LOOKUP
-#   S_FAILURES  redemptions/repository.py recent_code_failures (the limiter)
-#   S_CONTEXT   redemptions/repository.py _CLAIM_CONTEXT
-#   S_JOURNAL   the ledger's post: journal row, postings, seal queue in one CTE
-#   S_BALANCE   the ledger's guarded UPDATE, payable then voucher (sorted code order)
-#   S_CLAIM     redemptions/repository.py _INSERT_CLAIM
-#   S_READERS   programmes' programme_readers (the events' readers)
-#   S_EVENT     core/events.py emit: redemption.created and redemption.captured
-#   S_RECIPIENT core/events.py emit: three readers of each
+#   S_PING       the pool's pre-ping on checkout (core/db.py, pool_pre_ping)
+#   S_KEY        core/auth.py _KEY_LOOKUP
+#   S_FAILURES   redemptions/repository.py recent_code_failures (the limiter)
+#   S_CONTEXT    redemptions/repository.py _CLAIM_CONTEXT (with the events' readers)
+#   S_JOURNAL    the ledger's post: journal row, postings, seal queue in one CTE
+#   S_BALANCE    the ledger's guarded UPDATE, payable then voucher (sorted code order)
+#   S_CLAIM      redemptions/repository.py _INSERT_CLAIM
+#   S_EVENTS     core/events.py emit_many: redemption.created and redemption.captured
+#   S_RECIPIENTS core/events.py emit_many: each event's readers, one multi-row INSERT
 # and BEGIN / COMMIT. The deferred balance trigger runs at COMMIT, as for the service.
 # When the claim's statements change (check_statements.py tells), change these with them.
 
@@ -117,13 +116,14 @@ S_KEY = (
     "LEFT JOIN members m ON m.id = k.member_id WHERE k.id = $1"
 )
 S_FAILURES = (
-    "SELECT count(*) AS count_1 \nFROM (SELECT code_failures.id AS id \nFROM code_failures \n"
-    "WHERE code_failures.supplier_id = $1::VARCHAR AND code_failures.failed_at > "
-    "$2::TIMESTAMP WITHOUT TIME ZONE \n LIMIT $3::INTEGER) AS anon_1"
+    "SELECT count(*) FROM (SELECT 1 FROM code_failures "
+    "WHERE supplier_id = $1 AND failed_at > $2 LIMIT $3) AS recent"
 )
 S_CONTEXT = (
     "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "
-    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name "
+    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name, "
+    "p.funder_id, (SELECT string_agg(pp.account_id, ',') FROM programme_parties pp "
+    "WHERE pp.programme_id = v.programme_id) "
     "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
     "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = $1 "
     "WHERE v.code = $2"
@@ -151,19 +151,23 @@ S_CLAIM = (
     f"INSERT INTO redemptions ({_CLAIM_COLUMNS}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, 22))})"
 )
-S_READERS = (
-    "SELECT programmes.funder_id \nFROM programmes \nWHERE programmes.id = $1::VARCHAR "
-    "UNION SELECT programme_parties.account_id \nFROM programme_parties \n"
-    "WHERE programme_parties.programme_id = $2::VARCHAR"
-)
-S_EVENT = (
-    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
-    "VALUES ($1::VARCHAR, $2::BIGINT, $3::VARCHAR, $4::TIMESTAMP WITHOUT TIME ZONE, "
-    "$5::VARCHAR, $6::JSON, $7::JSON)"
-)
-S_RECIPIENT = (
-    "INSERT INTO event_recipients (account_id, event_id) VALUES ($1::VARCHAR, $2::VARCHAR)"
-)
+
+
+def multi_row(head: str, columns: int, rows: int) -> str:
+    """A multi-row INSERT as the service writes one: ``head`` then ``($1, $2), ...``."""
+    return head + ", ".join(
+        "(" + ", ".join(f"${r * columns + c + 1}" for c in range(columns)) + ")"
+        for r in range(rows)
+    )
+
+
+_EVENTS_HEAD = "INSERT INTO events (id, type, created_at, programme_id, account_ids, data) VALUES "
+_RECIPIENTS_HEAD = "INSERT INTO event_recipients (account_id, event_id) VALUES "
+# A claim captured at once: two events, each for the funder, the group and the supplier
+# (the bench's programmes have no managers or auditors).
+S_EVENTS = multi_row(_EVENTS_HEAD, 6, 2)
+S_RECIPIENTS = multi_row(_RECIPIENTS_HEAD, 2, 6)
+
 # One claim as PostgreSQL receives it, in order (check_statements.py compares this
 # with what the service sends now).
 CLAIM_SEQUENCE = (
@@ -176,10 +180,8 @@ CLAIM_SEQUENCE = (
     S_BALANCE,
     S_BALANCE,
     S_CLAIM,
-    S_READERS,
-    S_EVENT,
-    S_EVENT,
-    *[S_RECIPIENT] * 6,
+    S_EVENTS,
+    S_RECIPIENTS,
     "COMMIT",
 )
 
@@ -305,18 +307,24 @@ async def service_claim(
             created_by=key_id,
             decided_by=key_id,
         )
-        readers = sorted(
-            {str(r[0]) for r in await conn.fetch(S_READERS, programme_id, programme_id)}
-            | {group_id, supplier_id}
-        )
+        parties = context[13].split(",") if context[13] else []
+        readers = sorted({context[12], *parties, group_id, supplier_id} - {None, ""})
         data = json.dumps({"object": out})
-        events = [
-            (new_id("evt"), None, kind, datetime.now(UTC).replace(tzinfo=None), programme_id)
-            for kind in ("redemption.created", "redemption.captured")
-        ]
-        await conn.executemany(S_EVENT, [(*event, json.dumps(readers), data) for event in events])
-        await conn.executemany(
-            S_RECIPIENT, [(reader, event[0]) for event in events for reader in readers]
+        when = datetime.now(UTC).replace(tzinfo=None)
+        ids = [new_id("evt") for _ in range(2)]
+        shared = (when, programme_id, json.dumps(readers))
+        kinds = ("redemption.created", "redemption.captured")
+        await conn.execute(
+            multi_row(_EVENTS_HEAD, 6, 2),
+            *[
+                v
+                for event, kind in zip(ids, kinds, strict=True)
+                for v in (event, kind, *shared, data)
+            ],
+        )
+        rows = [(reader, event) for event in ids for reader in readers]
+        await conn.execute(
+            multi_row(_RECIPIENTS_HEAD, 2, len(rows)), *[v for row in rows for v in row]
         )
     return json.dumps(out).encode()
 

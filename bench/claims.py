@@ -34,12 +34,23 @@ against the 201 answers.
     .venv/bin/python bench/claims.py --claims 2000 --contention low --processes 2
     .venv/bin/python bench/claims.py --client httpx          # the client the issue names
     .venv/bin/python bench/claims.py --profile /tmp/claims.svg   # py-spy on server 1
+    .venv/bin/pip install -e '.[bench]'                     # asyncpg, for --reference
+    .venv/bin/python bench/claims.py --contention low --processes 2 --reference minimal,statements
+
+``--reference`` runs the reference apps of ``bench/minimal_claim/app.py`` (FastAPI + raw
+asyncpg in 2 uvicorn worker processes, 8 pooled connections each) after the
+service in each contention, driven by the same client, and prints the service's
+claims/s as a share of each: ``minimal`` is the issue's minimal claim on its own
+tables; ``statements`` runs the service's claim statement for statement on a copy of
+the template (sealer in this process), so that ratio separates the framework's cost
+from the database's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -54,6 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +106,7 @@ class World:
     supplier_ids: list[str]
     codes: dict[str, list[str]]  # contention -> voucher codes
     programme_ids: dict[str, str]
+    faces: dict[str, int] = field(default_factory=dict)  # contention -> each voucher's value
 
 
 def build_template(args: argparse.Namespace) -> World:
@@ -221,6 +234,7 @@ def build_template(args: argparse.Namespace) -> World:
         [supplier_id for supplier_id, _key in suppliers],
         codes,
         programme_ids,
+        {contention: face for contention, (_count, face) in plan.items()},
     )
 
 
@@ -525,6 +539,8 @@ class Row:
     statuses: dict[int, int]
     errors: dict[str, int]
     check: str
+    # "service", or the reference app's mode (bench/minimal_claim/app.py)
+    what: str = "service"
 
 
 def plan_claims(
@@ -538,130 +554,340 @@ def plan_claims(
     ]
 
 
-def api_run(
-    args: argparse.Namespace, world: World, contention: str, processes: int, n: int, tmp: Path
+@dataclass
+class Driven:
+    """What one timed run of the clients measured; CPU in seconds."""
+
+    results: list[ClientResult]
+    server_cpu: float
+    pg_cpu: float
+    busy: float
+
+
+def drive(
+    args: argparse.Namespace,
+    world: World,
+    contention: str,
+    urls: list[str],
+    server_cpu: Callable[[], float],
+    database: str,
+    n: int,
+    on_start: Callable[[], None] | None = None,
+) -> Driven:
+    """The clients, as every run drives them: ``--concurrency`` tasks spread over
+    ``urls``, each a warm-up and then its timed claims; ``server_cpu`` reads the servers'
+    CPU seconds so far, ``on_start`` is called when the clock starts."""
+    claims = plan_claims(
+        world, contention, args.concurrency, args.claims // args.concurrency, seed=n
+    )
+    warm = plan_claims(world, contention, args.concurrency, args.warmup, seed=10_000 + n)
+    tasks = [
+        (urls[i % len(urls)], world.supplier_keys[i], claims[i]) for i in range(args.concurrency)
+    ]
+    start_at = time.time() + 3.0 + args.warmup * 0.05
+    plans = [
+        ClientPlan(
+            tasks[p :: args.client_procs], warm[p :: args.client_procs], start_at, args.client
+        )
+        for p in range(args.client_procs)
+    ]
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.client_procs) as pool:
+        pending = pool.starmap_async(client_main, [(plan, args.idempotency_key) for plan in plans])
+        time.sleep(max(0.0, start_at - time.time()))
+        server_cpu0 = server_cpu()
+        pg0 = postgres_cpu(database)
+        busy0 = machine_busy()
+        if on_start is not None:
+            on_start()
+        results: list[ClientResult] = pending.get(timeout=3600)
+        busy1 = machine_busy()
+        pg1 = postgres_cpu(database)
+        server_cpu1 = server_cpu()
+    return Driven(
+        results,
+        server_cpu1 - server_cpu0,
+        sum(pg1.get(pid, 0.0) - pg0.get(pid, 0.0) for pid in pg1),
+        (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+    )
+
+
+def summarise(
+    driven: Driven, contention: str, processes: int, check: str, what: str = "service"
 ) -> Row:
+    results = driven.results
+    latencies = sorted(x for r in results for x in r.latencies)
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+        for k2, v in r.errors.items():
+            errors[k2] = errors.get(k2, 0) + v
+    seconds = max(r.finished for r in results) - min(r.started for r in results)
+    total = len(latencies)
+    return Row(
+        contention,
+        processes,
+        total,
+        seconds,
+        total / seconds,
+        statistics.median(latencies) * 1000,
+        latencies[min(total - 1, int(total * 0.99))] * 1000,
+        sum(r.cpu for r in results) / total * 1e6,
+        driven.server_cpu / total * 1e6,
+        driven.pg_cpu / total * 1e6,
+        driven.busy,
+        statuses,
+        errors,
+        check,
+        what,
+    )
+
+
+def created_claims(args: argparse.Namespace, driven: Driven) -> int:
+    """The 201s of the timed claims and the warm-up's (all of which are 201s)."""
+    warm: int = args.concurrency * args.warmup
+    return sum(r.statuses.get(201, 0) for r in driven.results) + warm
+
+
+def check_service_database(url: str, world: World, contention: str, created: int) -> str:
+    """Seal what is left, verify the whole chain, check the trial balance sums to zero
+    and that there is one claim row per 201."""
     from voucherledger import ledger
     from voucherledger.core.db import create_db_engine, create_session_factory
     from voucherledger.ledger.sealer import seal_pending
     from voucherledger.ledger.signing import Signer
     from voucherledger.ledger.verify import verify_database
 
+    engine = create_db_engine(url, pool_size=1)
+    try:
+        signer = Signer.from_seed(bytes.fromhex(SIGNING_KEY))
+        seal_pending(create_session_factory(engine), signer)
+        with create_session_factory(engine)() as session:
+            verified = verify_database(session, public_key=signer.public_key_hex)
+            totals = ledger.trial_balance(session).totals
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM redemptions WHERE programme_id = %s",
+                (world.programme_ids[contention],),
+            ).fetchone()
+        rows = int(row[0]) if row else -1
+    finally:
+        engine.dispose()
+    if not verified.ok:
+        return f"FAILED: {verified.error}"
+    if totals != {CURRENCY: 0}:
+        return f"FAILED: trial balance {totals}"
+    if rows != created:
+        return f"FAILED: {rows} claim rows, {created} answered 201"
+    return f"ok ({verified.count} sealed)"
+
+
+def api_run(
+    args: argparse.Namespace, world: World, contention: str, processes: int, n: int, tmp: Path
+) -> Row:
     name, url = copy_database(args, world, n)
     servers: list[Server] = []
+    profiler: subprocess.Popen[bytes] | None = None
     try:
         extra = args.uvicorn_args.split() if args.uvicorn_args else []
         servers = start_servers(
             url, processes, tmp, extra, sealer=args.sealer == "on", pool_size=args.pool_size
         )
-        claims = plan_claims(
-            world, contention, args.concurrency, args.claims // args.concurrency, seed=n
+
+        def start_profiler() -> None:
+            nonlocal profiler
+            profiler = subprocess.Popen(  # noqa: S603 - fixed arguments
+                [
+                    py_spy(),
+                    "record",
+                    "--pid",
+                    str(servers[0].process.pid),
+                    "--output",
+                    args.profile.replace("{run}", f"{contention}-{processes}"),
+                    "--format",
+                    {".txt": "raw", ".json": "speedscope"}.get(
+                        Path(args.profile).suffix, "flamegraph"
+                    ),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        driven = drive(
+            args,
+            world,
+            contention,
+            [s.url for s in servers],
+            lambda: sum(proc_cpu(s.process.pid) for s in servers),
+            name,
+            n,
+            on_start=start_profiler if args.profile else None,
         )
-        warm = plan_claims(world, contention, args.concurrency, args.warmup, seed=10_000 + n)
-        tasks = [
-            (servers[i % processes].url, world.supplier_keys[i], claims[i])
-            for i in range(args.concurrency)
-        ]
-        start_at = time.time() + 3.0 + args.warmup * 0.05
-        plans = [
-            ClientPlan(
-                tasks[p :: args.client_procs], warm[p :: args.client_procs], start_at, args.client
-            )
-            for p in range(args.client_procs)
-        ]
-        ctx = mp.get_context("spawn")
-        profiler = None
-        with ctx.Pool(args.client_procs) as pool:
-            pending = pool.starmap_async(
-                client_main, [(plan, args.idempotency_key) for plan in plans]
-            )
-            time.sleep(max(0.0, start_at - time.time()))
-            server_cpu0 = sum(proc_cpu(s.process.pid) for s in servers)
-            pg0 = postgres_cpu(name)
-            busy0 = machine_busy()
-            if args.profile:
-                profiler = subprocess.Popen(  # noqa: S603 - fixed arguments
-                    [
-                        py_spy(),
-                        "record",
-                        "--pid",
-                        str(servers[0].process.pid),
-                        "--output",
-                        args.profile.replace("{run}", f"{contention}-{processes}"),
-                        "--format",
-                        {".txt": "raw", ".json": "speedscope"}.get(
-                            Path(args.profile).suffix, "flamegraph"
-                        ),
-                        "--rate",
-                        "250",
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            results: list[ClientResult] = pending.get(timeout=3600)
-            busy1 = machine_busy()
-            pg1 = postgres_cpu(name)
-            server_cpu1 = sum(proc_cpu(s.process.pid) for s in servers)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=120)
         stop_servers(servers)
         servers = []
-        latencies = sorted(x for r in results for x in r.latencies)
-        statuses: dict[int, int] = {}
-        errors: dict[str, int] = {}
-        for r in results:
-            for k, v in r.statuses.items():
-                statuses[k] = statuses.get(k, 0) + v
-            for k2, v in r.errors.items():
-                errors[k2] = errors.get(k2, 0) + v
-        seconds = max(r.finished for r in results) - min(r.started for r in results)
-        total = len(latencies)
-        pg_used = sum(pg1.get(pid, 0.0) - pg0.get(pid, 0.0) for pid in pg1)
-        # Check what was written: the chain, the trial balance, one claim row per 201.
-        engine = create_db_engine(url, pool_size=1)
-        try:
-            signer = Signer.from_seed(bytes.fromhex(SIGNING_KEY))
-            seal_pending(create_session_factory(engine), signer)
-            with create_session_factory(engine)() as session:
-                verified = verify_database(session, public_key=signer.public_key_hex)
-                totals = ledger.trial_balance(session).totals
-            with psycopg.connect(url) as conn:
-                row = conn.execute(
-                    "SELECT count(*) FROM redemptions WHERE programme_id = %s",
-                    (world.programme_ids[contention],),
-                ).fetchone()
-            rows = int(row[0]) if row else -1
-        finally:
-            engine.dispose()
-        created = statuses.get(201, 0) + args.concurrency * args.warmup
-        if not verified.ok:
-            check = f"FAILED: {verified.error}"
-        elif totals != {CURRENCY: 0}:
-            check = f"FAILED: trial balance {totals}"
-        elif rows != created:
-            check = f"FAILED: {rows} claim rows, {created} answered 201"
-        else:
-            check = f"ok ({verified.count} sealed)"
-        return Row(
-            contention,
-            processes,
-            total,
-            seconds,
-            total / seconds,
-            statistics.median(latencies) * 1000,
-            latencies[min(total - 1, int(total * 0.99))] * 1000,
-            sum(r.cpu for r in results) / total * 1e6,
-            (server_cpu1 - server_cpu0) / total * 1e6,
-            pg_used / total * 1e6,
-            (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
-            statuses,
-            errors,
-            check,
-        )
+        check = check_service_database(url, world, contention, created_claims(args, driven))
+        return summarise(driven, contention, processes, check)
     finally:
         stop_servers(servers)
+        admin_execute(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# --- the reference apps (bench/minimal_claim) ---------------------------------------------
+
+REFERENCES = ("minimal", "statements", "statements-unprepared")
+
+
+def process_tree(root: int) -> dict[int, float]:
+    """CPU seconds, by pid, of a process and all its descendants (uvicorn --workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, float] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        found[pid] = proc_cpu(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def worker_split(before: dict[int, float], after: dict[int, float], workers: set[int]) -> str:
+    """Each worker's share of the timed CPU: how evenly the connections were shared."""
+    used = [after[pid] - before[pid] for pid in sorted(workers) if pid in before and pid in after]
+    total = sum(used) or 1.0
+    return "/".join(f"{u / total:.0%}" for u in used)
+
+
+def start_reference(
+    args: argparse.Namespace, mode: str, dsn: str, workdir: Path
+) -> tuple[list[Server], set[int]]:
+    """The reference app's servers and the pids of their workers, once every worker has
+    answered. By default ``--reference-workers`` uvicorn processes, each on its own port,
+    as the service's runs are; with ``--reference-shared-port`` one ``uvicorn --workers``
+    (its workers race to accept, so the connections may be shared out unevenly)."""
+    shared = args.reference_shared_port
+    count = 1 if shared else args.reference_workers
+    servers: list[Server] = []
+    for _ in range(count):
+        port = free_port()
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "minimal_claim.app:app",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(["--workers", str(args.reference_workers)] if shared else []),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=workdir,
+            env={**os.environ, "MC_MODE": mode, "MC_DSN": dsn, "MC_POOL": str(args.reference_pool)},
+        )
+        servers.append(Server(process, f"http://127.0.0.1:{port}", port))
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    try:
+        for server in servers:
+            want = len(seen) + (args.reference_workers if shared else 1)
+            while len(seen) < want:
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"the reference app exited with {server.process.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the reference app's workers did not all answer ({seen})")
+                try:
+                    seen.add(int(httpx.get(f"{server.url}/readyz", timeout=1).json()["pid"]))
+                except httpx.TransportError:
+                    time.sleep(0.1)
+    except BaseException:
+        stop_servers(servers)
+        raise
+    return servers, seen
+
+
+def reference_run(
+    args: argparse.Namespace, world: World, contention: str, mode: str, n: int, tmp: Path
+) -> Row:
+    """One reference app's run, driven as the service's runs are: ``minimal`` on its own
+    tables in a fresh database; the ``statements`` modes on a copy of the template, with
+    a sealer in this process (as the service's servers run one) when ``--sealer on``."""
+    from minimal_claim import schema
+
+    if mode == "minimal":
+        name = f"vl_bench_claims_{os.getpid()}_{n}"
+        admin_execute(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name}")
+        admin_execute(args.pg_admin_url, f"CREATE DATABASE {name}")
+        url = pg_dsn(args.pg_admin_url, name)
+    else:
+        name, url = copy_database(args, world, n)
+    servers: list[Server] = []
+    sealer: Any = None
+    engine: Any = None
+    try:
+        if mode == "minimal":
+            schema.create(url, world.codes[contention], world.faces[contention])
+        elif args.sealer == "on":
+            from voucherledger.core.db import create_db_engine, create_session_factory
+            from voucherledger.ledger.sealer import BackgroundSealer
+            from voucherledger.ledger.signing import Signer
+
+            engine = create_db_engine(url, pool_size=1)
+            sealer = BackgroundSealer(
+                create_session_factory(engine),
+                Signer.from_seed(bytes.fromhex(SIGNING_KEY)),
+                interval=1.0,
+                batch_size=5000,
+            )
+            sealer.start()
+        servers, workers = start_reference(args, mode, url, tmp)
+        snapshots: list[dict[int, float]] = []
+
+        def server_cpu() -> float:
+            snapshots.append(
+                {k: v for s in servers for k, v in process_tree(s.process.pid).items()}
+            )
+            return sum(snapshots[-1].values())
+
+        driven = drive(args, world, contention, [s.url for s in servers], server_cpu, name, n)
+        split = worker_split(snapshots[0], snapshots[-1], workers)
+        stop_servers(servers)
+        servers = []
+        if sealer is not None:
+            sealer.stop()
+            sealer = None
+        created = created_claims(args, driven)
+        if mode == "minimal":
+            check = schema.check(url, world.faces[contention], created)
+        else:
+            check = check_service_database(url, world, contention, created)
+        check += f"; workers' CPU split {split}"
+        return summarise(driven, contention, args.reference_workers, check, what=mode)
+    finally:
+        stop_servers(servers)
+        if sealer is not None:
+            sealer.stop()
+        if engine is not None:
+            engine.dispose()
         admin_execute(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -849,6 +1075,63 @@ def print_table(rows: list[Row], floors: dict[str, Floor]) -> None:
         )
 
 
+def print_references(rows: list[Row]) -> None:
+    """The reference apps' runs, and the service's claims/s as a share of each (same
+    contention, every process count the service ran)."""
+    header = (
+        "reference",
+        "contention",
+        "workers",
+        "claims",
+        "claims/s",
+        "p50 ms",
+        "p99 ms",
+        "client CPU us/claim",
+        "server CPU us/claim",
+        "PG CPU us/claim",
+        "CPU busy",
+        "service / reference",
+    )
+    table: list[tuple[str, ...]] = [header]
+    for r in rows:
+        if r.what == "service":
+            continue
+        ratios = ", ".join(
+            f"{s.processes} proc {s.per_second / r.per_second:.0%}"
+            for s in rows
+            if s.what == "service" and s.contention == r.contention
+        )
+        table.append(
+            (
+                r.what,
+                r.contention,
+                str(r.processes),
+                str(r.claims),
+                f"{r.per_second:,.0f}",
+                f"{r.p50:.1f}",
+                f"{r.p99:.1f}",
+                f"{r.client_cpu_us:.0f}",
+                f"{r.server_cpu_us:.0f}",
+                f"{r.pg_cpu_us:.0f}",
+                f"{r.busy:.0%}",
+                ratios or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for index, row in enumerate(table):
+        print("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
+        if index == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print()
+    for r in rows:
+        if r.what != "service":
+            odd = {k: v for k, v in r.statuses.items() if k != 201}
+            print(
+                f"reference {r.what} {r.contention}: {r.check}; answers {r.statuses}"
+                + (f"; refusals {r.errors}" if odd else "")
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--claims", type=int, default=10_000, help="timed claims per run")
@@ -874,14 +1157,43 @@ def main() -> None:
     )
     parser.add_argument("--verbose", action="store_true", help="print pgbench's report")
     parser.add_argument(
+        "--reference",
+        default="",
+        help="also run these reference apps (bench/minimal_claim/app.py), after the service "
+        f"in each contention: a comma list of {', '.join(REFERENCES)}",
+    )
+    parser.add_argument(
+        "--reference-workers", type=int, default=2, help="worker processes of a reference app"
+    )
+    parser.add_argument(
+        "--reference-shared-port",
+        action="store_true",
+        help="run a reference app as one uvicorn --workers N on one port (default: N uvicorn "
+        "processes on their own ports, the clients split evenly, as the service's runs)",
+    )
+    parser.add_argument(
+        "--reference-pool", type=int, default=8, help="pooled connections per reference worker"
+    )
+    parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get(
             "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
     args = parser.parse_args()
+    references = [r for r in args.reference.split(",") if r]
+    for reference in references:
+        if reference not in REFERENCES:
+            parser.error(f"--reference: {reference!r} is none of {', '.join(REFERENCES)}")
+    if references and importlib.util.find_spec("asyncpg") is None:
+        raise SystemExit(
+            "--reference needs asyncpg, a bench-only dependency; install it with\n"
+            "    .venv/bin/pip install -e '.[bench]'"
+        )
     if args.idempotency_key and not args.no_floor:
         print("note: the raw floor does not store idempotency records; compare with care")
+    if args.idempotency_key and references:
+        print("note: the reference apps ignore Idempotency-Key; compare with care")
     for line in machine(args.pg_admin_url):
         print(line)
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
@@ -917,11 +1229,24 @@ def main() -> None:
                     f"{row.check}",
                     flush=True,
                 )
+            for reference in references:
+                n += 1
+                row = reference_run(args, world, contention, reference, n, tmp)
+                rows.append(row)
+                print(
+                    f"  {contention} contention, reference {reference} "
+                    f"({args.reference_workers} workers): {row.per_second:,.0f}/s, "
+                    f"p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms, {row.check}",
+                    flush=True,
+                )
     finally:
         admin_execute(args.pg_admin_url, f"DROP DATABASE IF EXISTS {world.template} WITH (FORCE)")
         shutil.rmtree(tmp, ignore_errors=True)
     print()
-    print_table(rows, floors)
+    print_table([r for r in rows if r.what == "service"], floors)
+    if references:
+        print()
+        print_references(rows)
 
 
 if __name__ == "__main__":

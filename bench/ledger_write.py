@@ -19,11 +19,20 @@ the server.
     .venv/bin/python bench/ledger_write.py --transfers 2000 --backends sqlite
     .venv/bin/python bench/ledger_write.py --backends postgresql --writers 8 \\
         --modes process --sealer on,off --balance-trigger on,off
+    # the peer: django-hordak with as many writer processes, right after each PostgreSQL run
+    .venv/bin/python bench/ledger_write.py --backends postgresql --writers 4 \\
+        --modes process --sealer on --peer hordak
+
+``--peer hordak`` runs ``bench/hordak/hordak_bench.py`` (its own venv, built the first
+time) after each PostgreSQL run, with the same number of writers (as processes), the
+same transfers and accounts, and prints our transfers/s as a multiple of hordak's
+unchecked ``transfer_to`` and of its balance-checked variant.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -31,6 +40,7 @@ import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -419,6 +429,107 @@ def _block_count(session: Any) -> int:
     return int(session.execute(select(func.count()).select_from(SealBlock)).scalar_one())
 
 
+# --- the peer: django-hordak ---------------------------------------------------------
+
+HORDAK = Path(__file__).resolve().parent / "hordak" / "hordak_bench.py"
+
+
+@dataclass
+class Peer:
+    """One peer run, right after ``ours``: its variant's figures from hordak_bench.py."""
+
+    ours: Result
+    variant: str
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    check: str
+
+
+def run_hordak(ours: Result, args: argparse.Namespace) -> list[Peer]:
+    """hordak_bench.py with ``ours``'s writers as processes, the same transfers and
+    accounts (it builds bench/hordak/.venv the first time)."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [
+            sys.executable,
+            str(HORDAK),
+            "--transfers",
+            str(ours.transfers),
+            "--processes",
+            str(ours.writers),
+            "--accounts",
+            str(args.accounts),
+            "--variants",
+            args.peer_variants,
+            "--seed",
+            str(args.seed),
+            "--pg-admin-url",
+            args.pg_admin_url,
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hordak_bench.py failed ({done.returncode}):\n{done.stderr}")
+    peers = []
+    for line in done.stdout.splitlines():
+        if line.startswith("HORDAK_RESULT "):
+            got = json.loads(line.removeprefix("HORDAK_RESULT "))
+            peers.append(
+                Peer(
+                    ours,
+                    got["variant"],
+                    got["per_second"],
+                    got["p50_ms"],
+                    got["p99_ms"],
+                    got["check"],
+                )
+            )
+        elif line.strip():
+            print(line, flush=True)
+    return peers
+
+
+def print_peers(peers: list[Peer]) -> None:
+    header = (
+        "ours: writers",
+        "as",
+        "sealer",
+        "transfers/s",
+        "hordak",
+        "processes",
+        "transfers/s",
+        "p50 ms",
+        "p99 ms",
+        "ours / hordak",
+        "hordak check",
+    )
+    rows = [header]
+    for p in peers:
+        rows.append(
+            (
+                str(p.ours.writers),
+                p.ours.mode,
+                "on" if p.ours.sealer else "off",
+                f"{p.ours.rate:,.0f}",
+                p.variant,
+                str(p.ours.writers),
+                f"{p.per_second:,.0f}",
+                f"{p.p50_ms:.2f}",
+                f"{p.p99_ms:.2f}",
+                f"{p.ours.rate / p.per_second:.2f}x",
+                p.check,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for index, row in enumerate(rows):
+        print("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
+        if index == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
 # --- reporting ---------------------------------------------------------------------
 
 
@@ -531,6 +642,15 @@ def main() -> None:
         ),
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--peer",
+        choices=["hordak"],
+        default=None,
+        help="after each PostgreSQL run, run django-hordak with as many writer processes",
+    )
+    parser.add_argument(
+        "--peer-variants", default="unchecked,checked", help="hordak_bench.py --variants"
+    )
     args = parser.parse_args()
 
     backends = [b for b in args.backends.split(",") if b]
@@ -550,6 +670,7 @@ def main() -> None:
     print(flush=True)
 
     results: list[Result] = []
+    peers: list[Peer] = []
     tmp = Path(tempfile.mkdtemp(prefix="vl_bench_"))
     n = 0
     try:
@@ -589,11 +710,18 @@ def main() -> None:
                                 f"{result.verified}",
                                 flush=True,
                             )
+                            if args.peer == "hordak" and backend == "postgresql":
+                                peers.extend(run_hordak(result, args))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
     print_table(results)
-    if any(not r.verified.startswith("ok") for r in results):
+    if peers:
+        print()
+        print_peers(peers)
+    if any(not r.verified.startswith("ok") for r in results) or any(
+        not p.check.startswith("ok") for p in peers
+    ):
         sys.exit(1)
 
 

@@ -13,7 +13,7 @@ import math
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -34,16 +34,22 @@ def healthz() -> dict[str, str]:
 
 def _readiness(engine: Engine) -> tuple[bool, dict[str, str | None]]:
     head = head_revision()
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = current_revision(engine)
-    except SQLAlchemyError as exc:
-        return False, {
-            "database": f"unreachable: {type(exc).__name__}",
-            "migration": None,
-            "head": head,
-        }
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            current = current_revision(engine)
+            break
+        except SQLAlchemyError as exc:
+            # Pooled connections are not pinged when taken: the first use of one the
+            # server closed (a restart) fails and renews the pool; ask once more.
+            if attempt == 1 and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                continue
+            return False, {
+                "database": f"unreachable: {type(exc).__name__}",
+                "migration": None,
+                "head": head,
+            }
     ready = current == head
     return ready, {"database": "ok", "migration": current, "head": head}
 

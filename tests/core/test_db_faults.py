@@ -168,3 +168,18 @@ def test_pool_size_and_overflow_bound_the_connections(settings: Settings, pg_onl
         with engine.connect():  # the only connection, taken
             _assert_unavailable(client.get("/v1/me", headers=admin))
         assert client.get("/v1/me", headers=admin).status_code == 200
+
+
+def test_ready_after_every_pooled_connection_was_closed(settings: Settings, pg_only: str) -> None:
+    """Connections are not pinged when taken from the pool: /readyz, which runs no
+    request retry, still answers ready at once after the server closed them all."""
+    dsn = pg_dsn(settings.database_url)
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        for _ in range(3):  # several pooled connections
+            assert client.get("/v1/me", headers=admin).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert _terminate(dsn) >= 1
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert client.get("/v1/me", headers=admin).status_code == 200

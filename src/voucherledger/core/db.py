@@ -94,9 +94,11 @@ def create_db_engine(
     """The process's engine. On PostgreSQL a pool of ``pool_size`` connections kept
     open plus up to ``max_overflow`` (default: ``pool_size``) opened under load, so at
     most ``pool_size + max_overflow`` at once; a request waits ``pool_timeout`` seconds
-    for one, then answers 503. Each connection is pinged when taken from the pool, so
-    one the server closed (restart, ``pg_terminate_backend``, failover) is replaced
-    before a transaction runs on it."""
+    for one, then answers 503. A connection is not pinged when taken from the pool
+    (that was a round trip per request): one the server closed (restart,
+    ``pg_terminate_backend``, failover) fails at its first statement, which renews the
+    pool, and the request is run again (``core/routing.py``); the background loops try
+    again on their next round."""
     full = normalise_url(url)
     if is_sqlite(full):
         engine = create_engine(full, connect_args={"timeout": 30, "check_same_thread": False})
@@ -107,7 +109,6 @@ def create_db_engine(
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"application_name": "voucherledger", "connect_timeout": 10},
     )

@@ -157,11 +157,13 @@ def emit_many(
     account_ids: Iterable[str] = (),
     kinds: Iterable[str] = (),
     at: datetime | None = None,
+    db: Raw | None = None,
 ) -> list[str]:
     """:func:`emit` for several events with the same readers (a claim captured at once
     is ``redemption.created`` then ``redemption.captured``), in their order: two
     statements whatever their number, straight to the driver (a claim is the hot path;
-    rows as the ORM would write them). Returns the events' ids."""
+    rows as the ORM would write them), on ``db`` when the caller has one open (a
+    :class:`~voucherledger.core.rawsql.Pipeline`). Returns the events' ids."""
     for type_, _ in items:
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_!r}")
@@ -171,23 +173,38 @@ def emit_many(
     readers = sorted({a for a in account_ids if a})
     recipients = [*readers, *sorted({f"kind:{k}" for k in kinds})]
     ids = [new_id("evt") for _ in items]
-    with Raw(session) as db:
-        shared = (db.bind(when), programme_id, db.bind(readers))
-        db.execute(
-            _INSERT_EVENTS[0] + ", ".join([_INSERT_EVENTS[1]] * len(items)),
-            [
-                value
-                for event_id, (type_, data) in zip(ids, items, strict=True)
-                for value in (event_id, type_, *shared, db.bind(data))
-            ],
-        )
-        rows = [(reader, event_id) for event_id in ids for reader in recipients]
-        if rows:
-            db.execute(
-                _INSERT_RECIPIENTS[0] + ", ".join([_INSERT_RECIPIENTS[1]] * len(rows)),
-                [value for row in rows for value in row],
-            )
+    if db is None:
+        with Raw(session) as own:
+            _insert_events(own, ids, items, when, programme_id, readers, recipients)
+    else:
+        _insert_events(db, ids, items, when, programme_id, readers, recipients)
     return ids
+
+
+def _insert_events(
+    db: Raw,
+    ids: list[str],
+    items: Sequence[tuple[str, dict[str, Any]]],
+    when: datetime,
+    programme_id: str | None,
+    readers: list[str],
+    recipients: list[str],
+) -> None:
+    shared = (db.bind(when), programme_id, db.bind(readers))
+    db.execute(
+        _INSERT_EVENTS[0] + ", ".join([_INSERT_EVENTS[1]] * len(items)),
+        [
+            value
+            for event_id, (type_, data) in zip(ids, items, strict=True)
+            for value in (event_id, type_, *shared, db.bind(data))
+        ],
+    )
+    rows = [(reader, event_id) for event_id in ids for reader in recipients]
+    if rows:
+        db.execute(
+            _INSERT_RECIPIENTS[0] + ", ".join([_INSERT_RECIPIENTS[1]] * len(rows)),
+            [value for row in rows for value in row],
+        )
 
 
 # Multi-row INSERTs: the head, then one "(…)" per row. ``sequence`` stays NULL.

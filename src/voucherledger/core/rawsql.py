@@ -160,6 +160,42 @@ class Raw:
         return list(self._cursor.fetchall())
 
 
+class Pipeline(Raw):
+    """A :class:`Raw` whose statements are sent together when it ends: on PostgreSQL
+    in psycopg's pipeline mode, one network round trip for all of them (SQLite has
+    none to save: it runs them one by one). For statements whose results nobody
+    reads (inserts); an error of any of them is raised at the end, as SQLAlchemy's
+    would be."""
+
+    __slots__ = ("_pipeline",)
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._pipeline: Any = None
+
+    def __enter__(self) -> Pipeline:
+        if self._postgresql:
+            self._pipeline = self._connection.connection.dbapi_connection.pipeline()  # type: ignore[union-attr]
+            self._pipeline.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if self._pipeline is not None:
+                try:
+                    self._pipeline.__exit__(exc_type, exc, traceback)
+                except self._connection.dialect.loaded_dbapi.Error as error:
+                    if exc is None:
+                        raise self._wrapped(error, "(pipeline)", ()) from error
+        finally:
+            super().__exit__(exc_type, exc, traceback)
+
+
 def fetchone(session: Session, sql: str, params: Sequence[Any] = ()) -> Any:
     """One statement's first row (a tuple), or None, on a cursor of its own."""
     with Raw(session) as db:

@@ -130,11 +130,15 @@ _INSERT_CLAIM = (
 )
 
 
-def insert_claim(session: Session, values: dict[str, Any]) -> None:
-    """A new claim row (every column given), straight to the driver: the claim is the
-    hot path, and a unit-of-work flush of one new object costs more than the statement.
-    Values are bound as the ORM's column types bind them."""
-    with Raw(session) as db:
+def insert_claim(session: Session, values: dict[str, Any], db: Raw | None = None) -> None:
+    """A new claim row (every column given), straight to the driver (on ``db`` when the
+    caller has one open): the claim is the hot path, and a unit-of-work flush of one new
+    object costs more than the statement. Values are bound as the ORM's column types
+    bind them."""
+    if db is None:
+        with Raw(session) as own:
+            own.execute(_INSERT_CLAIM, [own.bind(values[column]) for column in _CLAIM_COLUMNS])
+    else:
         db.execute(_INSERT_CLAIM, [db.bind(values[column]) for column in _CLAIM_COLUMNS])
 
 

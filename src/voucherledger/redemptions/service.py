@@ -56,6 +56,7 @@ from voucherledger.core.errors import (
 )
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import NO_FILTERS, ListFilters, split_page
+from voucherledger.core.rawsql import Pipeline
 from voucherledger.evidence import service as evidence
 from voucherledger.evidence.schemas import EvidenceFileRef
 from voucherledger.programmes import service as programmes
@@ -278,17 +279,20 @@ def claim(
         "decided_by": None if confirm else principal.actor_ref,
         "meta": dict(body.metadata),
     }
-    repository.insert_claim(session, values)
-    evidence.attach(session, supplier_id, files, redemption_id)
     out = to_out(Redemption(**values), files=evidence.refs(files))
     data = {"object": out.model_dump(mode="json")}
     kinds = ["redemption.created"] if confirm else ["redemption.created", "redemption.captured"]
-    events.emit_many(
-        session,
-        [(kind, data) for kind in kinds],
-        programme_id=voucher.programme_id,
-        account_ids=[*context.programme_readers, voucher.group_id, supplier_id],
-    )
+    # The claim row and its events need no answer: one round trip for all three.
+    with Pipeline(session) as db:
+        repository.insert_claim(session, values, db)
+        events.emit_many(
+            session,
+            [(kind, data) for kind in kinds],
+            programme_id=voucher.programme_id,
+            account_ids=[*context.programme_readers, voucher.group_id, supplier_id],
+            db=db,
+        )
+    evidence.attach(session, supplier_id, files, redemption_id)
     return out
 
 

@@ -43,8 +43,12 @@ def test_an_error_in_a_pipeline_is_sqlalchemys_and_keeps_nothing(settings: Setti
     with client_for(settings) as client:
         factory = session_factory(client)
         before = _names(factory)
-        with pytest.raises(IntegrityError), transaction(factory) as session:
-            with Pipeline(session) as db:
+
+        def twice() -> None:
+            with transaction(factory) as session, Pipeline(session) as db:
                 db.execute(INSERT, ("pipe-c", 1))
                 db.execute(INSERT, ("pipe-c", 2))  # the same key: refused
+
+        with pytest.raises(IntegrityError):
+            twice()
         assert _names(factory) == before

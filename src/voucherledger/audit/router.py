@@ -42,7 +42,7 @@ router = APIRouter(tags=["ledger and audit"], route_class=CommittingRoute)
 DB = Annotated[Session, Depends(get_session)]
 # The journal's list and trial balance (scans) may come from the read replica
 # (docs/operations.md); a transaction by id and a balance, point reads often made just
-# after the write that made them, stay on the primary, as does the checkpoint (it seals).
+# after the write that made them, stay on the primary.
 ReadDB = Annotated[Session, Depends(get_read_session)]
 Reader = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor"))]
 BalanceReader = Annotated[
@@ -165,7 +165,10 @@ async def get_checkpoint(principal: CheckpointReader, request: Request) -> Check
     await run_in_threadpool(_seal_all, request)
 
     def read() -> CheckpointOut:
-        with request.app.state.session_factory() as session:
+        # Read where the exports read (the replica, when set): a checkpoint is then
+        # never above the height a later export covers, so the export verifies with it.
+        factory = read_session_factory(request, request.app.state.session_factory)
+        with factory() as session:
             return service.checkpoint(session)
 
     return await run_in_threadpool(read)

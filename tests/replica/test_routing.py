@@ -1,9 +1,10 @@
 """Read-replica routing (``VOUCHERLEDGER_READ_DATABASE_URL``) against a real streaming
 replica (``tools/pg_replica.sh``): the exports, the checkpoint, the programme report
-and the journal's list and trial balance answer from the replica — proved by pausing its replay, when
-they keep answering what it had while the claims, issuance and point reads go on on
-the primary — writes never go there, results equal the primary's once replayed, and a
-replica that is down is a 503 ``read_replica_unavailable`` for the routed reads only.
+and the journal's list and trial balance answer from the replica — proved by pausing
+its replay, when they keep answering what it had while the claims, issuance and point
+reads go on on the primary — writes never go there, results equal the primary's once
+replayed, and a replica that is down is a 503 ``read_replica_unavailable`` for the
+routed reads only.
 """
 
 from __future__ import annotations

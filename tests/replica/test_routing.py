@@ -34,6 +34,7 @@ from tests.factories.replica import (
     require_replica,
     wait_for_replay,
 )
+from tests.test_cli import run_cli
 from voucherledger import chart
 from voucherledger.core.db import create_read_engine
 from voucherledger.core.settings import Settings
@@ -257,3 +258,22 @@ def test_a_read_replica_is_refused_with_sqlite(primary: str, replica: str, named
     message = str(refused.value)
     assert f"VOUCHERLEDGER_{named} is not one" in message
     assert "PostgreSQL" in message
+
+
+def test_serve_refuses_a_read_replica_with_sqlite_in_one_line(tmp_path: Path) -> None:
+    """The refusal names the setting and the reason, never the URL (it may hold a
+    password); before, only pydantic's first line came out (``1 validation error``)."""
+    result = run_cli(
+        "serve",
+        database_url=f"sqlite:///{tmp_path / 'vl.db'}",
+        key_file=tmp_path / "key",
+        check=False,
+        extra_env={"VOUCHERLEDGER_READ_DATABASE_URL": "postgresql://vl:s3cret@replica/db"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "Invalid setting: VOUCHERLEDGER_READ_DATABASE_URL needs a PostgreSQL primary"
+    ), result.stderr
+    assert "VOUCHERLEDGER_DATABASE_URL is not one" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

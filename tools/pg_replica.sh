@@ -44,7 +44,7 @@ wait_streaming() {
 }
 exists() { pg_lsclusters -h | awk -v v="$VERSION" -v n="$NAME" '$1 == v && $2 == n' | grep -q .; }
 start() { pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$NAME" start; }
-stop() { pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$NAME" stop -m fast 2>/dev/null || true; }
+stop() { pg_ctlcluster --skip-systemctl-redirect "$VERSION" "$NAME" stop -m fast >/dev/null 2>&1 || true; }
 
 if streaming; then
     say "replica $VERSION/$NAME on port $REPLICA_PORT is streaming; nothing to do"
@@ -94,11 +94,19 @@ conf=/etc/postgresql/$VERSION/$NAME/conf.d/voucherledger-replica.conf
 printf 'hot_standby = on\nhot_standby_feedback = on\n' >"$conf"
 # The primary's client rules (trust from 127.0.0.1), not the new cluster's defaults.
 cp "$hba" "/etc/postgresql/$VERSION/$NAME/pg_hba.conf"
-say "taking a base backup of $PRIMARY_HOST:$PRIMARY_PORT into $DATA"
-rm -rf "$DATA"
-install -d -o postgres -g postgres -m 700 "$DATA"
-runuser -u postgres -- pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U postgres \
-    -D "$DATA" -R -X stream -c fast
+# A backup cut short (the primary restarted, its connection was terminated) is taken
+# again, up to three times in all.
+for attempt in 1 2 3; do
+    say "taking a base backup of $PRIMARY_HOST:$PRIMARY_PORT into $DATA (attempt $attempt)"
+    rm -rf "$DATA"
+    install -d -o postgres -g postgres -m 700 "$DATA"
+    if runuser -u postgres -- pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U postgres \
+        -D "$DATA" -R -X stream -c fast; then
+        break
+    fi
+    [ "$attempt" -lt 3 ] || { say "the base backup failed three times"; exit 1; }
+    sleep 2
+done
 start
 if ! wait_streaming 60; then
     say "the replica did not start streaming; see /var/log/postgresql/postgresql-$VERSION-$NAME.log"

@@ -30,7 +30,7 @@ REPLICA_ADMIN_URL = os.environ.get(
     "VOUCHERLEDGER_TEST_REPLICA_URL", "postgresql://postgres@127.0.0.1:5433/postgres"
 )
 # Replay may run far behind while other suites write WAL fast on the shared machine.
-REPLAY_TIMEOUT_SECONDS = 300.0
+REPLAY_TIMEOUT_SECONDS = 600.0
 _state: dict[str, str | None] = {}
 
 

@@ -15,7 +15,12 @@ from voucherledger.apidocs import install_docs
 from voucherledger.audit.router import router as audit_router
 from voucherledger.console import install_console
 from voucherledger.console.supplier import claim_form_max_bytes
-from voucherledger.core.db import create_db_engine, create_session_factory, read_only
+from voucherledger.core.db import (
+    create_db_engine,
+    create_read_engine,
+    create_session_factory,
+    read_only,
+)
 from voucherledger.core.http import BodyLimit, RequestGuard
 from voucherledger.core.observability import RequestContextMiddleware, configure_logging
 from voucherledger.core.settings import Settings, get_settings
@@ -65,6 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_timeout=settings.pool_timeout,
     )
     session_factory = create_session_factory(engine)
+    # The read replica, when set (settings refuse it for SQLite): see core.session.
+    replica_engine = None
+    if settings.read_database_url is not None:
+        replica_engine = create_read_engine(
+            settings.read_database_url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout,
+        )
     signer = load_signer(settings.signing_key, settings.signing_key_file)
 
     @asynccontextmanager
@@ -102,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if sealer is not None:
                 sealer.stop()
             engine.dispose()
+            if replica_engine is not None:
+                replica_engine.dispose()
 
     app = FastAPI(
         title="voucherledger",
@@ -116,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.read_engine = read_only(engine)
     app.state.session_factory = session_factory
+    app.state.replica_session_factory = (
+        create_session_factory(replica_engine) if replica_engine is not None else None
+    )
     app.state.signer = signer
     # A fresh Idempotency-Key must not be one the journal already holds (its record
     # purged after the retention): core.idempotency asks the ledger through this.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
@@ -98,8 +99,19 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        _err(f"Invalid setting: {_one_line(exc)}")
+        _err(f"Invalid setting: {_setting_errors(exc)}")
         raise typer.Exit(2) from None
+
+
+def _setting_errors(exc: ValidationError) -> str:
+    """Each refused setting and why, on one line; never the value (a URL may hold a
+    password), which pydantic's own text repeats."""
+    said = [
+        (f"VOUCHERLEDGER_{str(error['loc'][0]).upper()}: " if error["loc"] else "")
+        + str(error["msg"]).removeprefix("Value error, ")
+        for error in exc.errors()
+    ]
+    return "; ".join(said)[:600] or _one_line(exc)
 
 
 def _shown(url: str) -> str:

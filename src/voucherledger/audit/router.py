@@ -32,7 +32,7 @@ from voucherledger.core.errors import (
 from voucherledger.core.pagination import PageParams, page_params
 from voucherledger.core.routing import CommittingRoute
 from voucherledger.core.schemas import UTCDateTimeIn
-from voucherledger.core.session import get_session
+from voucherledger.core.session import get_read_session, get_session, read_session_factory
 from voucherledger.ledger.errors import SigningKeyNotRecorded
 from voucherledger.ledger.export import Scope
 from voucherledger.ledger.sealer import seal_pending
@@ -40,6 +40,10 @@ from voucherledger.ledger.sealer import seal_pending
 router = APIRouter(tags=["ledger and audit"], route_class=CommittingRoute)
 
 DB = Annotated[Session, Depends(get_session)]
+# The journal's list and trial balance (scans) may come from the read replica
+# (docs/operations.md); a transaction by id and a balance, point reads often made just
+# after the write that made them, stay on the primary.
+ReadDB = Annotated[Session, Depends(get_read_session)]
 Reader = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor"))]
 BalanceReader = Annotated[
     Principal, Depends(require_roles("funder", "manager", "auditor", "supplier", "group"))
@@ -57,7 +61,7 @@ ProgrammeFilter = Annotated[str | None, Query(max_length=40)]
 )
 def list_ledger_transactions(
     principal: Reader,
-    session: DB,
+    session: ReadDB,
     request: Request,
     page: Annotated[PageParams, Depends(page_params)],
     programme_id: ProgrammeFilter = None,
@@ -134,7 +138,7 @@ def get_ledger_balance(
 )
 def get_trial_balance(
     principal: TrialReader,
-    session: DB,
+    session: ReadDB,
     programme_id: ProgrammeFilter = None,
     as_of: UTCDateTimeIn | None = None,
 ) -> TrialBalanceOut:
@@ -161,7 +165,10 @@ async def get_checkpoint(principal: CheckpointReader, request: Request) -> Check
     await run_in_threadpool(_seal_all, request)
 
     def read() -> CheckpointOut:
-        with request.app.state.session_factory() as session:
+        # Read where the exports read (the replica, when set): a checkpoint is then
+        # never above the height a later export covers, so the export verifies with it.
+        factory = read_session_factory(request, request.app.state.session_factory)
+        with factory() as session:
             return service.checkpoint(session)
 
     return await run_in_threadpool(read)
@@ -205,11 +212,19 @@ async def export_journal(
 
     programme_ids = await run_in_threadpool(read_scope)
     await run_in_threadpool(_seal_all, request)
+    # The export reads from the read replica when one is set: its manifest then says
+    # the height the replica had replayed, which may be below what was just sealed.
+    standard = format in ("iati", "360giving")
+    reader = await run_in_threadpool(
+        read_session_factory,
+        request,
+        partial(factory, bind=state.read_engine) if standard else factory,
+    )
     stamp = datetime.now().strftime("%Y%m%d")  # noqa: DTZ005 - a file name only
-    if format in ("iati", "360giving"):
+    if standard:
         body = await run_in_threadpool(
             export.standard_export,
-            partial(factory, bind=state.read_engine),
+            reader,
             state.signer,
             state.settings,
             format,
@@ -228,12 +243,12 @@ async def export_journal(
     journal = Scope(frozenset(programme_ids), since, until)
     if format == "csv":
         return StreamingResponse(
-            export.journal_csv(factory, journal, state.signer),
+            export.journal_csv(reader, journal, state.signer),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="journal-{stamp}.csv"'},
         )
     return StreamingResponse(
-        export.journal_jsonl(factory, journal, state.signer),
+        export.journal_jsonl(reader, journal, state.signer),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="journal-{stamp}.jsonl"'},
     )

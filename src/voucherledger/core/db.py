@@ -106,11 +106,54 @@ def create_db_engine(
         return engine
     return create_engine(
         full,
-        pool_size=pool_size,
-        max_overflow=pool_size if max_overflow is None else max_overflow,
-        pool_timeout=pool_timeout,
-        pool_recycle=1800,
+        **_postgres_pool(pool_size, max_overflow, pool_timeout),
         connect_args={"application_name": "voucherledger", "connect_timeout": 10},
+    )
+
+
+def _postgres_pool(
+    pool_size: int, max_overflow: int | None, pool_timeout: float, *, pre_ping: bool = False
+) -> dict[str, Any]:
+    return {
+        "pool_size": pool_size,
+        "max_overflow": pool_size if max_overflow is None else max_overflow,
+        "pool_timeout": pool_timeout,
+        "pool_pre_ping": pre_ping,
+        "pool_recycle": 1800,
+    }
+
+
+READ_APPLICATION_NAME = "voucherledger-read"
+
+
+def create_read_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """The engine of the read replica (``VOUCHERLEDGER_READ_DATABASE_URL``), PostgreSQL
+    only, pooled as :func:`create_db_engine`. Every transaction on it is read-only
+    (``default_transaction_read_only``: a write routed here by mistake fails, even on a
+    URL that names the primary) and ``REPEATABLE READ``: all the statements of one
+    request, an export's chunks and its manifest among them, read one snapshot (a hot
+    standby allows it; it refuses ``SERIALIZABLE``). Its connections are named
+    :data:`READ_APPLICATION_NAME` in ``pg_stat_activity``."""
+    full = normalise_url(url)
+    if is_sqlite(full):
+        raise ValueError("a read replica must be PostgreSQL")
+    return create_engine(
+        full,
+        # Pinged when taken: its reads (exports, reports) are few and long, and a
+        # replica restarted under them would otherwise fail the next one.
+        **_postgres_pool(pool_size, max_overflow, pool_timeout, pre_ping=True),
+        isolation_level="REPEATABLE READ",
+        connect_args={
+            "application_name": READ_APPLICATION_NAME,
+            "connect_timeout": 10,
+            "options": "-c default_transaction_read_only=on",
+        },
     )
 
 

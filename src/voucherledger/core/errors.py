@@ -295,6 +295,15 @@ class DatabaseUnavailable(AppError):
         super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
 
 
+class ReadReplicaUnavailable(DatabaseUnavailable):
+    """The read replica (``VOUCHERLEDGER_READ_DATABASE_URL``) that answers the exports,
+    the reports and the journal's list and trial balance cannot be reached; the
+    primary, and every write, are not affected. Try again after ``Retry-After``
+    seconds."""
+
+    code, title = "read_replica_unavailable", "Read replica unavailable"
+
+
 class SealingRefused(AppError):
     """The server's signing key is not the chain's current key in the signing key
     history, so it seals nothing (section 5 of issue 9: the signing key). Not the

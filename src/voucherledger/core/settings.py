@@ -6,8 +6,9 @@ The server, the CLI and the tests all build their settings here, so one
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -207,6 +208,31 @@ class Settings(BaseSettings):
         gt=0,
         description="At most this much of a receiver's answer is read (the rest is cut).",
     )
+
+    # --- Issue 14: a read replica for exports, reports and journal queries ---
+    read_database_url: str | None = Field(
+        default=None,
+        description="postgresql://user@replica:5432/db: a streaming replica of "
+        "database_url that answers the audit exports, the reports and the journal "
+        "list and trial balance (docs/operations.md), in read-only transactions; its "
+        "answers may lag the primary. Unset: everything reads from database_url. "
+        "PostgreSQL only: refused with a SQLite database_url or a SQLite URL here.",
+    )
+
+    @model_validator(mode="after")
+    def _read_replica_is_postgresql(self) -> Self:
+        if self.read_database_url is None:
+            return self
+        # The URLs may carry passwords: the message names neither.
+        for name, url in (("", self.database_url), ("READ_", self.read_database_url)):
+            if not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+                raise ValueError(
+                    "VOUCHERLEDGER_READ_DATABASE_URL needs a PostgreSQL primary and a "
+                    f"PostgreSQL replica (postgresql://...); VOUCHERLEDGER_{name}DATABASE_URL "
+                    "is not one. A SQLite database has no replicas: unset "
+                    "VOUCHERLEDGER_READ_DATABASE_URL."
+                )
+        return self
 
 
 @lru_cache(maxsize=1)

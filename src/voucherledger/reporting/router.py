@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from voucherledger.core.auth import CurrentPrincipal, Principal, require_roles
 from voucherledger.core.errors import Forbidden, NotFound, problem_responses
 from voucherledger.core.routing import CommittingRoute
-from voucherledger.core.session import get_session
+from voucherledger.core.session import get_read_session, get_session
 from voucherledger.programmes import service as programmes
 from voucherledger.programmes.schemas import ProgrammeReport, ReportFormat, SupplierListing
 from voucherledger.reporting import report, suppliers
@@ -18,6 +18,9 @@ from voucherledger.reporting import report, suppliers
 router = APIRouter(prefix="/v1/programmes", tags=["programmes"], route_class=CommittingRoute)
 
 DB = Annotated[Session, Depends(get_session)]
+# The report may come from the read replica (docs/operations.md); the supplier list, a
+# short directory read just after an accreditation, stays on the primary.
+ReadDB = Annotated[Session, Depends(get_read_session)]
 Party = Annotated[Principal, Depends(require_roles("funder", "manager", "auditor"))]
 
 
@@ -49,7 +52,7 @@ def list_programme_suppliers(
 def get_programme_report(
     programme_id: str,
     principal: Party,
-    session: DB,
+    session: ReadDB,
     report_format: Annotated[ReportFormat, Query(alias="format")] = "json",
 ) -> ProgrammeReport | Response:
     """Issuance, claims, settlement, returns and feedback, in total and by women-led,

@@ -32,9 +32,16 @@ class FailureLimiter:
         self.window = window
         self._clock = clock
 
+    def since(self) -> datetime:
+        """Failures after this instant count."""
+        return self._clock() - timedelta(seconds=self.window)
+
     def blocked(self, session: Session, supplier_id: str) -> bool:
-        since = self._clock() - timedelta(seconds=self.window)
-        count = repository.recent_code_failures(session, supplier_id, since, self.limit)
+        count = repository.recent_code_failures(session, supplier_id, self.since(), self.limit)
+        return self.over(count)
+
+    def over(self, count: int) -> bool:
+        """Whether ``count`` recent failures (counted up to :attr:`limit`) block."""
         return count >= self.limit
 
     def fail(self, session: Session, supplier_id: str) -> None:

@@ -61,27 +61,39 @@ _PARTIES = {
     "sqlite": "group_concat(pp.account_id, ',')",
 }
 _CLAIM_CONTEXT = {
-    # Fixed text: the only value put in is one of the two aggregates above.
+    # Fixed text: the only value put in is one of the two aggregates above. One row
+    # always: the supplier's recent failures (counted up to the limit), then the
+    # voucher's columns, NULL when no voucher has the code.
     dialect: (
-        "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "  # noqa: S608
-        "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name, "
-        f"p.funder_id, (SELECT {parties} FROM programme_parties pp "
+        "SELECT f.n, v.id, v.programme_id, v.group_id, v.currency, v.service_categories, "  # noqa: S608
+        "v.status, v.expires_at, v.created_at, p.rules, a.status, a.service_categories, "
+        f"p.name, p.funder_id, (SELECT {parties} FROM programme_parties pp "
         "WHERE pp.programme_id = v.programme_id) "
-        "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
-        "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ? "
-        "WHERE v.code = ?"
+        "FROM (SELECT count(*) AS n FROM (SELECT 1 FROM code_failures "
+        "WHERE supplier_id = ? AND failed_at > ? LIMIT ?) AS recent) AS f "
+        "LEFT JOIN vouchers v ON v.code = ? "
+        "LEFT JOIN programmes p ON p.id = v.programme_id "
+        "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ?"
     )
     for dialect, parties in _PARTIES.items()
 }
 
 
-def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext | None:
-    """The voucher with this code, its programme's rules and the supplier's accreditation
-    there: one indexed read on the hot path, straight to the driver."""
+def claim_context(
+    session: Session, code: str, supplier_id: str, *, failures_since: datetime, cap: int
+) -> tuple[int, ClaimContext | None]:
+    """The supplier's failed look-ups since ``failures_since`` (counted up to ``cap``),
+    and the voucher with this code with its programme's rules and the supplier's
+    accreditation there: one indexed read on the hot path, straight to the driver."""
     with Raw(session) as db:
-        row = db.fetchone(_CLAIM_CONTEXT[db.dialect], (supplier_id, code))
-    if row is None:
-        return None
+        row = db.fetchone(
+            _CLAIM_CONTEXT[db.dialect],
+            (supplier_id, db.bind(failures_since), cap, code, supplier_id),
+        )
+    failures = int(row[0])
+    row = row[1:]
+    if row[0] is None:
+        return failures, None
     voucher = ClaimVoucher(
         id=row[0],
         programme_id=row[1],
@@ -94,9 +106,10 @@ def claim_context(session: Session, code: str, supplier_id: str) -> ClaimContext
     )
     categories = from_db_json(row[10]) if row[10] is not None else None
     readers = {row[12], *(row[13].split(",") if row[13] else ())}
-    return ClaimContext(
+    context = ClaimContext(
         voucher, from_db_json(row[8]), row[9], categories, str(row[11]), tuple(sorted(readers))
     )
+    return failures, context
 
 
 _CLAIM_COLUMNS = (

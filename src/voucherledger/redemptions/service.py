@@ -118,6 +118,13 @@ def _code_failure(
     return error
 
 
+def _rate_limited(limiter: FailureLimiter) -> RateLimited:
+    return RateLimited(
+        "Too many failed voucher codes; try again in a minute.",
+        headers={"Retry-After": str(int(limiter.window))},
+    )
+
+
 def _look_up(
     session: Session,
     supplier_id: str,
@@ -127,14 +134,12 @@ def _look_up(
 ) -> ClaimContext:
     """The voucher a supplier names by its code, as a claim and a validation find it:
     429 while the supplier is blocked; a mistyped (422) or unknown (404) code counts a
-    failure; then the voucher's end and the supplier's accreditation are checked."""
-    if limiter.blocked(session, supplier_id):
-        raise RateLimited(
-            "Too many failed voucher codes; try again in a minute.",
-            headers={"Retry-After": str(int(limiter.window))},
-        )
+    failure; then the voucher's end and the supplier's accreditation are checked. A
+    well-formed code's voucher and the failure count come in one read."""
     code = codes.normalise(voucher_code)
     if code is None:
+        if limiter.blocked(session, supplier_id):
+            raise _rate_limited(limiter)
         raise _code_failure(
             session,
             limiter,
@@ -150,7 +155,11 @@ def _look_up(
                 ],
             ),
         )
-    context = repository.claim_context(session, code, supplier_id)
+    failures, context = repository.claim_context(
+        session, code, supplier_id, failures_since=limiter.since(), cap=limiter.limit
+    )
+    if limiter.over(failures):
+        raise _rate_limited(limiter)
     if context is None or context.accreditation_status is None:
         # An unknown code and a voucher of a programme the supplier has nothing to do
         # with look the same: a wrong code reveals nothing.

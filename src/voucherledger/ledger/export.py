@@ -29,15 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
-from voucherledger.core.exporttext import json_line
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
     canonical_json,
     format_timestamp,
+    json_plain,
     stored_block_object,
     transaction_object,
 )
@@ -224,32 +225,53 @@ def _unsigned(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 # What ``json.dumps(line, separators=(",", ":"), ensure_ascii=False)`` builds on every
-# call, made once.
+# call, made once: the encoder of a line orjson would not write identically.
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# U+0085, U+2028, U+2029 in UTF-8 (these byte runs are those characters and nothing
+# else: UTF-8 is self-synchronising) and their escapes, as core.exporttext.json_line.
+_BREAKS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def line_bytes(line: dict[str, Any]) -> bytes:
+    """One line's JSON (keys in insertion order), UTF-8: orjson's bytes where they are
+    the standard encoder's (:func:`~voucherledger.ledger.canonical.json_plain`), else
+    the standard encoder's (floats, huge integers; a lone surrogate raises as before)."""
+    if json_plain(line):
+        try:
+            return orjson.dumps(line)
+        except orjson.JSONEncodeError:
+            pass
+    return _LINE_ENCODER.encode(line).encode()
 
 
 def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> Iterator[bytes]:
-    """The lines as JSON Lines, in pieces of about ``flush_at`` characters.
+    """The lines as JSON Lines, in pieces of about ``flush_at`` bytes.
 
     U+0085, U+2028 and U+2029 (line boundaries to some readers, ``str.splitlines``
     among them) are written as ``\\u`` escapes, so every reader sees one record per
     line; they parse back to the same strings, whose canonical bytes (which carry
     them as UTF-8) are what the chain hashes (docs/ledger-format.md)."""
-    encode = _LINE_ENCODER.encode
-    buffer: list[str] = []
+    buffer: list[bytes] = []
     size = 0
     for line in lines:
-        text = encode(line)
-        buffer.append(text)
-        size += len(text)
+        data = line_bytes(line)
+        buffer.append(data)
+        size += len(data)
         if size >= flush_at:
-            buffer.append("")
-            yield json_line("\n".join(buffer)).encode()
+            buffer.append(b"")
+            yield _escape_breaks(b"\n".join(buffer))
             buffer = []
             size = 0
     if buffer:
-        buffer.append("")
-        yield json_line("\n".join(buffer)).encode()
+        buffer.append(b"")
+        yield _escape_breaks(b"\n".join(buffer))
+
+
+def _escape_breaks(data: bytes) -> bytes:
+    for raw, escaped in _BREAKS:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
 
 
 def chained_record(line: dict[str, Any]) -> dict[str, Any]:

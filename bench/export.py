@@ -354,6 +354,18 @@ def copy_text(rows: list[Row]) -> bytes:
     return "\n".join(out).encode()
 
 
+# The signing key history's first entry, as the first seal records it (ledger/keys.py):
+# without it the server refuses to seal (a chain with blocks but no history).
+SIGNING_KEY_INSERT = (
+    "INSERT INTO ledger_signing_keys (position, public_key, first_height, recorded_at) "
+    "VALUES (?, ?, ?, ?)"
+)
+
+
+def signing_key_row() -> tuple[int, str, int, str]:
+    return (1, SIGNER.public_key_hex, 1, stamp_text(datetime.now(UTC)))
+
+
 class Writer:
     def journal(self, txns: list[Row], postings: list[Row], seals: list[Row]) -> None:
         raise NotImplementedError
@@ -402,6 +414,7 @@ class PostgresWriter(Writer):
                 "UPDATE ledger_accounts SET balance = %s WHERE code = %s",
                 [(balance, code) for code, balance in updates],
             )
+            cursor.execute(SIGNING_KEY_INSERT.replace("?", "%s"), signing_key_row())
         with psycopg.connect(self.dsn, autocommit=True) as admin:
             admin.execute(
                 "VACUUM ANALYZE ledger_transactions, ledger_postings, ledger_seals, "
@@ -435,6 +448,7 @@ class SqliteWriter(Writer):
             "UPDATE ledger_accounts SET balance = ? WHERE code = ?",
             [(balance, code) for code, balance in updates],
         )
+        self.conn.execute(SIGNING_KEY_INSERT, signing_key_row())
         self.conn.execute("COMMIT")
         self.conn.execute("ANALYZE")
         self.conn.close()

@@ -23,10 +23,13 @@ It streams from the database in keyset chunks: memory stays flat whatever its si
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -73,7 +76,9 @@ def chain_lines(
 
     Each chunk is two queries of plain columns (no ORM objects): the chunk's seals
     with their transactions, then the postings of the chunk's sequence range (only
-    of the scope's programmes). The records are built by the sealer's own
+    of the scope's programmes). A thread reads the next chunk while this one is
+    turned into lines (:func:`_read_ahead`; the session's connection is used by that
+    thread alone meanwhile). The records are built by the sealer's own
     :func:`transaction_object`, so they are exactly what was chained."""
     count = 0
     totals: dict[str, int] = defaultdict(int)
@@ -99,88 +104,68 @@ def chain_lines(
                 )
             )
         }
-        after = 0
-        while True:
-            rows = connection.execute(
-                select(
-                    Seal.sequence,
-                    Seal.hash,
-                    Seal.block_height,
-                    JournalTransaction.id,
-                    JournalTransaction.kind,
-                    JournalTransaction.programme_id,
-                    JournalTransaction.actor,
-                    JournalTransaction.idempotency_key,
-                    JournalTransaction.created_at,
-                    JournalTransaction.memo,
-                    JournalTransaction.meta,
-                )
-                .join(JournalTransaction, JournalTransaction.id == Seal.transaction_id)
-                .where(Seal.sequence > after)
-                .order_by(Seal.sequence)
-                .limit(chunk)
-            ).all()
-            if not rows:
-                break
-            legs = _postings_between(connection, after, rows[-1][0], scope)
-            for (
-                sequence,
-                seal_hash,
-                block_height,
-                txn_id,
-                kind,
-                programme_id,
-                actor,
-                idempotency_key,
-                created_at,
-                memo,
-                meta,
-            ) in rows:
-                if scope.covers(programme_id, created_at):
-                    postings = legs.get(sequence, [])
-                    record = transaction_object(
-                        sequence=sequence,
-                        id=txn_id,
-                        kind=kind,
-                        programme_id=programme_id,
-                        actor=actor,
-                        idempotency_key=idempotency_key,
-                        created_at=created_at,
-                        memo=memo,
-                        metadata=meta,
-                        postings=postings,
-                    )
-                    count += 1
-                    for leg in postings:
-                        amount = leg["amount"]
-                        if isinstance(amount, int) and amount > 0:
-                            totals[str(leg["currency"])] += amount
-                    yield {
-                        "type": "transaction",
-                        **record,
-                        "prev_hash": prev_hash,
-                        "hash": seal_hash,
-                        "block_height": block_height,
-                    }
-                else:
-                    yield {
-                        "type": "redacted",
-                        "sequence": sequence,
-                        "prev_hash": prev_hash,
-                        "hash": seal_hash,
-                    }
-                prev_hash = seal_hash
-                last_sequence = sequence
-                block = blocks.get(sequence)
-                if block is not None:
-                    height = block.height
-                    yield {
-                        "type": "block",
-                        **stored_block_object(block),
-                        "signature": block.signature,
-                        "public_key": block.public_key,
-                    }
-            after = rows[-1][0]
+        chunks = _read_ahead(partial(_read_chunk, connection, scope, chunk))
+        try:
+            for rows, legs in chunks:
+                for (
+                    sequence,
+                    seal_hash,
+                    block_height,
+                    txn_id,
+                    kind,
+                    programme_id,
+                    actor,
+                    idempotency_key,
+                    created_at,
+                    memo,
+                    meta,
+                ) in rows:
+                    if scope.covers(programme_id, created_at):
+                        postings = legs.get(sequence, [])
+                        record = transaction_object(
+                            sequence=sequence,
+                            id=txn_id,
+                            kind=kind,
+                            programme_id=programme_id,
+                            actor=actor,
+                            idempotency_key=idempotency_key,
+                            created_at=_utc_text(created_at),
+                            memo=memo,
+                            metadata=meta,
+                            postings=postings,
+                        )
+                        count += 1
+                        for leg in postings:
+                            amount = leg["amount"]
+                            if isinstance(amount, int) and amount > 0:
+                                totals[str(leg["currency"])] += amount
+                        yield {
+                            "type": "transaction",
+                            **record,
+                            "prev_hash": prev_hash,
+                            "hash": seal_hash,
+                            "block_height": block_height,
+                        }
+                    else:
+                        yield {
+                            "type": "redacted",
+                            "sequence": sequence,
+                            "prev_hash": prev_hash,
+                            "hash": seal_hash,
+                        }
+                    prev_hash = seal_hash
+                    last_sequence = sequence
+                    block = blocks.get(sequence)
+                    if block is not None:
+                        height = block.height
+                        yield {
+                            "type": "block",
+                            **stored_block_object(block),
+                            "signature": block.signature,
+                            "public_key": block.public_key,
+                        }
+        finally:
+            chunks.close()  # the reading thread is done before the session closes
     manifest: dict[str, Any] = {
         "type": "manifest",
         "format": MANIFEST_FORMAT,
@@ -198,6 +183,92 @@ def chain_lines(
     }
     manifest["signature"] = signer.sign(canonical_json(_unsigned(manifest)))
     yield manifest
+
+
+def _utc_text(value: datetime) -> str:
+    """:func:`format_timestamp` of a UTC timestamp: ``isoformat`` where that is the same
+    text (it pads the year to four digits, strftime's ``%Y`` may not)."""
+    if value.year >= 1000 and value.utcoffset() == _ZERO:
+        return value.isoformat(timespec="microseconds")[:26] + "Z"
+    return format_timestamp(value)
+
+
+_ZERO = timedelta(0)
+Chunk = tuple[Sequence[Any], dict[int, list[dict[str, object]]]]
+
+
+def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) -> Chunk:
+    """The seals after ``after`` (at most ``chunk``) with their transactions, and
+    their postings by sequence."""
+    rows = connection.execute(
+        select(
+            Seal.sequence,
+            Seal.hash,
+            Seal.block_height,
+            JournalTransaction.id,
+            JournalTransaction.kind,
+            JournalTransaction.programme_id,
+            JournalTransaction.actor,
+            JournalTransaction.idempotency_key,
+            JournalTransaction.created_at,
+            JournalTransaction.memo,
+            JournalTransaction.meta,
+        )
+        .join(JournalTransaction, JournalTransaction.id == Seal.transaction_id)
+        .where(Seal.sequence > after)
+        .order_by(Seal.sequence)
+        .limit(chunk)
+    ).all()
+    if not rows:
+        return rows, {}
+    return rows, _postings_between(connection, after, rows[-1][0], scope)
+
+
+def _read_ahead(read: Callable[[int], Chunk], depth: int = 2) -> Generator[Chunk, None, None]:
+    """The chunks ``read`` gives (after sequence 0, then after each chunk's last), read by
+    a thread at most ``depth`` chunks ahead, so the next queries overlap the current
+    chunk's encoding. Closing the generator stops the thread and waits for it; an error
+    in the thread is raised here."""
+    out: queue.Queue[Chunk | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Chunk | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        after = 0
+        try:
+            while not stop.is_set():
+                rows, legs = read(after)
+                if not rows:
+                    break
+                if not put((rows, legs)):
+                    return
+                after = rows[-1][0]
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+            return
+        put(None)
+
+    reader = threading.Thread(target=run, name="export-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _postings_between(

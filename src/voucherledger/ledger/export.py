@@ -26,14 +26,14 @@ import json
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Text, case, cast, func, null, select
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
@@ -74,9 +74,9 @@ def chain_lines(
 ) -> Iterator[dict[str, Any]]:
     """Every line of the export as a dict, in order, manifest last.
 
-    Each chunk is two queries of plain columns (no ORM objects): the chunk's seals
-    with their transactions, then the postings of the chunk's sequence range (only
-    of the scope's programmes). A thread reads the next chunk while this one is
+    Each chunk is one query of plain columns (no ORM objects): the chunk's seals with
+    their transactions and, for the scope's programmes, their postings
+    (:func:`_read_chunk`). A thread reads the next chunk while this one is
     turned into lines (:func:`_read_ahead`; the session's connection is used by that
     thread alone meanwhile). The records are built by the sealer's own
     :func:`transaction_object`, so they are exactly what was chained."""
@@ -106,7 +106,7 @@ def chain_lines(
         }
         chunks = _read_ahead(partial(_read_chunk, connection, scope, chunk))
         try:
-            for rows, legs in chunks:
+            for rows in chunks:
                 for (
                     sequence,
                     seal_hash,
@@ -119,9 +119,13 @@ def chain_lines(
                     created_at,
                     memo,
                     meta,
+                    legs,
                 ) in rows:
                     if scope.covers(programme_id, created_at):
-                        postings = legs.get(sequence, [])
+                        postings = [
+                            {"account": account, "amount": amount, "currency": currency}
+                            for account, amount, currency in legs or ()
+                        ]
                         record = transaction_object(
                             sequence=sequence,
                             id=txn_id,
@@ -194,12 +198,40 @@ def _utc_text(value: datetime) -> str:
 
 
 _ZERO = timedelta(0)
-Chunk = tuple[Sequence[Any], dict[int, list[dict[str, object]]]]
+Row = tuple[Any, ...]
+Chunk = list[Row]
 
 
 def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) -> Chunk:
-    """The seals after ``after`` (at most ``chunk``) with their transactions, and
-    their postings by sequence."""
+    """The seals after ``after`` (at most ``chunk``) with their transactions: each row
+    its columns, its metadata and its postings (``[account, amount, currency]`` legs,
+    only for the scope's programmes, else None) parsed from their JSON text by
+    :func:`_json_value`. One query: the legs are aggregated per transaction in SQL
+    (``json_agg`` on PostgreSQL, ``json_group_array`` on SQLite), their order left to
+    :func:`~voucherledger.ledger.canonical.sort_postings`."""
+    if connection.dialect.name == "postgresql":
+        legs = cast(
+            func.json_agg(
+                func.json_build_array(Posting.account_code, Posting.amount, Posting.currency)
+            ),
+            Text,
+        )
+    else:
+        legs = func.json_group_array(
+            func.json_array(Posting.account_code, Posting.amount, Posting.currency)
+        )
+    legs_of = (
+        select(legs)
+        .where(Posting.transaction_id == JournalTransaction.id)
+        .correlate(JournalTransaction)
+        .scalar_subquery()
+    )
+    postings: Any = legs_of
+    if scope.programme_ids is not None:
+        postings = case(
+            (JournalTransaction.programme_id.in_(sorted(scope.programme_ids)), legs_of),
+            else_=null(),
+        )
     rows = connection.execute(
         select(
             Seal.sequence,
@@ -212,16 +244,28 @@ def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) ->
             JournalTransaction.idempotency_key,
             JournalTransaction.created_at,
             JournalTransaction.memo,
-            JournalTransaction.meta,
+            cast(JournalTransaction.meta, Text),
+            postings,
         )
         .join(JournalTransaction, JournalTransaction.id == Seal.transaction_id)
         .where(Seal.sequence > after)
         .order_by(Seal.sequence)
         .limit(chunk)
     ).all()
-    if not rows:
-        return rows, {}
-    return rows, _postings_between(connection, after, rows[-1][0], scope)
+    return [(*row[:10], _json_value(row[10]), _json_value(row[11])) for row in rows]
+
+
+def _json_value(text: str | None) -> Any:
+    """``json.loads(text)`` (None for SQL NULL), by orjson where its value is the same:
+    when it parses the text and the value is :func:`json_plain` (orjson refuses
+    NaN and lone surrogates, reads integers past 64 bits as floats; then json decides)."""
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return value if json_plain(value) else json.loads(text)
 
 
 def _read_ahead(read: Callable[[int], Chunk], depth: int = 2) -> Generator[Chunk, None, None]:
@@ -245,10 +289,10 @@ def _read_ahead(read: Callable[[int], Chunk], depth: int = 2) -> Generator[Chunk
         after = 0
         try:
             while not stop.is_set():
-                rows, legs = read(after)
+                rows = read(after)
                 if not rows:
                     break
-                if not put((rows, legs)):
+                if not put(rows):
                     return
                 after = rows[-1][0]
         except BaseException as exc:  # handed to the consumer, which raises it
@@ -269,26 +313,6 @@ def _read_ahead(read: Callable[[int], Chunk], depth: int = 2) -> Generator[Chunk
     finally:
         stop.set()
         reader.join()
-
-
-def _postings_between(
-    connection: Connection, after: int, last: int, scope: Scope
-) -> dict[int, list[dict[str, object]]]:
-    """The postings of the sequences in (after, last], by sequence: of every transaction
-    there, or only of the scope's programmes (a superset of what the chunk shows)."""
-    stmt = (
-        select(Seal.sequence, Posting.account_code, Posting.amount, Posting.currency)
-        .join(Posting, Posting.transaction_id == Seal.transaction_id)
-        .where(Seal.sequence > after, Seal.sequence <= last)
-    )
-    if scope.programme_ids is not None:
-        stmt = stmt.join(JournalTransaction, JournalTransaction.id == Seal.transaction_id).where(
-            JournalTransaction.programme_id.in_(sorted(scope.programme_ids))
-        )
-    out: dict[int, list[dict[str, object]]] = defaultdict(list)
-    for sequence, account, amount, currency in connection.execute(stmt):
-        out[sequence].append({"account": account, "amount": amount, "currency": currency})
-    return out
 
 
 def _unsigned(manifest: dict[str, Any]) -> dict[str, Any]:

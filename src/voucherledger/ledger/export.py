@@ -72,7 +72,37 @@ class Scope:
 def chain_lines(
     factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int = 5000
 ) -> Iterator[dict[str, Any]]:
-    """Every line of the export as a dict, in order, manifest last.
+    """Every line of the export as a dict, in order, manifest last (see
+    :func:`_chain_items`)."""
+    for line, _plain in _chain_items(factory, scope, signer, chunk=chunk):
+        yield line
+
+
+def chain_jsonl(
+    factory: Callable[[], Session],
+    scope: Scope,
+    signer: Signer,
+    *,
+    chunk: int = 5000,
+    flush_at: int = 1 << 18,
+) -> Iterator[bytes]:
+    """:func:`jsonl_bytes` of :func:`chain_lines`, without walking the lines known to
+    be :func:`json_plain` from the columns they were built of."""
+    return _jsonl_pieces(
+        (
+            _plain_bytes(line) if plain else line_bytes(line)
+            for line, plain in _chain_items(factory, scope, signer, chunk=chunk)
+        ),
+        flush_at,
+    )
+
+
+def _chain_items(
+    factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int
+) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every line of the export as a dict, in order, manifest last; each with whether it
+    is known to be :func:`json_plain` (its metadata and postings parsed plain, its
+    other columns str, None or int within 64 bits: then orjson writes it as json does).
 
     Each chunk is one query of plain columns (no ORM objects): the chunk's seals with
     their transactions and, for the scope's programmes, their postings
@@ -83,6 +113,7 @@ def chain_lines(
     count = 0
     totals: dict[str, int] = defaultdict(int)
     prev_hash = GENESIS_HASH
+    prev_plain = True
     last_sequence = 0
     height = 0
     with factory() as session:
@@ -120,6 +151,8 @@ def chain_lines(
                     memo,
                     meta,
                     legs,
+                    scalars_plain,
+                    values_plain,
                 ) in rows:
                     if scope.covers(programme_id, created_at):
                         postings = [
@@ -143,31 +176,41 @@ def chain_lines(
                             amount = leg["amount"]
                             if isinstance(amount, int) and amount > 0:
                                 totals[str(leg["currency"])] += amount
-                        yield {
-                            "type": "transaction",
-                            **record,
-                            "prev_hash": prev_hash,
-                            "hash": seal_hash,
-                            "block_height": block_height,
-                        }
+                        yield (
+                            {
+                                "type": "transaction",
+                                **record,
+                                "prev_hash": prev_hash,
+                                "hash": seal_hash,
+                                "block_height": block_height,
+                            },
+                            scalars_plain and values_plain and prev_plain,
+                        )
                     else:
-                        yield {
-                            "type": "redacted",
-                            "sequence": sequence,
-                            "prev_hash": prev_hash,
-                            "hash": seal_hash,
-                        }
+                        yield (
+                            {
+                                "type": "redacted",
+                                "sequence": sequence,
+                                "prev_hash": prev_hash,
+                                "hash": seal_hash,
+                            },
+                            scalars_plain and prev_plain,
+                        )
                     prev_hash = seal_hash
+                    prev_plain = scalars_plain
                     last_sequence = sequence
                     block = blocks.get(sequence)
                     if block is not None:
                         height = block.height
-                        yield {
-                            "type": "block",
-                            **stored_block_object(block),
-                            "signature": block.signature,
-                            "public_key": block.public_key,
-                        }
+                        yield (
+                            {
+                                "type": "block",
+                                **stored_block_object(block),
+                                "signature": block.signature,
+                                "public_key": block.public_key,
+                            },
+                            False,
+                        )
         finally:
             chunks.close()  # the reading thread is done before the session closes
     manifest: dict[str, Any] = {
@@ -186,7 +229,7 @@ def chain_lines(
         "signing_keys": signing_keys,
     }
     manifest["signature"] = signer.sign(canonical_json(_unsigned(manifest)))
-    yield manifest
+    yield manifest, False
 
 
 def _utc_text(value: datetime) -> str:
@@ -252,20 +295,42 @@ def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) ->
         .order_by(Seal.sequence)
         .limit(chunk)
     ).all()
-    return [(*row[:10], _json_value(row[10]), _json_value(row[11])) for row in rows]
+    out = []
+    for row in rows:
+        meta, meta_plain = _json_value(row[10])
+        legs, legs_plain = _json_value(row[11])
+        # Every column but created_at (index 8, written as text) goes into the lines.
+        scalars = (*row[:8], row[9])
+        out.append((*row[:10], meta, legs, _scalars_plain(scalars), meta_plain and legs_plain))
+    return out
 
 
-def _json_value(text: str | None) -> Any:
-    """``json.loads(text)`` (None for SQL NULL), by orjson where its value is the same:
-    when it parses the text and the value is :func:`json_plain` (orjson refuses
-    NaN and lone surrogates, reads integers past 64 bits as floats; then json decides)."""
+_INT_LIMIT = 1 << 63
+
+
+def _scalars_plain(values: tuple[Any, ...]) -> bool:
+    for value in values:
+        kind = type(value)
+        if kind is str or value is None or (kind is int and -_INT_LIMIT < value < _INT_LIMIT):
+            continue
+        return False
+    return True
+
+
+def _json_value(text: str | None) -> tuple[Any, bool]:
+    """``json.loads(text)`` (None for SQL NULL), and whether it is :func:`json_plain`.
+    By orjson where its value is the same: when it parses the text and the value is
+    plain (orjson refuses NaN and lone surrogates, reads integers past 64 bits as
+    floats; then json decides)."""
     if text is None:
-        return None
+        return None, True
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
-    return value if json_plain(value) else json.loads(text)
+        return json.loads(text), False
+    if json_plain(value):
+        return value, True
+    return json.loads(text), False
 
 
 def _read_ahead(read: Callable[[int], Chunk], depth: int = 2) -> Generator[Chunk, None, None]:
@@ -339,6 +404,14 @@ def line_bytes(line: dict[str, Any]) -> bytes:
     return _LINE_ENCODER.encode(line).encode()
 
 
+def _plain_bytes(line: dict[str, Any]) -> bytes:
+    """:func:`line_bytes` of a line known to be :func:`json_plain`."""
+    try:
+        return orjson.dumps(line)
+    except orjson.JSONEncodeError:  # a lone surrogate: raises as it always did
+        return _LINE_ENCODER.encode(line).encode()
+
+
 def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> Iterator[bytes]:
     """The lines as JSON Lines, in pieces of about ``flush_at`` bytes.
 
@@ -346,10 +419,13 @@ def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> 
     among them) are written as ``\\u`` escapes, so every reader sees one record per
     line; they parse back to the same strings, whose canonical bytes (which carry
     them as UTF-8) are what the chain hashes (docs/ledger-format.md)."""
+    return _jsonl_pieces(map(line_bytes, lines), flush_at)
+
+
+def _jsonl_pieces(encoded: Iterator[bytes], flush_at: int) -> Iterator[bytes]:
     buffer: list[bytes] = []
     size = 0
-    for line in lines:
-        data = line_bytes(line)
+    for data in encoded:
         buffer.append(data)
         size += len(data)
         if size >= flush_at:
@@ -363,6 +439,8 @@ def jsonl_bytes(lines: Iterator[dict[str, Any]], *, flush_at: int = 1 << 18) -> 
 
 
 def _escape_breaks(data: bytes) -> bytes:
+    if data.isascii():
+        return data
     for raw, escaped in _BREAKS:
         if raw in data:
             data = data.replace(raw, escaped)

@@ -28,12 +28,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, case, cast, func, null, select
+from sqlalchemy import Connection, DateTime, Text, case, cast, func, null, select, type_coerce
 from sqlalchemy.orm import Session
 
 from voucherledger.core.db import utcnow
@@ -116,6 +116,8 @@ def _chain_items(
     prev_plain = True
     last_sequence = 0
     height = 0
+    programmes = scope.programme_ids
+    since, until = _naive_utc(scope.since), _naive_utc(scope.until)
     with factory() as session:
         # Core execution: plain rows, none of the ORM's per-row loading machinery.
         connection = session.connection()
@@ -154,7 +156,11 @@ def _chain_items(
                     scalars_plain,
                     values_plain,
                 ) in rows:
-                    if scope.covers(programme_id, created_at):
+                    if (
+                        (programmes is None or programme_id in programmes)
+                        and (since is None or created_at >= since)
+                        and (until is None or created_at <= until)
+                    ):  # Scope.covers, in naive UTC
                         postings = [
                             {"account": account, "amount": amount, "currency": currency}
                             for account, amount, currency in legs or ()
@@ -233,14 +239,18 @@ def _chain_items(
 
 
 def _utc_text(value: datetime) -> str:
-    """:func:`format_timestamp` of a UTC timestamp: ``isoformat`` where that is the same
-    text (it pads the year to four digits, strftime's ``%Y`` may not)."""
-    if value.year >= 1000 and value.utcoffset() == _ZERO:
-        return value.isoformat(timespec="microseconds")[:26] + "Z"
-    return format_timestamp(value)
+    """:func:`format_timestamp` of a naive UTC timestamp (as the column holds it):
+    ``isoformat`` where that is the same text (it pads the year to four digits,
+    strftime's ``%Y`` may not)."""
+    if value.year >= 1000:
+        return value.isoformat(timespec="microseconds") + "Z"
+    return format_timestamp(value.replace(tzinfo=UTC))
 
 
-_ZERO = timedelta(0)
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
 Row = tuple[Any, ...]
 Chunk = list[Row]
 
@@ -285,7 +295,8 @@ def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) ->
             JournalTransaction.programme_id,
             JournalTransaction.actor,
             JournalTransaction.idempotency_key,
-            JournalTransaction.created_at,
+            # Naive UTC as stored, without UTCDateTime's per-row step (see _utc_text).
+            type_coerce(JournalTransaction.created_at, DateTime()),
             JournalTransaction.memo,
             cast(JournalTransaction.meta, Text),
             postings,
@@ -298,11 +309,49 @@ def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) ->
     out = []
     for row in rows:
         meta, meta_plain = _json_value(row[10])
-        legs, legs_plain = _json_value(row[11])
-        # Every column but created_at (index 8, written as text) goes into the lines.
+        legs, legs_plain = _legs_value(row[11])
+        created_at = row[8]
+        if created_at.tzinfo is not None:  # not as stored; made naive UTC all the same
+            created_at = created_at.astimezone(UTC).replace(tzinfo=None)
+        # Every column but created_at (written as text) goes into the lines.
         scalars = (*row[:8], row[9])
-        out.append((*row[:10], meta, legs, _scalars_plain(scalars), meta_plain and legs_plain))
+        out.append(
+            (
+                *row[:8],
+                created_at,
+                row[9],
+                meta,
+                legs,
+                _scalars_plain(scalars),
+                meta_plain and legs_plain,
+            )
+        )
     return out
+
+
+def _legs_value(text: str | None) -> tuple[Any, bool]:
+    """:func:`_json_value` of the aggregated legs; plain when each is ``[str, int, str]``
+    (checked here without :func:`json_plain`'s walk)."""
+    if text is None:
+        return None, True
+    try:
+        legs = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text), False
+    if type(legs) is list:
+        for leg in legs:
+            if not (
+                type(leg) is list
+                and len(leg) == 3
+                and type(leg[0]) is str
+                and type(leg[1]) is int
+                and -_INT_LIMIT < leg[1] < _INT_LIMIT
+                and type(leg[2]) is str
+            ):
+                break
+        else:
+            return legs, True
+    return _json_value(text)
 
 
 _INT_LIMIT = 1 << 63

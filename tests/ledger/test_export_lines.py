@@ -44,7 +44,7 @@ from voucherledger.ledger.models import JournalTransaction, Seal
 from voucherledger.ledger.sealer import postings_by_transaction, record_of, seal_pending
 from voucherledger.ledger.verify import verify_lines
 
-METADATA = [
+METADATA: list[dict[str, Any]] = [
     {"note": 'Réf. 😀 \u2028\u2029\x85 \x1f\x7f "q" \\', "n": 2**53 - 1, "neg": -(2**53 - 1)},
     {"nested": {"b": [1, {"c": None, "a": True}], "a": ""}, "\U0010ffff": "last"},
     {},

@@ -74,7 +74,7 @@ def json_plain(value: Any, depth: int = 0) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -_INT_LIMIT < value < _INT_LIMIT
+        return bool(-_INT_LIMIT < value < _INT_LIMIT)
     if depth >= PLAIN_DEPTH:
         return False
     if kind is dict:

@@ -71,7 +71,7 @@ class Scope:
 
 def chain_lines(
     factory: Callable[[], Session], scope: Scope, signer: Signer, *, chunk: int = 5000
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Every line of the export as a dict, in order, manifest last (see
     :func:`_chain_items`)."""
     for line, _plain in _chain_items(factory, scope, signer, chunk=chunk):
@@ -262,6 +262,7 @@ def _read_chunk(connection: Connection, scope: Scope, chunk: int, after: int) ->
     :func:`_json_value`. One query: the legs are aggregated per transaction in SQL
     (``json_agg`` on PostgreSQL, ``json_group_array`` on SQLite), their order left to
     :func:`~voucherledger.ledger.canonical.sort_postings`."""
+    legs: Any
     if connection.dialect.name == "postgresql":
         legs = cast(
             func.json_agg(

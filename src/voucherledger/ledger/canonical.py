@@ -69,29 +69,43 @@ def json_plain(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` holds only the types whose JSON orjson writes byte for byte as
     ``json`` does: str, int (not bool) within +-2**63, bool, None, and list, tuple and
     dict (str keys) of those, at most ``PLAIN_DEPTH`` containers deep. Exact types, no
-    subclasses. (Lone surrogates pass here; orjson then raises, see :func:`canonical_json`.)"""
+    subclasses. (Lone surrogates pass here; orjson then raises, see :func:`canonical_json`.)
+    Scalars inside a container are checked in its loop, without a call each."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_INT_LIMIT < value < _INT_LIMIT)
-    if depth >= PLAIN_DEPTH:
-        return False
     if kind is dict:
+        if depth >= PLAIN_DEPTH:
+            return False
         for key, item in value.items():
             if type(key) is not str:
                 return False
             item_kind = type(item)
-            if item_kind is str or item is None:
+            if item_kind is str or item is None or item_kind is bool:
                 continue
+            if item_kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+                return False
             if not json_plain(item, depth + 1):
                 return False
         return True
     if kind is list or kind is tuple:
+        if depth >= PLAIN_DEPTH:
+            return False
         for item in value:
-            if type(item) is not str and not json_plain(item, depth + 1):
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if item_kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+                return False
+            if not json_plain(item, depth + 1):
                 return False
         return True
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_INT_LIMIT < value < _INT_LIMIT)
     return False
 
 

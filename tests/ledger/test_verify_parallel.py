@@ -169,7 +169,15 @@ FAULTS = {
     "not UTF-8": [*LONG[:_MEMO], LONG[_MEMO].replace("Réf", "R\udce9f"), *LONG[_MEMO + 1 :]],
     "unknown type": _broken(LONG, 4, lambda line: line.update(type="other")),
     "blank lines": [*LONG[:3], "", "  ", *LONG[3:]],
+    # A chunk's worker starts from the hash its first line says it follows: one that is
+    # not a hash must send the file back to one process (it crashed the worker), which
+    # passes it: a transaction line's prev_hash is not chained, the hash is recomputed.
+    "prev_hash not hex": _broken(LONG, 10, lambda line: line.update(prev_hash="zz" * 32)),
+    "prev_hash not a hash": _broken(LONG, 10, lambda line: line.update(prev_hash="abc")),
 }
+
+
+GOOD_ANYWAY = {"blank lines", "prev_hash not hex", "prev_hash not a hash"}
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
@@ -177,8 +185,7 @@ def test_faults_are_named_as_in_one_process(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path / "export.jsonl", FAULTS[name])
     one, two = both(path)
     assert two == one
-    if name != "blank lines":
-        assert not one.ok
+    assert one.ok is (name in GOOD_ANYWAY)
 
 
 def test_checkpoint_and_keys_in_two_processes(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from voucherledger.ledger.canonical import (
     json_plain,
     stored_block_object,
 )
-from voucherledger.ledger.export import NOT_CHAINED
+from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 from voucherledger.ledger.keys import KeyRecord, history_fault, key_for_height, key_history
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
 from voucherledger.ledger.sealer import postings_by_transaction, record_of
@@ -549,8 +549,6 @@ class _FileCheck:
             raise ChainBroken(f"the given key history: {fault}")
 
     def line(self, text: str) -> None:
-        from voucherledger.ledger.export import MANIFEST_FORMAT, unsigned_manifest
-
         if not text or text.isspace():
             return
         if self.manifest is not None:

@@ -41,7 +41,9 @@ loader's seals, blocks and signatures recomputed from the database), then a
   byte. Server memory from ``/proc/<pid>/status``: VmRSS before the request, VmHWM
   (peak RSS, reset just before with ``/proc/<pid>/clear_refs``) after it;
 - **verify**: ``voucherledger verify FILE --checkpoint CP --public-key KEY`` as a
-  subprocess, reaped with ``os.wait4`` for its own peak RSS (``ru_maxrss``); the wall
+  subprocess, reaped with ``os.wait4`` for its peak RSS (``ru_maxrss``: the largest of
+  the command and the worker processes it forks for a large file, each counted whole,
+  shared pages included) and its CPU (user + system, the workers' included); the wall
   time includes the command's start-up (imports, about 0.3 s).
 
     .venv/bin/python bench/export.py                                 # 1,000,000, PostgreSQL
@@ -354,6 +356,18 @@ def copy_text(rows: list[Row]) -> bytes:
     return "\n".join(out).encode()
 
 
+# The signing key history's first entry, as the first seal records it (ledger/keys.py):
+# without it the server refuses to seal (a chain with blocks but no history).
+SIGNING_KEY_INSERT = (
+    "INSERT INTO ledger_signing_keys (position, public_key, first_height, recorded_at) "
+    "VALUES (?, ?, ?, ?)"
+)
+
+
+def signing_key_row() -> tuple[int, str, int, str]:
+    return (1, SIGNER.public_key_hex, 1, stamp_text(datetime.now(UTC)))
+
+
 class Writer:
     def journal(self, txns: list[Row], postings: list[Row], seals: list[Row]) -> None:
         raise NotImplementedError
@@ -402,6 +416,7 @@ class PostgresWriter(Writer):
                 "UPDATE ledger_accounts SET balance = %s WHERE code = %s",
                 [(balance, code) for code, balance in updates],
             )
+            cursor.execute(SIGNING_KEY_INSERT.replace("?", "%s"), signing_key_row())
         with psycopg.connect(self.dsn, autocommit=True) as admin:
             admin.execute(
                 "VACUUM ANALYZE ledger_transactions, ledger_postings, ledger_seals, "
@@ -435,6 +450,7 @@ class SqliteWriter(Writer):
             "UPDATE ledger_accounts SET balance = ? WHERE code = ?",
             [(balance, code) for code, balance in updates],
         )
+        self.conn.execute(SIGNING_KEY_INSERT, signing_key_row())
         self.conn.execute("COMMIT")
         self.conn.execute("ANALYZE")
         self.conn.close()
@@ -695,6 +711,8 @@ class Result:
     hwm_after_kb: int = 0
     verify_seconds: float = 0.0
     verify_maxrss_kb: int = 0
+    # user + system CPU of verify and the worker processes it waited for (wait4)
+    verify_cpu: float = 0.0
     verify_output: str = ""
     reads: dict[int, Reads] = field(default_factory=dict)
 
@@ -795,6 +813,7 @@ def export_and_verify(
     proc.returncode = os.waitstatus_to_exitcode(status)
     result.verify_seconds = time.perf_counter() - started
     result.verify_maxrss_kb = usage.ru_maxrss
+    result.verify_cpu = usage.ru_utime + usage.ru_stime
     result.verify_output = output
     if proc.returncode != 0 or not output.startswith(f"OK {result.transactions} "):
         raise RuntimeError(f"verify failed ({proc.returncode}): {output}")
@@ -923,6 +942,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             "server peak MiB",
             "verify s",
             "verify tx/s",
+            "verify CPU s",
             "verify peak MiB",
         )
     ]
@@ -940,6 +960,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                 mib(r.hwm_after_kb),
                 f"{r.verify_seconds:.1f}",
                 f"{r.transactions / r.verify_seconds:,.0f}",
+                f"{r.verify_cpu:.1f}",
                 mib(r.verify_maxrss_kb),
             )
         )

@@ -33,7 +33,7 @@ from voucherledger.core.errors import NotFound
 from voucherledger.core.exporttext import csv_cell
 from voucherledger.core.settings import Settings
 from voucherledger.ledger.canonical import canonical_json
-from voucherledger.ledger.export import Scope, chain_lines, jsonl_bytes
+from voucherledger.ledger.export import Scope, chain_jsonl, chain_lines
 from voucherledger.ledger.sealer import latest_block
 from voucherledger.ledger.signing import Signer
 
@@ -57,7 +57,7 @@ _CSV_FLUSH_AT = 65536
 def journal_jsonl(factory: Callable[[], Session], scope: Scope, signer: Signer) -> Iterator[bytes]:
     """The chain's lines as JSON Lines, redacted outside ``scope``; ``voucherledger
     verify`` proves such a file complete."""
-    return jsonl_bytes(chain_lines(factory, scope, signer))
+    return chain_jsonl(factory, scope, signer)
 
 
 def journal_csv(factory: Callable[[], Session], scope: Scope, signer: Signer) -> Iterator[bytes]:

@@ -12,6 +12,13 @@ database or HTTP dependency so a verifier can use it on an export file alone.
 - ``hash_n = SHA-256(bytes(hash_{n-1}) || canonical_bytes(transaction_n))``,
   with ``hash_0`` 32 zero bytes; hashes are written as 64 lowercase hex digits.
 - A block's signature is Ed25519 over the canonical bytes of the block object.
+
+The bytes are made by ``orjson`` where its output is proven byte-identical to the
+standard library's (:func:`json_plain`: str, exact int within 64 bits, bool, None,
+lists, tuples and dicts with str keys, nested at most :data:`PLAIN_DEPTH` deep;
+``tests/ledger/test_canonical_orjson.py``); anything else (floats, huge integers,
+subclasses, lone surrogates, other types) goes to the standard library's encoder, so
+it gives the same bytes or raises the same error as before.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import orjson
 
 from voucherledger.core.money import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER
 
@@ -48,8 +57,72 @@ _CANONICAL_ENCODER = json.JSONEncoder(
 )
 
 
+# The values orjson writes exactly as json does (both print ints in decimal; orjson
+# refuses ints beyond 64 bits, and writes NaN as null where json raises).
+_INT_LIMIT = 1 << 63
+# orjson refuses to write more than 254 levels; json goes on to the recursion limit.
+PLAIN_DEPTH = 200
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def json_plain(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds only the types whose JSON orjson writes byte for byte as
+    ``json`` does: str, int (not bool) within +-2**63, bool, None, and list, tuple and
+    dict (str keys) of those, at most ``PLAIN_DEPTH`` containers deep. Exact types, no
+    subclasses. (Lone surrogates pass here; orjson then raises, see :func:`canonical_json`.)
+    Scalars inside a container are checked in its loop, without a call each."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= PLAIN_DEPTH:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if item_kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+                return False
+            if not json_plain(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if depth >= PLAIN_DEPTH:
+            return False
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if item_kind is int:
+                if -_INT_LIMIT < item < _INT_LIMIT:
+                    continue
+                return False
+            if not json_plain(item, depth + 1):
+                return False
+        return True
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_INT_LIMIT < value < _INT_LIMIT)
+    return False
+
+
 def canonical_json(obj: Any) -> bytes:
+    if json_plain(obj):
+        return canonical_plain(obj)
     return _CANONICAL_ENCODER.encode(obj).encode("utf-8")
+
+
+def canonical_plain(obj: Any) -> bytes:
+    """:func:`canonical_json` of a value :func:`json_plain` accepts (the caller has
+    checked): orjson's bytes, or the standard encoder's when orjson refuses a string
+    (a lone surrogate, which UTF-8 cannot encode: that raises as it always did)."""
+    try:
+        return orjson.dumps(obj, option=_SORTED)
+    except orjson.JSONEncodeError:
+        return _CANONICAL_ENCODER.encode(obj).encode("utf-8")
 
 
 def check_canonical_value(value: Any, path: str = "metadata") -> None:

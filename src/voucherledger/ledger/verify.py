@@ -15,21 +15,28 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voucherledger.ledger.canonical import (
     GENESIS_HASH,
     canonical_json,
+    canonical_plain,
     chain_hash,
+    json_plain,
     stored_block_object,
 )
+from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
 from voucherledger.ledger.keys import KeyRecord, history_fault, key_for_height, key_history
 from voucherledger.ledger.models import JournalTransaction, Posting, Seal, SealBlock, SealQueue
 from voucherledger.ledger.sealer import postings_by_transaction, record_of
@@ -139,7 +146,10 @@ class ChainVerifier:
         self.history = history
         self.signed: list[tuple[int, str]] = []  # (height, public key) of each block
 
-    def add_transaction(self, obj: Mapping[str, Any], stored_hash: str | None = None) -> str:
+    def add_transaction(
+        self, obj: Mapping[str, Any], stored_hash: str | None = None, canonical: bytes | None = None
+    ) -> str:
+        """Chain ``obj`` on; ``canonical``: its canonical bytes, when the caller has them."""
         sequence = obj.get("sequence")
         txn_id = obj.get("id")
         if sequence != self.sequence + 1:
@@ -148,7 +158,7 @@ class ChainVerifier:
                 sequence=sequence if isinstance(sequence, int) else None,
                 transaction_id=txn_id if isinstance(txn_id, str) else None,
             )
-        new_hash = chain_hash(self.hash, canonical_json(obj))
+        new_hash = chain_hash(self.hash, canonical_json(obj) if canonical is None else canonical)
         if stored_hash is not None and stored_hash != new_hash:
             raise ChainBroken(
                 "content does not match its seal hash",
@@ -376,16 +386,88 @@ def parse_line(text: str) -> Any:
     return value
 
 
+def _fast_value(text: str) -> Any:
+    """:func:`parse_line`'s value for the line, parsed by orjson where that is sure to
+    give the same value; else None (then :func:`parse_line` decides). orjson refuses
+    what json refuses here (invalid UTF-8, lone surrogates, NaN, infinities) and more;
+    a value it returns is the same as json's when it holds no float (orjson also
+    parses an integer past 64 bits as a float) and no integer at or past 2**63
+    (:func:`json_plain`), and the line is too shallow to reach ``MAX_DEPTH``. Duplicate
+    keys: the last value wins in both. ``tests/ledger/test_verify_parallel.py``."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if json_plain(value) else None
+
+
+def _parse(text: str) -> tuple[Any, bool]:
+    """The line's value (as :func:`parse_line`), and whether it is plain
+    (:func:`json_plain`), so its canonical bytes can be orjson's."""
+    value = _fast_value(text)
+    if value is not None:
+        return value, True
+    return parse_line(text), False
+
+
+def _add_transaction_line(
+    verifier: ChainVerifier, line: dict[str, Any], plain: bool, totals: dict[str, int]
+) -> None:
+    """A transaction line: chained (without the export's own fields), and its credits
+    added to ``totals``."""
+    stored_hash = line.get("hash")
+    # The line without the export's own fields is the chained record.
+    for name in NOT_CHAINED:
+        line.pop(name, None)
+    verifier.add_transaction(line, stored_hash, canonical_plain(line) if plain else None)
+    legs = line.get("postings")
+    for leg in legs if isinstance(legs, list) else ():
+        if not isinstance(leg, dict):
+            continue
+        amount = leg.get("amount")
+        if isinstance(amount, int) and amount > 0:
+            currency = str(leg.get("currency"))
+            totals[currency] = totals.get(currency, 0) + amount
+
+
+# A file this large is verified in several processes (when there are several cores).
+PARALLEL_FROM = 64 << 20
+CHUNK_BYTES = 4 << 20
+
+
 def verify_file(
     path: Path,
     *,
     public_keys: Collection[str] | None = None,
     checkpoint: Mapping[str, Any] | None = None,
     key_history: Sequence[KeyRecord] | None = None,
+    workers: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> FileResult:
     """:func:`verify_lines` over a file, opened as ``voucherledger verify`` opens it:
     UTF-8, with any byte that is not kept for :func:`verify_lines` to refuse at its
-    line (rather than failing the whole read)."""
+    line (rather than failing the whole read).
+
+    ``workers`` processes (default: one per core, for a file of ``PARALLEL_FROM`` bytes
+    or more) parse and hash chunks of ``chunk_bytes``; this process links the chunks
+    and checks the blocks and the manifest in order (:func:`_verify_parallel`). Any
+    fault there, and the file is verified again in this process alone, so a failure is
+    named exactly as :func:`verify_lines` names it."""
+    if workers is None:
+        workers = _default_workers(path)
+    if workers > 1:
+        result = _verify_parallel(
+            path,
+            workers=workers,
+            chunk_bytes=chunk_bytes,
+            public_keys=public_keys,
+            checkpoint=checkpoint,
+            key_history=key_history,
+        )
+        if result is not None:
+            return result
     with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         return verify_lines(
             handle, public_keys=public_keys, checkpoint=checkpoint, key_history=key_history
@@ -417,106 +499,130 @@ def verify_lines(
     ``lines`` are split at LF, as iterating over a file gives them; not by
     ``str.splitlines``, which also splits at U+0085, U+2028 and U+2029 — exports
     written before those were escaped carry them raw inside strings."""
-    from voucherledger.ledger.export import MANIFEST_FORMAT, NOT_CHAINED, unsigned_manifest
-
-    given = list(public_keys or ())
-    if key_history is not None:
-        given += [record.public_key for record in key_history]
-    verifier = ChainVerifier(public_key=public_key, public_keys=given, history=key_history)
-    trusted = verifier.trusted
-    point_key = str(checkpoint["public_key"]) if checkpoint else None
-    point_height = checkpoint.get("height") if checkpoint else None
+    check = _FileCheck(
+        public_key=public_key,
+        public_keys=public_keys,
+        checkpoint=checkpoint,
+        key_history=key_history,
+    )
     number = 0
-    shown = 0
-    totals: dict[str, int] = {}
-    manifest: dict[str, Any] | None = None
-    history: list[KeyRecord] | None = None
-    seen_checkpoint = checkpoint is None
     try:
-        fault = history_fault(key_history) if key_history is not None else None
+        check.start()
+        for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
+            check.line(text)
+        return check.finish()
+    except ChainBroken as exc:
+        return FileResult(False, check.shown, check.verifier.hash, number, str(exc))
+
+
+class _FileCheck:
+    """The state of one file's verification, fed its lines in order (:func:`verify_lines`
+    holds the line numbers; :func:`_verify_parallel` feeds only the lines that are not
+    transactions or redacted positions, the chunks' workers having chained those)."""
+
+    def __init__(
+        self,
+        *,
+        public_key: str | None,
+        public_keys: Collection[str] | None,
+        checkpoint: Mapping[str, Any] | None,
+        key_history: Sequence[KeyRecord] | None,
+    ) -> None:
+        given = list(public_keys or ())
+        if key_history is not None:
+            given += [record.public_key for record in key_history]
+        self.verifier = ChainVerifier(public_key=public_key, public_keys=given, history=key_history)
+        self.trusted = self.verifier.trusted
+        self.key_history = key_history
+        self.checkpoint = checkpoint
+        self.point_key = str(checkpoint["public_key"]) if checkpoint else None
+        self.point_height = checkpoint.get("height") if checkpoint else None
+        self.shown = 0
+        self.totals: dict[str, int] = {}
+        self.manifest: dict[str, Any] | None = None
+        self.history: list[KeyRecord] | None = None
+        self.seen_checkpoint = checkpoint is None
+
+    def start(self) -> None:
+        fault = history_fault(self.key_history) if self.key_history is not None else None
         if fault is not None:
             raise ChainBroken(f"the given key history: {fault}")
-        for number, text in enumerate(lines, start=1):  # noqa: B007 - reported on failure
-            if not text or text.isspace():
-                continue
-            if manifest is not None:
-                if not text.isascii() and _SURROGATE.search(text):
-                    raise ChainBroken("the file is not UTF-8 text")
-                raise ChainBroken("content after the manifest")
-            line = parse_line(text)
-            if not isinstance(line, dict):
-                raise ChainBroken("not a JSON object")
-            kind = line.get("type")
-            if kind == "transaction":
-                stored_hash = line.get("hash")
-                # The line without the export's own fields is the chained record.
-                for name in NOT_CHAINED:
-                    line.pop(name, None)
-                verifier.add_transaction(line, stored_hash)
-                shown += 1
-                legs = line.get("postings")
-                for leg in legs if isinstance(legs, list) else ():
-                    if not isinstance(leg, dict):
-                        continue
-                    amount = leg.get("amount")
-                    if isinstance(amount, int) and amount > 0:
-                        currency = str(leg.get("currency"))
-                        totals[currency] = totals.get(currency, 0) + amount
-            elif kind == "redacted":
-                verifier.add_redacted(line.get("sequence"), line.get("prev_hash"), line.get("hash"))
-            elif kind == "block":
-                block = {
-                    k: v for k, v in line.items() if k not in ("type", "signature", "public_key")
-                }
-                block_key = str(line.get("public_key"))
-                verifier.check_block(block, str(line.get("signature")), block_key)
-                if checkpoint is not None and block.get("height") == point_height:
-                    if block.get("hash") != checkpoint.get("hash"):
-                        raise ChainBroken("block differs from the checkpoint")
-                    if block_key != point_key:
-                        raise ChainBroken(
-                            f"block {point_height} is signed by {block_key}, "
-                            f"not by the checkpoint's key {point_key}"
-                        )
-                    seen_checkpoint = True
-            elif kind == "manifest":
-                manifest = line
-                signer_key = str(line.get("public_key"))
-                if trusted is not None and signer_key not in trusted:
+
+    def line(self, text: str) -> None:
+        if not text or text.isspace():
+            return
+        if self.manifest is not None:
+            if not text.isascii() and _SURROGATE.search(text):
+                raise ChainBroken("the file is not UTF-8 text")
+            raise ChainBroken("content after the manifest")
+        line, plain = _parse(text)
+        if not isinstance(line, dict):
+            raise ChainBroken("not a JSON object")
+        verifier = self.verifier
+        checkpoint = self.checkpoint
+        kind = line.get("type")
+        if kind == "transaction":
+            _add_transaction_line(verifier, line, plain, self.totals)
+            self.shown += 1
+        elif kind == "redacted":
+            verifier.add_redacted(line.get("sequence"), line.get("prev_hash"), line.get("hash"))
+        elif kind == "block":
+            block = {k: v for k, v in line.items() if k not in ("type", "signature", "public_key")}
+            block_key = str(line.get("public_key"))
+            verifier.check_block(block, str(line.get("signature")), block_key)
+            if checkpoint is not None and block.get("height") == self.point_height:
+                if block.get("hash") != checkpoint.get("hash"):
+                    raise ChainBroken("block differs from the checkpoint")
+                if block_key != self.point_key:
                     raise ChainBroken(
-                        f"the manifest is signed by an unexpected key {signer_key} "
-                        "(not among the trusted public keys)"
+                        f"block {self.point_height} is signed by {block_key}, "
+                        f"not by the checkpoint's key {self.point_key}"
                     )
-                if not verify_signature(
-                    signer_key, canonical_json(unsigned_manifest(line)), str(line.get("signature"))
-                ):
-                    raise ChainBroken("the manifest's signature is invalid")
-                if line.get("format") != MANIFEST_FORMAT:
-                    raise ChainBroken("unknown export format")
-                if line.get("transactions") != shown:
-                    raise ChainBroken(
-                        f"the manifest lists {line.get('transactions')} transactions, "
-                        f"the file has {shown}"
-                    )
-                if line.get("credits_by_currency") != dict(sorted(totals.items())):
-                    raise ChainBroken("the manifest's totals differ from the file's")
-                if (
-                    line.get("last_sequence") != verifier.sequence
-                    or line.get("head_hash") != verifier.hash
-                ):
-                    raise ChainBroken("the manifest's head differs from the file's")
-                history = _manifest_history(line)
-                if history is not None:
-                    for height, block_key in verifier.signed:
-                        check_block_key(history, height, block_key)
-            else:
-                raise ChainBroken(f"unknown line type {kind!r}")
+                self.seen_checkpoint = True
+        elif kind == "manifest":
+            self.manifest = line
+            signer_key = str(line.get("public_key"))
+            if self.trusted is not None and signer_key not in self.trusted:
+                raise ChainBroken(
+                    f"the manifest is signed by an unexpected key {signer_key} "
+                    "(not among the trusted public keys)"
+                )
+            if not verify_signature(
+                signer_key, canonical_json(unsigned_manifest(line)), str(line.get("signature"))
+            ):
+                raise ChainBroken("the manifest's signature is invalid")
+            if line.get("format") != MANIFEST_FORMAT:
+                raise ChainBroken("unknown export format")
+            if line.get("transactions") != self.shown:
+                raise ChainBroken(
+                    f"the manifest lists {line.get('transactions')} transactions, "
+                    f"the file has {self.shown}"
+                )
+            if line.get("credits_by_currency") != dict(sorted(self.totals.items())):
+                raise ChainBroken("the manifest's totals differ from the file's")
+            if (
+                line.get("last_sequence") != verifier.sequence
+                or line.get("head_hash") != verifier.hash
+            ):
+                raise ChainBroken("the manifest's head differs from the file's")
+            self.history = _manifest_history(line)
+            if self.history is not None:
+                for height, block_key in verifier.signed:
+                    check_block_key(self.history, height, block_key)
+        else:
+            raise ChainBroken(f"unknown line type {kind!r}")
+
+    def finish(self) -> FileResult:
+        """The checks after the last line; the result when all hold."""
+        verifier = self.verifier
+        manifest = self.manifest
         if manifest is None:
             raise ChainBroken("no manifest: the file is truncated")
-        if not seen_checkpoint:
+        if not self.seen_checkpoint:
             raise ChainBroken("the checkpoint's block is not in the file")
-        if checkpoint is not None and trusted is None and point_key is not None:
-            endorsed = _endorsed_from(point_key, history)
+        point_key, point_height = self.point_key, self.point_height
+        if self.checkpoint is not None and self.trusted is None and point_key is not None:
+            endorsed = _endorsed_from(point_key, self.history)
             for height, block_key in verifier.signed:
                 if isinstance(point_height, int) and height > point_height:
                     if block_key not in endorsed:
@@ -528,9 +634,155 @@ def verify_lines(
                 raise ChainBroken(
                     "the manifest is signed by a key the checkpoint's key did not endorse"
                 )
-    except ChainBroken as exc:
-        return FileResult(False, shown, verifier.hash, number, str(exc))
-    return FileResult(True, shown, verifier.hash, keys=key_ranges(history, verifier.signed))
+        return FileResult(
+            True, self.shown, verifier.hash, keys=key_ranges(self.history, verifier.signed)
+        )
+
+
+def _default_workers(path: Path) -> int:
+    """One process per core for a large file, where this process may fork (no other
+    threads, which a fork would copy in whatever state they are)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cores or 1) < 2 or threading.active_count() > 1 or "fork" not in _start_methods():
+        return 1
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 1
+    return min(cores or 1, 8) if size >= PARALLEL_FROM else 1
+
+
+def _start_methods() -> list[str]:
+    return multiprocessing.get_all_start_methods()
+
+
+# What a worker gives back for its chunk: the chain position and hash it starts from
+# (taken from its first transaction or redacted line, which the linking checks), where it
+# ends, its transactions and their credits, and its other lines (blocks, the manifest,
+# anything else) with the chain position and hash just before each; or None: a fault
+# (or anything unusual, such as a line after a manifest) in the chunk.
+_Chunk = tuple[
+    tuple[int, str] | None,
+    tuple[int, str] | None,
+    int,
+    dict[str, int],
+    list[tuple[str, int | None, str | None]],
+]
+
+
+def _chunk_bounds(path: Path, chunk_bytes: int) -> Iterator[tuple[str, int, int]]:
+    """Byte ranges of about ``chunk_bytes``, each ending just after an LF (or at the end)."""
+    size = path.stat().st_size
+    start = 0
+    with path.open("rb") as handle:
+        while start < size:
+            handle.seek(min(start + chunk_bytes, size))
+            end = handle.tell() + len(handle.readline())
+            yield str(path), start, end
+            start = end
+
+
+def _verify_chunk(task: tuple[str, int, int]) -> _Chunk | None:
+    """Parse and chain one chunk's transaction and redacted lines, in a worker."""
+    name, start, end = task
+    with open(name, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    # As the file is read for verify_lines: UTF-8 with surrogateescape, universal
+    # newlines (CR LF and CR read as LF). A chunk starts after an LF, so no character
+    # and no CR LF is split between two chunks.
+    text = data.decode("utf-8", "surrogateescape")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    verifier: ChainVerifier | None = None
+    first: tuple[int, str] | None = None
+    shown = 0
+    totals: dict[str, int] = {}
+    others: list[tuple[str, int | None, str | None]] = []
+    ended = False  # a manifest seen: nothing may follow it
+    try:
+        for piece in text.split("\n"):
+            if not piece or piece.isspace():
+                continue
+            if ended:
+                return None
+            line, plain = _parse(piece)
+            kind = line.get("type") if isinstance(line, dict) else None
+            if kind == "transaction" or kind == "redacted":
+                if verifier is None:
+                    sequence, prev_hash = line.get("sequence"), line.get("prev_hash")
+                    if (
+                        type(sequence) is not int
+                        or not isinstance(prev_hash, str)
+                        or not _HASH.fullmatch(prev_hash)
+                    ):
+                        return None
+                    first = (sequence - 1, prev_hash)
+                    verifier = ChainVerifier(start_sequence=sequence - 1, start_hash=prev_hash)
+                if kind == "transaction":
+                    _add_transaction_line(verifier, line, plain, totals)
+                    shown += 1
+                else:
+                    verifier.add_redacted(
+                        line.get("sequence"), line.get("prev_hash"), line.get("hash")
+                    )
+            else:
+                if verifier is None:
+                    others.append((piece, None, None))
+                else:
+                    others.append((piece, verifier.sequence, verifier.hash))
+                ended = kind == "manifest"
+    except Exception:  # any fault: the file is verified again in one process
+        return None
+    last = (verifier.sequence, verifier.hash) if verifier is not None else None
+    return first, last, shown, totals, others
+
+
+def _verify_parallel(
+    path: Path,
+    *,
+    workers: int,
+    chunk_bytes: int,
+    public_keys: Collection[str] | None,
+    checkpoint: Mapping[str, Any] | None,
+    key_history: Sequence[KeyRecord] | None,
+) -> FileResult | None:
+    """The verdict of a file whose chunks all chain and link (then it is what
+    :func:`verify_lines` gives), or None: verify it again in one process.
+
+    Each worker chains its chunk's transactions and redacted positions from the hash
+    its first line says it follows; here each chunk must start where the previous one
+    ended (its first position and that hash), and the other lines (blocks, manifest)
+    are checked in order, from the chain position each worker saw just before them,
+    with the same code as :func:`verify_lines`."""
+    check = _FileCheck(
+        public_key=None, public_keys=public_keys, checkpoint=checkpoint, key_history=key_history
+    )
+    context = multiprocessing.get_context("fork")
+    try:
+        check.start()
+        with context.Pool(workers) as pool:
+            for chunk in pool.imap(_verify_chunk, _chunk_bounds(path, chunk_bytes)):
+                if chunk is None:
+                    return None
+                first, last, shown, totals, others = chunk
+                verifier = check.verifier
+                if check.manifest is not None and (first is not None or others):
+                    return None  # something after the manifest
+                if first is not None and first != (verifier.sequence, verifier.hash):
+                    return None
+                check.shown += shown
+                for currency, amount in totals.items():
+                    check.totals[currency] = check.totals.get(currency, 0) + amount
+                for text, sequence, hash_ in others:
+                    if sequence is not None and hash_ is not None:
+                        verifier.sequence, verifier.hash = sequence, hash_
+                    check.line(text)
+                if last is not None:
+                    verifier.sequence, verifier.hash = last
+        return check.finish()
+    except Exception:  # a fault, or no processes: one process decides
+        return None
 
 
 def _manifest_history(manifest: Mapping[str, Any]) -> list[KeyRecord] | None:

@@ -43,7 +43,7 @@ WITH t AS (INSERT INTO ledger_transactions
     (id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata)
     VALUES ('txn_pgb' || substr(md5(random()::text), 1, 24), 'capture', :programme_id::text,
             :supplier_id::text, NULL, clock_timestamp() AT TIME ZONE 'UTC', 'Coaching session',
-            CAST('{"created_by":"' || :supplier_id::text || '","redemption_id":"red_pgb' || :red_tag
+            CAST('{"created_by":"' || :supplier_id::text || '","redemption_id":"red_pgb' || :red_tag::text
                  || '","voucher_id":"' || :voucher_id::text || '"}' AS JSON))
     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at),
 p AS (INSERT INTO ledger_postings (transaction_id, account_code, amount, currency, created_at)
@@ -64,7 +64,7 @@ INSERT INTO redemptions (id, voucher_id, programme_id, supplier_id, group_id, am
         refunded_amount, currency, service_category, description, delivered_on, evidence,
         status, created_at, hold_expires_at, decided_at, void_reason, settlement_id,
         created_by, decided_by, metadata)
-    VALUES ('red_pgb' || :red_tag || substr(md5(random()::text), 1, 8), :voucher_id::text,
+    VALUES ('red_pgb' || :red_tag::text || substr(md5(random()::text), 1, 8), :voucher_id::text,
             :programme_id::text, :supplier_id::text, :group_id::text, (:amount)::bigint, 0, 'EUR',
             'leadership', 'Coaching session', current_date,
             CAST('[{"kind": "invoice", "reference": "INV-1"}]' AS JSON), 'captured',
@@ -76,33 +76,33 @@ SELECT programmes.funder_id FROM programmes WHERE programmes.id = :programme_id:
 \set evt1 random(1, 1000000000)
 \set evt2 random(1, 1000000000)
 INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data)
-    VALUES ('evt_pgb_' || :client_id || '_' || :evt1, NULL, 'redemption.created',
+    VALUES ('evt_pgb_' || :client_id::text || '_' || :evt1::text, NULL, 'redemption.created',
             clock_timestamp() AT TIME ZONE 'UTC', :programme_id::varchar,
             CAST('["' || :funder_id::text || '","' || :group_id::text || '","' || :supplier_id::text || '"]' AS JSON),
-            CAST('{"object":{"amount":' || :amount || ',"created_at":"2026-12-04T01:00:00.000000Z",'
+            CAST('{"object":{"amount":' || :amount::text || ',"created_at":' || to_json(clock_timestamp())::text || ','
                  || '"created_by":"' || :supplier_id::text || '","currency":"EUR","decided_by":"'
                  || :supplier_id::text || '","delivered_on":"2026-12-04","description":"Coaching session",'
                  || '"evidence":[{"kind":"invoice","reference":"INV-1"}],"evidence_files":[],'
-                 || '"group_id":"' || :group_id::text || '","hold_expires_at":null,"id":"red_pgb' || :red_tag
-                 || '","metadata":{},"programme_id":"' || :programme_id::text || '","refunded_amount":0,'
-                 || '"service_category":"leadership","settled":false,"status":"captured","supplier_id":"'
-                 || :supplier_id::text || '","voucher_id":"' || :voucher_id::text || '"}}' AS JSON))
-INSERT INTO event_recipients (account_id, event_id) VALUES (:funder_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt1);
-INSERT INTO event_recipients (account_id, event_id) VALUES (:group_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt1);
-INSERT INTO event_recipients (account_id, event_id) VALUES (:supplier_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt1);
+                 || '"group_id":"' || :group_id::text || '","hold_expires_at": null,"id":"red_pgb' || :red_tag::text
+                 || '","metadata":{},"programme_id":"' || :programme_id::text || '","refunded_amount": 0,'
+                 || '"service_category":"leadership","settled": false,"status":"captured","supplier_id":"'
+                 || :supplier_id::text || '","voucher_id":"' || :voucher_id::text || '"}}' AS JSON));
+INSERT INTO event_recipients (account_id, event_id) VALUES (:funder_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt1::text);
+INSERT INTO event_recipients (account_id, event_id) VALUES (:group_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt1::text);
+INSERT INTO event_recipients (account_id, event_id) VALUES (:supplier_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt1::text);
 INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data)
-    VALUES ('evt_pgb_' || :client_id || '_' || :evt2, NULL, 'redemption.captured',
+    VALUES ('evt_pgb_' || :client_id::text || '_' || :evt2::text, NULL, 'redemption.captured',
             clock_timestamp() AT TIME ZONE 'UTC', :programme_id::varchar,
             CAST('["' || :funder_id::text || '","' || :group_id::text || '","' || :supplier_id::text || '"]' AS JSON),
-            CAST('{"object":{"amount":' || :amount || ',"created_at":"2026-12-04T01:00:00.000000Z",'
+            CAST('{"object":{"amount":' || :amount::text || ',"created_at":' || to_json(clock_timestamp())::text || ','
                  || '"created_by":"' || :supplier_id::text || '","currency":"EUR","decided_by":"'
                  || :supplier_id::text || '","delivered_on":"2026-12-04","description":"Coaching session",'
                  || '"evidence":[{"kind":"invoice","reference":"INV-1"}],"evidence_files":[],'
-                 || '"group_id":"' || :group_id::text || '","hold_expires_at":null,"id":"red_pgb' || :red_tag
-                 || '","metadata":{},"programme_id":"' || :programme_id::text || '","refunded_amount":0,'
-                 || '"service_category":"leadership","settled":false,"status":"captured","supplier_id":"'
-                 || :supplier_id::text || '","voucher_id":"' || :voucher_id::text || '"}}' AS JSON))
-INSERT INTO event_recipients (account_id, event_id) VALUES (:funder_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt2);
-INSERT INTO event_recipients (account_id, event_id) VALUES (:group_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt2);
-INSERT INTO event_recipients (account_id, event_id) VALUES (:supplier_id::varchar, 'evt_pgb_' || :client_id || '_' || :evt2);
+                 || '"group_id":"' || :group_id::text || '","hold_expires_at": null,"id":"red_pgb' || :red_tag::text
+                 || '","metadata":{},"programme_id":"' || :programme_id::text || '","refunded_amount": 0,'
+                 || '"service_category":"leadership","settled": false,"status":"captured","supplier_id":"'
+                 || :supplier_id::text || '","voucher_id":"' || :voucher_id::text || '"}}' AS JSON));
+INSERT INTO event_recipients (account_id, event_id) VALUES (:funder_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt2::text);
+INSERT INTO event_recipients (account_id, event_id) VALUES (:group_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt2::text);
+INSERT INTO event_recipients (account_id, event_id) VALUES (:supplier_id::varchar, 'evt_pgb_' || :client_id::text || '_' || :evt2::text);
 COMMIT;

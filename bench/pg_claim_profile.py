@@ -126,9 +126,9 @@ def main() -> None:
     copies: list[tuple[str, int]] = []
     original_copy = bench.copy_database
 
-    def copy_and_watch(a: argparse.Namespace, w: bench.World, n: int) -> tuple[str, str]:
-        name, url = original_copy(a, w, n)
-        with psycopg.connect(bench.pg_dsn(a.pg_admin_url), autocommit=True) as conn:
+    def copy_and_watch(args: argparse.Namespace, world: bench.World, n: int) -> tuple[str, str]:
+        name, url = original_copy(args, world, n)
+        with psycopg.connect(bench.pg_dsn(args.pg_admin_url), autocommit=True) as conn:
             row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if have_pgss:
                 # Statements inside functions too: the deferred trigger's, the foreign

@@ -163,7 +163,7 @@ def post(
             json.dumps(dict(metadata or {}), sort_keys=True, separators=(",", ":")),
         )
         path = sql.write_path(db.dialect, len(legs))
-        applied = path.apply(db, net) if path.insert(db, row, legs) else None
+        applied = path.write(db, row, legs, net)
     if applied is None:
         if idempotency_key is None:
             raise RuntimeError("journal insert without an idempotency key wrote nothing")

@@ -15,8 +15,10 @@ a fixed, small number of round trips on the raw path
 Which statements do that is picked once per transaction, by :func:`write_path`:
 
 - SQLite: a statement per row (postings by ``executemany``), one UPDATE per account.
-- PostgreSQL, 2 to 8 postings (every claim): the journal row, postings and queue
-  entry in one CTE statement; one UPDATE per account.
+- PostgreSQL, 2 to 8 postings (every claim): everything in one statement
+  (:func:`_pg_fold_sql`): the journal row, postings and queue entry, the accounts
+  locked in sorted code order and their guarded UPDATE, joined on the journal
+  INSERT's ``RETURNING`` so that a replay changes nothing.
 - PostgreSQL, more postings (a batch issuance, thousands of legs): the postings as
   arrays (``unnest``); the balance rows locked in sorted order by one ``SELECT ...
   ORDER BY code FOR UPDATE`` and changed by one guarded ``UPDATE ... FROM unnest``.
@@ -71,10 +73,21 @@ class Applied:
 @dataclass(frozen=True, slots=True)
 class WritePath:
     """One database's way of writing a transaction: ``insert`` returns False when the
-    idempotency key was already used (nothing written); ``apply`` the balance changes."""
+    idempotency key was already used (nothing written); ``apply`` the balance changes.
+    ``folded``, where a database has it, does both in one statement."""
 
     insert: Callable[[Raw, JournalRow, Sequence[LegValues]], bool]
     apply: Callable[[Raw, Net], Applied]
+    folded: Callable[[Raw, JournalRow, Sequence[LegValues], Net], Applied | None] | None = None
+
+    def write(
+        self, db: Raw, row: JournalRow, legs: Sequence[LegValues], net: Net
+    ) -> Applied | None:
+        """Write the transaction and apply its changes; None when the idempotency key
+        was already used (nothing written, nothing applied)."""
+        if self.folded is not None:
+            return self.folded(db, row, legs, net)
+        return self.apply(db, net) if self.insert(db, row, legs) else None
 
 
 # --- shared ------------------------------------------------------------------------
@@ -148,6 +161,67 @@ def _pg_insert_sql(n_legs: int) -> str:
 
 
 _PG_INSERT_BY_LEGS = {n: _pg_insert_sql(n) for n in range(2, 9)}
+
+
+def _pg_fold_sql(n_legs: int, n_accounts: int) -> str:
+    """Insert and apply in one statement (a claim: BEGIN, this, COMMIT).
+
+    ``l`` locks the accounts in code order (``FOR UPDATE``) and only once the journal
+    row was written (``EXISTS (SELECT 1 FROM t)``: a replay locks and changes nothing);
+    ``u`` changes only rows ``l`` has locked, so every row lock is taken in code order,
+    whatever plan joins them, as the per-account UPDATEs take them. ``u``'s guard is the
+    same as theirs, re-checked on the newest row version when a concurrent poster got
+    there first (READ COMMITTED). A refused (account, currency) is simply missing from
+    ``u``'s rows; the caller explains it and rolls back."""
+    values = ", ".join(["(?, ?::bigint, ?)"] * n_legs)
+    changes = ", ".join(["(?, ?, ?::bigint)"] * n_accounts)
+    return (
+        "WITH t AS (INSERT INTO ledger_transactions "  # noqa: S608 - placeholders only
+        "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON)) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at), "
+        "p AS (INSERT INTO ledger_postings "
+        "(transaction_id, account_code, amount, currency, created_at) "
+        "SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
+        f"CROSS JOIN (VALUES {values}) AS v(account_code, amount, currency)), "
+        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t), "
+        f"n AS (SELECT * FROM (VALUES {changes}) AS n(code, currency, change)), "
+        "l AS (SELECT a.code FROM ledger_accounts a WHERE a.code IN (SELECT code FROM n) "
+        "AND EXISTS (SELECT 1 FROM t) ORDER BY a.code FOR UPDATE), "
+        "u AS (UPDATE ledger_accounts a SET balance = a.balance + n.change FROM n "
+        "WHERE a.code = n.code AND a.currency = n.currency "
+        "AND a.code IN (SELECT code FROM l) "
+        "AND (a.may_go_negative OR a.balance + n.change >= 0) "
+        "RETURNING a.code, a.currency, a.balance) "
+        "SELECT (SELECT count(*) FROM t), ARRAY(SELECT code FROM u), "
+        "ARRAY(SELECT currency FROM u), ARRAY(SELECT balance FROM u)"
+    )
+
+
+_PG_FOLD: dict[tuple[int, int], str] = {}
+
+
+def _pg_fold(db: Raw, row: JournalRow, legs: Sequence[LegValues], net: Net) -> Applied | None:
+    keys = sorted(net)
+    sql = _PG_FOLD.get((len(legs), len(keys)))
+    if sql is None:
+        sql = _PG_FOLD[(len(legs), len(keys))] = _pg_fold_sql(len(legs), len(keys))
+    params: list[Any] = list(row)
+    for leg in legs:
+        params.extend((leg.account, leg.amount, leg.currency))
+    for account, currency in keys:
+        params.extend((account, currency, net[(account, currency)]))
+    found = db.fetchone(sql, params)
+    if found is None or found[0] != 1:
+        return None
+    done = dict(zip(zip(found[1], found[2], strict=True), found[3], strict=True))
+    balances = {
+        account: done[(account, currency)]
+        for account, currency in keys
+        if (account, currency) in done
+    }
+    refused = next((key for key in keys if key not in done), None)
+    return Applied(balances, refused)
 
 
 def _pg_insert_one_statement(db: Raw, row: JournalRow, legs: Sequence[LegValues]) -> bool:
@@ -226,7 +300,7 @@ def _pg_apply_arrays(db: Raw, net: Net) -> Applied:
 # --- the choice ----------------------------------------------------------------------
 
 _SQLITE = WritePath(_sqlite_insert, _apply_per_account)
-_PG_ONE_STATEMENT = WritePath(_pg_insert_one_statement, _apply_per_account)
+_PG_ONE_STATEMENT = WritePath(_pg_insert_one_statement, _apply_per_account, _pg_fold)
 _PG_ARRAYS = WritePath(_pg_insert_arrays, _pg_apply_arrays)
 
 

@@ -94,39 +94,37 @@ async def minimal_claim(
 
 # --- statements: the service's claim -------------------------------------------------
 # Read off log_statement=all for one POST /v1/redemptions (programme without group
-# confirmation, no Idempotency-Key) at commit 48e9f98, in the order the service sends
-# them, texts as PostgreSQL received them. Where they come from:
-#   S_PING       the pool's pre-ping on checkout (core/db.py, pool_pre_ping)
+# confirmation, no Idempotency-Key) after issue 14's changes, in the order the service
+# sends them, texts as PostgreSQL received them. Where they come from:
 #   S_KEY        core/auth.py _KEY_LOOKUP
-#   S_FAILURES   redemptions/repository.py recent_code_failures (the limiter)
-#   S_CONTEXT    redemptions/repository.py _CLAIM_CONTEXT (with the events' readers)
-#   S_JOURNAL    the ledger's post: journal row, postings, seal queue in one CTE
-#   S_BALANCE    the ledger's guarded UPDATE, payable then voucher (sorted code order)
+#   S_CONTEXT    redemptions/repository.py _CLAIM_CONTEXT (the supplier's failure count,
+#                the voucher, its programme, the accreditation and the events' readers)
+#   S_JOURNAL    the ledger's post as one statement: journal row, postings, seal queue,
+#                the accounts locked in code order and the guarded UPDATE
 #   S_CLAIM      redemptions/repository.py _INSERT_CLAIM
 #   S_EVENTS     core/events.py emit_many: redemption.created and redemption.captured
 #   S_RECIPIENTS core/events.py emit_many: each event's readers, one multi-row INSERT
 # and BEGIN / COMMIT. The deferred balance trigger runs at COMMIT, as for the service.
+# The service sends the last three in one pipelined round trip (psycopg's pipeline
+# mode); asyncpg has none, so here they are three round trips.
 # When the claim's statements change (check_statements.py tells), change these with them.
 
-S_PING = ";"
 S_KEY = (
     "SELECT k.secret_hash, k.revoked_at, a.id, a.kind, m.id, m.role, m.status, "
     "a.require_totp, m.totp_confirmed_at FROM api_keys k "
     "JOIN accounts a ON a.id = k.account_id "
     "LEFT JOIN members m ON m.id = k.member_id WHERE k.id = $1"
 )
-S_FAILURES = (
-    "SELECT count(*) FROM (SELECT 1 FROM code_failures "
-    "WHERE supplier_id = $1 AND failed_at > $2 LIMIT $3) AS recent"
-)
 S_CONTEXT = (
-    "SELECT v.id, v.programme_id, v.group_id, v.currency, v.service_categories, v.status, "
-    "v.expires_at, v.created_at, p.rules, a.status, a.service_categories, p.name, "
-    "p.funder_id, (SELECT string_agg(pp.account_id, ',') FROM programme_parties pp "
+    "SELECT f.n, v.id, v.programme_id, v.group_id, v.currency, v.service_categories, "
+    "v.status, v.expires_at, v.created_at, p.rules, a.status, a.service_categories, "
+    "p.name, p.funder_id, (SELECT string_agg(pp.account_id, ',') FROM programme_parties pp "
     "WHERE pp.programme_id = v.programme_id) "
-    "FROM vouchers v JOIN programmes p ON p.id = v.programme_id "
-    "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = $1 "
-    "WHERE v.code = $2"
+    "FROM (SELECT count(*) AS n FROM (SELECT 1 FROM code_failures "
+    "WHERE supplier_id = $1 AND failed_at > $2 LIMIT $3) AS recent) AS f "
+    "LEFT JOIN vouchers v ON v.code = $4 "
+    "LEFT JOIN programmes p ON p.id = v.programme_id "
+    "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = $5"
 )
 S_JOURNAL = (
     "WITH t AS (INSERT INTO ledger_transactions (id, kind, programme_id, actor, "
@@ -136,11 +134,15 @@ S_JOURNAL = (
     "created_at) SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
     "CROSS JOIN (VALUES ($9, $10::bigint, $11), ($12, $13::bigint, $14)) AS "
     "v(account_code, amount, currency)), q AS (INSERT INTO ledger_seal_queue "
-    "(transaction_id) SELECT id FROM t) SELECT count(*) FROM t"
-)
-S_BALANCE = (
-    "UPDATE ledger_accounts SET balance = balance + $1 WHERE code = $2 AND currency = $3 "
-    "AND (may_go_negative OR balance + $4 >= 0) RETURNING balance"
+    "(transaction_id) SELECT id FROM t), n AS (SELECT * FROM (VALUES ($15, $16, "
+    "$17::bigint), ($18, $19, $20::bigint)) AS n(code, currency, change)), l AS (SELECT "
+    "a.code FROM ledger_accounts a WHERE a.code IN (SELECT code FROM n) AND EXISTS "
+    "(SELECT 1 FROM t) ORDER BY a.code FOR UPDATE), u AS (UPDATE ledger_accounts a SET "
+    "balance = a.balance + n.change FROM n WHERE a.code = n.code AND a.currency = "
+    "n.currency AND a.code IN (SELECT code FROM l) AND (a.may_go_negative OR a.balance + "
+    "n.change >= 0) RETURNING a.code, a.currency, a.balance) SELECT (SELECT count(*) FROM "
+    "t), ARRAY(SELECT code FROM u), ARRAY(SELECT currency FROM u), ARRAY(SELECT balance "
+    "FROM u)"
 )
 _CLAIM_COLUMNS = (
     "id, voucher_id, programme_id, supplier_id, group_id, amount, refunded_amount, currency, "
@@ -171,14 +173,10 @@ S_RECIPIENTS = multi_row(_RECIPIENTS_HEAD, 2, 6)
 # One claim as PostgreSQL receives it, in order (check_statements.py compares this
 # with what the service sends now).
 CLAIM_SEQUENCE = (
-    S_PING,
     "BEGIN",
     S_KEY,
-    S_FAILURES,
     S_CONTEXT,
     S_JOURNAL,
-    S_BALANCE,
-    S_BALANCE,
     S_CLAIM,
     S_EVENTS,
     S_RECIPIENTS,
@@ -216,9 +214,6 @@ async def service_claim(
     category = str(body["service_category"])
     description = str(body["description"])
     now = datetime.now(UTC).replace(tzinfo=None)
-    # An empty query, one round trip (asyncpg's execute() fails on an empty query's
-    # answer; fetch() sends it by the extended protocol).
-    await conn.fetch(S_PING)
     async with conn.transaction():
         key = await conn.fetchrow(S_KEY, key_id)
         if key is None or key[1] is not None:
@@ -226,11 +221,18 @@ async def service_claim(
         if not hmac.compare_digest(key[0], hashlib.sha256(secret.encode()).hexdigest()):
             raise Refused(401, "unauthorized")
         supplier_id = str(key[2])
-        failures = await conn.fetchval(S_FAILURES, supplier_id, now - FAILURE_WINDOW, FAILURE_LIMIT)
-        if failures >= FAILURE_LIMIT:
+        row = await conn.fetchrow(
+            S_CONTEXT,
+            supplier_id,
+            now - FAILURE_WINDOW,
+            FAILURE_LIMIT,
+            body["voucher_code"],
+            supplier_id,
+        )
+        if row is None or row[0] >= FAILURE_LIMIT:
             raise Refused(429, "rate_limited")
-        context = await conn.fetchrow(S_CONTEXT, supplier_id, body["voucher_code"])
-        if context is None or context[9] is None:
+        context = tuple(row)[1:]
+        if context[0] is None or context[9] is None:
             raise Refused(404, "not_found")
         voucher_id, programme_id, group_id, currency = (
             context[0],
@@ -249,7 +251,8 @@ async def service_claim(
         voucher_code = f"voucher:{voucher_id}"
         payable = f"supplier:{supplier_id}:payable:{programme_id}"
         metadata = {"created_by": key_id, "redemption_id": redemption_id, "voucher_id": voucher_id}
-        await conn.fetchval(
+        changes = sorted([(payable, amount), (voucher_code, -amount)])
+        posted = await conn.fetchrow(
             S_JOURNAL,
             new_id("txn"),
             "capture",
@@ -265,10 +268,15 @@ async def service_claim(
             payable,
             amount,
             currency,
+            changes[0][0],
+            currency,
+            changes[0][1],
+            changes[1][0],
+            currency,
+            changes[1][1],
         )
-        for code, delta in sorted([(payable, amount), (voucher_code, -amount)]):
-            if await conn.fetchval(S_BALANCE, delta, code, currency, delta) is None:
-                raise Refused(409, "insufficient_funds")
+        if posted is None or len(posted[1]) != len(changes):
+            raise Refused(409, "insufficient_funds")
         evidence = list(body.get("evidence", []))
         today = now.date()
         await conn.execute(

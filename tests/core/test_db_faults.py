@@ -183,3 +183,31 @@ def test_ready_after_every_pooled_connection_was_closed(settings: Settings, pg_o
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert client.get("/v1/me", headers=admin).status_code == 200
+
+
+TERMINATE_SERVICE = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE application_name = 'voucherledger' AND datname = current_database()"
+)
+
+
+def test_a_request_after_every_pooled_connection_died_succeeds(
+    settings: Settings, pg_only: str
+) -> None:
+    """Connections are not pinged when taken: the first one found dead (here by the raw
+    key check) must renew the whole pool, or a request burns its attempts on the
+    others and answers 503."""
+    settings = settings.model_copy(update={"pool_size": 4})
+    with client_for(settings) as client:
+        admin = admin_headers(client)
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        # Four idle connections in the pool (as a server has after any burst of load).
+        held = [engine.connect() for _ in range(4)]
+        for connection in held:
+            connection.exec_driver_sql("SELECT 1")
+        for connection in held:
+            connection.close()
+        with psycopg.connect(pg_dsn(settings.database_url), autocommit=True) as conn:
+            assert len(conn.execute(TERMINATE_SERVICE).fetchall()) >= 4
+        answer = client.get("/v1/me", headers=admin)  # folded: raw key check first
+        assert answer.status_code == 200, answer.text

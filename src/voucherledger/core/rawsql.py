@@ -126,6 +126,12 @@ class Raw:
         dialect = self._connection.dialect
         dead = dialect.is_disconnect(exc, self._connection.connection.dbapi_connection, None)
         if dead:
+            # As SQLAlchemy's own statement path does: every connection of the pool
+            # opened before now is replaced when next taken (the server that closed this
+            # one restarted, most likely, and closed them all), then this one is dropped.
+            self._connection.engine.pool._invalidate(
+                self._connection.connection, exc, _checkin=False
+            )
             self._connection.invalidate(exc)
         error: StatementError = DBAPIError.instance(
             sql,
@@ -160,6 +166,14 @@ class Raw:
         return list(self._cursor.fetchall())
 
 
+def _pipeline_supported() -> bool:
+    """psycopg's pipeline mode needs libpq 14 or newer (``psycopg[binary]`` bundles one);
+    with an older one the statements go one by one."""
+    import psycopg  # only PostgreSQL gets here
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
 class Pipeline(Raw):
     """A :class:`Raw` whose statements are sent together when it ends: on PostgreSQL
     in psycopg's pipeline mode, one network round trip for all of them (SQLite has
@@ -174,7 +188,7 @@ class Pipeline(Raw):
         self._pipeline: Any = None
 
     def __enter__(self) -> Pipeline:
-        if self._postgresql:
+        if self._postgresql and _pipeline_supported():
             self._pipeline = self._connection.connection.dbapi_connection.pipeline()  # type: ignore[union-attr]
             self._pipeline.__enter__()
         return self

@@ -75,7 +75,10 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# The package measured: this checkout's, or another copy's for an A/B
+# (VL_BENCH_SRC=/tmp/old/src: its migrations build the database, its code serves).
+SRC = Path(os.environ.get("VL_BENCH_SRC") or ROOT / "src")
+sys.path.insert(0, str(SRC))
 
 SIGNING_KEY = "42" * 32
 CURRENCY = "EUR"
@@ -275,7 +278,7 @@ def start_servers(
         "VOUCHERLEDGER_SEALER_ENABLED": "true" if sealer else "false",
         "VOUCHERLEDGER_LOG_LEVEL": "WARNING",
         **({"VOUCHERLEDGER_POOL_SIZE": str(pool_size)} if pool_size else {}),
-        "PYTHONPATH": str(ROOT / "src"),
+        "PYTHONPATH": str(SRC),
     }
     servers = []
     for _ in range(count):

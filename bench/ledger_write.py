@@ -56,7 +56,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# The package measured: this checkout's, or another copy's for an A/B
+# (VL_BENCH_SRC=/tmp/old/src: its migrations build the database, its code serves).
+SRC = Path(os.environ.get("VL_BENCH_SRC") or ROOT / "src")
+sys.path.insert(0, str(SRC))
 
 from voucherledger import ledger  # noqa: E402
 from voucherledger.core.db import (  # noqa: E402

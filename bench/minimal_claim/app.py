@@ -155,20 +155,18 @@ S_CLAIM = (
 )
 
 
-def multi_row(head: str, columns: int, rows: int) -> str:
-    """A multi-row INSERT as the service writes one: ``head`` then ``($1, $2), ...``."""
-    return head + ", ".join(
-        "(" + ", ".join(f"${r * columns + c + 1}" for c in range(columns)) + ")"
-        for r in range(rows)
-    )
-
-
-_EVENTS_HEAD = "INSERT INTO events (id, type, created_at, programme_id, account_ids, data) VALUES "
-_RECIPIENTS_HEAD = "INSERT INTO event_recipients (account_id, event_id) VALUES "
-# A claim captured at once: two events, each for the funder, the group and the supplier
-# (the bench's programmes have no managers or auditors).
-S_EVENTS = multi_row(_EVENTS_HEAD, 6, 2)
-S_RECIPIENTS = multi_row(_RECIPIENTS_HEAD, 2, 6)
+# core/events.py insert_events: the events, then their readers, as unnest arrays.
+S_EVENTS = (
+    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
+    "SELECT u.id, NULL, u.type, u.created_at, u.programme_id, CAST(u.account_ids AS JSON), "
+    "CAST(u.data AS JSON) "
+    "FROM unnest($1::text[], $2::text[], $3::timestamp[], $4::text[], $5::text[], $6::text[]) "
+    "AS u(id, type, created_at, programme_id, account_ids, data)"
+)
+S_RECIPIENTS = (
+    "INSERT INTO event_recipients (account_id, event_id) "
+    "SELECT u.account_id, u.event_id FROM unnest($1::text[], $2::text[]) AS u(account_id, event_id)"
+)
 
 # One claim as PostgreSQL receives it, in order (check_statements.py compares this
 # with what the service sends now).
@@ -320,20 +318,18 @@ async def service_claim(
         data = json.dumps({"object": out})
         when = datetime.now(UTC).replace(tzinfo=None)
         ids = [new_id("evt") for _ in range(2)]
-        shared = (when, programme_id, json.dumps(readers))
-        kinds = ("redemption.created", "redemption.captured")
+        kinds = ["redemption.created", "redemption.captured"]
         await conn.execute(
-            multi_row(_EVENTS_HEAD, 6, 2),
-            *[
-                v
-                for event, kind in zip(ids, kinds, strict=True)
-                for v in (event, kind, *shared, data)
-            ],
+            S_EVENTS,
+            ids,
+            kinds,
+            [when, when],
+            [programme_id, programme_id],
+            [json.dumps(readers)] * 2,
+            [data, data],
         )
         rows = [(reader, event) for event in ids for reader in readers]
-        await conn.execute(
-            multi_row(_RECIPIENTS_HEAD, 2, len(rows)), *[v for row in rows for v in row]
-        )
+        await conn.execute(S_RECIPIENTS, [a for a, _ in rows], [e for _, e in rows])
     return json.dumps(out).encode()
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voucherledger.core.db import Base, UTCDateTime, utcnow
 from voucherledger.core.ids import new_id
-from voucherledger.core.rawsql import Raw
+from voucherledger.core.rawsql import Raw, using
 
 EVENT_TYPES: tuple[str, ...] = (
     "programme.created",
@@ -160,9 +160,8 @@ def emit_many(
     db: Raw | None = None,
 ) -> list[str]:
     """:func:`emit` for several events with the same readers (a claim captured at once
-    is ``redemption.created`` then ``redemption.captured``), in their order: two
-    statements whatever their number, straight to the driver (a claim is the hot path;
-    rows as the ORM would write them), on ``db`` when the caller has one open (a
+    is ``redemption.created`` then ``redemption.captured``), in their order, by
+    :func:`insert_events`, on ``db`` when the caller has one open (a
     :class:`~voucherledger.core.rawsql.Pipeline`). Returns the events' ids."""
     for type_, _ in items:
         if type_ not in EVENT_TYPES:
@@ -172,47 +171,65 @@ def emit_many(
     when = at or utcnow()
     readers = sorted({a for a in account_ids if a})
     recipients = [*readers, *sorted({f"kind:{k}" for k in kinds})]
-    ids = [new_id("evt") for _ in items]
-    if db is None:
-        with Raw(session) as own:
-            _insert_events(own, ids, items, when, programme_id, readers, recipients)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id("evt"),
+            "type": type_,
+            "created_at": when,
+            "programme_id": programme_id,
+            "account_ids": readers,
+            "data": data,
+            "recipients": recipients,
+        }
+        for type_, data in items
+    ]
+    with using(session, db) as raw:
+        insert_events(raw, rows)
+    return [row["id"] for row in rows]
+
+
+def insert_events(db: Raw, rows: Sequence[dict[str, Any]]) -> None:
+    """New, unnumbered events (``id``, ``type``, ``created_at``, ``programme_id``,
+    ``account_ids``, ``data``) and who may read each (``recipients``; its
+    ``account_ids`` when absent), straight to the driver: two statements whatever
+    their number (``unnest`` arrays on PostgreSQL, one fixed text however many rows;
+    ``executemany`` on SQLite), the rows as the ORM would write them. A claim's
+    events and a batch issuance's (up to 10,000 vouchers) both come here."""
+    if not rows:
+        return
+    bound = [[db.bind(row[name]) for name in _EVENT_COLUMNS] for row in rows]
+    recipients = [
+        (reader, row["id"])
+        for row in rows
+        for reader in row.get("recipients", sorted(set(row["account_ids"])))
+    ]
+    if db.dialect == "postgresql":
+        db.execute(_PG_EVENTS, [list(column) for column in zip(*bound, strict=True)])
+        if recipients:
+            db.execute(_PG_RECIPIENTS, [[a for a, _ in recipients], [e for _, e in recipients]])
     else:
-        _insert_events(db, ids, items, when, programme_id, readers, recipients)
-    return ids
+        db.executemany(_SQLITE_EVENTS, bound)
+        if recipients:
+            db.executemany(_SQLITE_RECIPIENTS, recipients)
 
 
-def _insert_events(
-    db: Raw,
-    ids: list[str],
-    items: Sequence[tuple[str, dict[str, Any]]],
-    when: datetime,
-    programme_id: str | None,
-    readers: list[str],
-    recipients: list[str],
-) -> None:
-    shared = (db.bind(when), programme_id, db.bind(readers))
-    db.execute(
-        _INSERT_EVENTS[0] + ", ".join([_INSERT_EVENTS[1]] * len(items)),
-        [
-            value
-            for event_id, (type_, data) in zip(ids, items, strict=True)
-            for value in (event_id, type_, *shared, db.bind(data))
-        ],
-    )
-    rows = [(reader, event_id) for event_id in ids for reader in recipients]
-    if rows:
-        db.execute(
-            _INSERT_RECIPIENTS[0] + ", ".join([_INSERT_RECIPIENTS[1]] * len(rows)),
-            [value for row in rows for value in row],
-        )
-
-
-# Multi-row INSERTs: the head, then one "(…)" per row. ``sequence`` stays NULL.
-_INSERT_EVENTS = (
-    "INSERT INTO events (id, type, created_at, programme_id, account_ids, data) VALUES ",
-    "(?, ?, ?, ?, ?, ?)",
+_EVENT_COLUMNS = ("id", "type", "created_at", "programme_id", "account_ids", "data")
+_PG_EVENTS = (
+    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
+    "SELECT u.id, NULL, u.type, u.created_at, u.programme_id, CAST(u.account_ids AS JSON), "
+    "CAST(u.data AS JSON) "
+    "FROM unnest(?::text[], ?::text[], ?::timestamp[], ?::text[], ?::text[], ?::text[]) "
+    "AS u(id, type, created_at, programme_id, account_ids, data)"
 )
-_INSERT_RECIPIENTS = ("INSERT INTO event_recipients (account_id, event_id) VALUES ", "(?, ?)")
+_SQLITE_EVENTS = (
+    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
+    "VALUES (?, NULL, ?, ?, ?, ?, ?)"
+)
+_PG_RECIPIENTS = (
+    "INSERT INTO event_recipients (account_id, event_id) "
+    "SELECT u.account_id, u.event_id FROM unnest(?::text[], ?::text[]) AS u(account_id, event_id)"
+)
+_SQLITE_RECIPIENTS = "INSERT INTO event_recipients (account_id, event_id) VALUES (?, ?)"
 
 
 def _lock_counter(session: Session, *, wait: bool) -> int | None:

@@ -28,8 +28,10 @@ SQLite, ``datetime`` and parsed JSON from psycopg): :func:`from_db_time` and
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any
@@ -166,6 +168,7 @@ class Raw:
         return list(self._cursor.fetchall())
 
 
+@functools.cache
 def _pipeline_supported() -> bool:
     """psycopg's pipeline mode needs libpq 14 or newer (``psycopg[binary]`` bundles one);
     with an older one the statements go one by one."""
@@ -208,6 +211,17 @@ class Pipeline(Raw):
                         raise self._wrapped(error, "(pipeline)", ()) from error
         finally:
             super().__exit__(exc_type, exc, traceback)
+
+
+@contextmanager
+def using(session: Session, db: Raw | None) -> Iterator[Raw]:
+    """``db`` when the caller has one open (a :class:`Pipeline`, say), else a
+    :class:`Raw` of the session's own for the block."""
+    if db is not None:
+        yield db
+        return
+    with Raw(session) as own:
+        yield own
 
 
 def fetchone(session: Session, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -88,45 +88,6 @@ def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
 
 # The events of a batch issuance (one per voucher), written as the vouchers are: a
 # raw bulk INSERT of the rows core.events.emit would add through the ORM.
-_PG_EVENTS = (
-    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
-    "SELECT u.id, NULL, u.type, u.created_at, u.programme_id, CAST(u.account_ids AS JSON), "
-    "CAST(u.data AS JSON) "
-    "FROM unnest(?::text[], ?::text[], ?::timestamp[], ?::text[], ?::text[], ?::text[]) "
-    "AS u(id, type, created_at, programme_id, account_ids, data)"
-)
-_SQLITE_EVENTS = (
-    "INSERT INTO events (id, sequence, type, created_at, programme_id, account_ids, data) "
-    "VALUES (?, NULL, ?, ?, ?, ?, ?)"
-)
-_PG_RECIPIENTS = (
-    "INSERT INTO event_recipients (account_id, event_id) "
-    "SELECT u.account_id, u.event_id FROM unnest(?::text[], ?::text[]) AS u(account_id, event_id)"
-)
-_SQLITE_RECIPIENTS = "INSERT INTO event_recipients (account_id, event_id) VALUES (?, ?)"
-
-
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert new, unnumbered events (``id``, ``type``, ``created_at``, ``programme_id``,
-    ``account_ids``, ``data``) and their readers (``account_ids``) in the caller's
-    transaction, as :func:`voucherledger.core.events.emit` would, without its per-row
-    ORM cost."""
-    if not rows:
-        return
-    names = ("id", "type", "created_at", "programme_id", "account_ids", "data")
-    recipients = [
-        (account_id, row["id"]) for row in rows for account_id in sorted(set(row["account_ids"]))
-    ]
-    with Raw(session) as db:
-        bound = [[db.bind(row[name]) for name in names] for row in rows]
-        if db.dialect == "postgresql":
-            db.execute(_PG_EVENTS, [list(column) for column in zip(*bound, strict=True)])
-            db.execute(_PG_RECIPIENTS, [[a for a, _ in recipients], [e for _, e in recipients]])
-        else:
-            db.executemany(_SQLITE_EVENTS, bound)
-            db.executemany(_SQLITE_RECIPIENTS, recipients)
-
-
 def group_totals(session: Session, programme_id: str, group_ids: Collection[str]) -> dict[str, int]:
     """Face value already issued to each group in the programme."""
     totals: dict[str, int] = {}

@@ -44,6 +44,7 @@ from voucherledger.core.errors import (
 from voucherledger.core.events import emit
 from voucherledger.core.ids import new_id
 from voucherledger.core.pagination import NO_FILTERS, ListFilters, Page, split_page
+from voucherledger.core.rawsql import Raw
 from voucherledger.ledger.models import TransactionKind
 from voucherledger.programmes import repository as programmes_repo
 from voucherledger.programmes import service as programmes
@@ -376,20 +377,21 @@ def _emit_issued(
     """One ``voucher.issued`` per voucher, in the issuing transaction, in one bulk
     insert (a batch holds up to 10,000 vouchers)."""
     parties = programmes.programme_readers(session, programme_id)
-    repository.insert_events(
-        session,
-        [
-            {
-                "id": new_id("evt"),
-                "type": "voucher.issued",
-                "created_at": now,
-                "programme_id": programme_id,
-                "account_ids": sorted({*parties, out.group_id}),
-                "data": _event_object(out),
-            }
-            for out in issued
-        ],
-    )
+    with Raw(session) as db:
+        events.insert_events(
+            db,
+            [
+                {
+                    "id": new_id("evt"),
+                    "type": "voucher.issued",
+                    "created_at": now,
+                    "programme_id": programme_id,
+                    "account_ids": sorted({*parties, out.group_id}),
+                    "data": _event_object(out),
+                }
+                for out in issued
+            ],
+        )
 
 
 def _emit(session: Session, type_: str, out: VoucherOut, readers: list[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import column as sa_column
 from sqlalchemy.orm import Session
 
 from voucherledger.core.pagination import NO_FILTERS, ListFilters, keyset, narrow
-from voucherledger.core.rawsql import Raw, fetchone, from_db_json, from_db_time
+from voucherledger.core.rawsql import Raw, fetchone, from_db_json, from_db_time, using
 from voucherledger.programmes.repository import party_programme_ids
 from voucherledger.redemptions.models import CodeFailure, Feedback, Redemption
 from voucherledger.vouchers.models import Voucher
@@ -54,6 +54,14 @@ class ClaimContext:
     programme_readers: tuple[str, ...]
 
 
+# How many failed look-ups a supplier made after a time, counted up to a cap (a range
+# scan of ``ix_code_failures_supplier_id_failed_at`` that stops at the cap); alone, and
+# inside the claim's read.
+_RECENT_FAILURES = (
+    "SELECT count(*) AS n FROM (SELECT 1 FROM code_failures "
+    "WHERE supplier_id = ? AND failed_at > ? LIMIT ?) AS recent"
+)
+
 # The programme's managers and auditors as one comma-separated text (ids hold no
 # comma), in the same read: the claim's events go to them.
 _PARTIES = {
@@ -69,8 +77,7 @@ _CLAIM_CONTEXT = {
         "v.status, v.expires_at, v.created_at, p.rules, a.status, a.service_categories, "
         f"p.name, p.funder_id, (SELECT {parties} FROM programme_parties pp "
         "WHERE pp.programme_id = v.programme_id) "
-        "FROM (SELECT count(*) AS n FROM (SELECT 1 FROM code_failures "
-        "WHERE supplier_id = ? AND failed_at > ? LIMIT ?) AS recent) AS f "
+        f"FROM ({_RECENT_FAILURES}) AS f "
         "LEFT JOIN vouchers v ON v.code = ? "
         "LEFT JOIN programmes p ON p.id = v.programme_id "
         "LEFT JOIN accreditations a ON a.programme_id = v.programme_id AND a.supplier_id = ?"
@@ -148,11 +155,8 @@ def insert_claim(session: Session, values: dict[str, Any], db: Raw | None = None
     caller has one open): the claim is the hot path, and a unit-of-work flush of one new
     object costs more than the statement. Values are bound as the ORM's column types
     bind them."""
-    if db is None:
-        with Raw(session) as own:
-            own.execute(_INSERT_CLAIM, [own.bind(values[column]) for column in _CLAIM_COLUMNS])
-    else:
-        db.execute(_INSERT_CLAIM, [db.bind(values[column]) for column in _CLAIM_COLUMNS])
+    with using(session, db) as raw:
+        raw.execute(_INSERT_CLAIM, [raw.bind(values[column]) for column in _CLAIM_COLUMNS])
 
 
 def add(session: Session, redemption: Redemption) -> None:
@@ -286,16 +290,9 @@ def statuses(session: Session, programme_id: str) -> list[str]:
 # --- failed code look-ups (the limiter) -------------------------------------------------
 
 
-_RECENT_FAILURES = (
-    "SELECT count(*) FROM (SELECT 1 FROM code_failures "
-    "WHERE supplier_id = ? AND failed_at > ? LIMIT ?) AS recent"
-)
-
-
 def recent_code_failures(session: Session, supplier_id: str, since: datetime, cap: int) -> int:
     """How many failed look-ups the supplier made after ``since``, counting up to ``cap``
-    (a range scan of ``ix_code_failures_supplier_id_failed_at`` that stops at ``cap``).
-    Every claim asks it first, so it goes straight to the driver."""
+    (a claim with a well-formed code gets the count in its one read instead)."""
     with Raw(session) as db:
         row = db.fetchone(_RECENT_FAILURES, (supplier_id, db.bind(since), cap))
     return int(row[0])

@@ -311,10 +311,10 @@ def _emit(
     out: RedemptionOut | FeedbackOut,
     about: RedemptionOut | Redemption,
     readers: list[str] | None = None,
-) -> list[str]:
+) -> None:
     """Emit an event of the claim ``about`` (``out`` is the claim, or its feedback) in
-    the caller's transaction, for the programme's parties and the claim's group and
-    supplier; returns the readers, for the next event of the same claim."""
+    the caller's transaction, for ``readers``, else the programme's parties and the
+    claim's group and supplier."""
     if readers is None:
         readers = [
             *programmes.programme_readers(session, about.programme_id),
@@ -328,7 +328,6 @@ def _emit(
         programme_id=about.programme_id,
         account_ids=readers,
     )
-    return readers
 
 
 def _lost_to_an_end(session: Session, voucher_id: str) -> None:

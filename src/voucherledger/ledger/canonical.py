@@ -73,40 +73,30 @@ def json_plain(value: Any, depth: int = 0) -> bool:
     Scalars inside a container are checked in its loop, without a call each."""
     kind = type(value)
     if kind is dict:
+        if depth >= PLAIN_DEPTH or any(type(key) is not str for key in value):
+            return False
+        items: Iterable[Any] = value.values()
+    elif kind is list or kind is tuple:
         if depth >= PLAIN_DEPTH:
             return False
-        for key, item in value.items():
-            if type(key) is not str:
-                return False
-            item_kind = type(item)
-            if item_kind is str or item is None or item_kind is bool:
-                continue
-            if item_kind is int:
-                if -_INT_LIMIT < item < _INT_LIMIT:
-                    continue
-                return False
-            if not json_plain(item, depth + 1):
-                return False
+        items = value
+    elif kind is str or kind is bool or value is None:
         return True
-    if kind is list or kind is tuple:
-        if depth >= PLAIN_DEPTH:
-            return False
-        for item in value:
-            item_kind = type(item)
-            if item_kind is str or item is None or item_kind is bool:
-                continue
-            if item_kind is int:
-                if -_INT_LIMIT < item < _INT_LIMIT:
-                    continue
-                return False
-            if not json_plain(item, depth + 1):
-                return False
-        return True
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
+    elif kind is int:
         return bool(-_INT_LIMIT < value < _INT_LIMIT)
-    return False
+    else:
+        return False
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item is None or item_kind is bool:
+            continue
+        if item_kind is int:
+            if -_INT_LIMIT < item < _INT_LIMIT:
+                continue
+            return False
+        if not json_plain(item, depth + 1):
+            return False
+    return True
 
 
 def canonical_json(obj: Any) -> bytes:

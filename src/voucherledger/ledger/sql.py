@@ -144,7 +144,9 @@ def _sqlite_insert(db: Raw, row: JournalRow, legs: Sequence[LegValues]) -> bool:
 # --- PostgreSQL, 2 to 8 postings: one statement ------------------------------------
 
 
-def _pg_insert_sql(n_legs: int) -> str:
+def _pg_journal_ctes(n_legs: int) -> str:
+    """``t``, ``p``, ``q``: the journal row (nothing on a replayed idempotency key), its
+    postings and its seal-queue entry; the head of both one-statement forms below."""
     values = ", ".join(["(?, ?::bigint, ?)"] * n_legs)
     return (
         "WITH t AS (INSERT INTO ledger_transactions "  # noqa: S608 - placeholders only
@@ -155,9 +157,12 @@ def _pg_insert_sql(n_legs: int) -> str:
         "(transaction_id, account_code, amount, currency, created_at) "
         "SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
         f"CROSS JOIN (VALUES {values}) AS v(account_code, amount, currency)), "
-        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t) "
-        "SELECT count(*) FROM t"
+        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t)"
     )
+
+
+def _pg_insert_sql(n_legs: int) -> str:
+    return _pg_journal_ctes(n_legs) + " SELECT count(*) FROM t"  # noqa: S608 - placeholders only
 
 
 _PG_INSERT_BY_LEGS = {n: _pg_insert_sql(n) for n in range(2, 9)}
@@ -173,18 +178,9 @@ def _pg_fold_sql(n_legs: int, n_accounts: int) -> str:
     same as theirs, re-checked on the newest row version when a concurrent poster got
     there first (READ COMMITTED). A refused (account, currency) is simply missing from
     ``u``'s rows; the caller explains it and rolls back."""
-    values = ", ".join(["(?, ?::bigint, ?)"] * n_legs)
     changes = ", ".join(["(?, ?, ?::bigint)"] * n_accounts)
     return (
-        "WITH t AS (INSERT INTO ledger_transactions "  # noqa: S608 - placeholders only
-        "(id, kind, programme_id, actor, idempotency_key, created_at, memo, metadata) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS JSON)) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at), "
-        "p AS (INSERT INTO ledger_postings "
-        "(transaction_id, account_code, amount, currency, created_at) "
-        "SELECT t.id, v.account_code, v.amount, v.currency, t.created_at FROM t "
-        f"CROSS JOIN (VALUES {values}) AS v(account_code, amount, currency)), "
-        "q AS (INSERT INTO ledger_seal_queue (transaction_id) SELECT id FROM t), "
+        _pg_journal_ctes(n_legs) + ", "  # noqa: S608 - placeholders only
         f"n AS (SELECT * FROM (VALUES {changes}) AS n(code, currency, change)), "
         "l AS (SELECT a.code FROM ledger_accounts a WHERE a.code IN (SELECT code FROM n) "
         "AND EXISTS (SELECT 1 FROM t) ORDER BY a.code FOR UPDATE), "

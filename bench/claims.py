@@ -263,6 +263,30 @@ def free_port() -> int:
         return port
 
 
+def spawn_uvicorn(app: str, workdir: Path, env: dict[str, str], extra: list[str]) -> Server:
+    """One uvicorn process serving ``app`` on a free port of 127.0.0.1 (not yet ready)."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *extra,
+        ],
+        cwd=workdir,
+        env=env,
+    )
+    return Server(process, f"http://127.0.0.1:{port}", port)
+
+
 def start_servers(
     url: str,
     count: int,
@@ -280,28 +304,7 @@ def start_servers(
         **({"VOUCHERLEDGER_POOL_SIZE": str(pool_size)} if pool_size else {}),
         "PYTHONPATH": str(SRC),
     }
-    servers = []
-    for _ in range(count):
-        port = free_port()
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "voucherledger.asgi:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                *extra,
-            ],
-            cwd=workdir,
-            env=env,
-        )
-        servers.append(Server(process, f"http://127.0.0.1:{port}", port))
+    servers = [spawn_uvicorn("voucherledger.asgi:app", workdir, env, extra) for _ in range(count)]
     try:
         for server in servers:
             deadline = time.monotonic() + 30
@@ -789,30 +792,13 @@ def start_reference(
     (its workers race to accept, so the connections may be shared out unevenly)."""
     shared = args.reference_shared_port
     count = 1 if shared else args.reference_workers
-    servers: list[Server] = []
-    for _ in range(count):
-        port = free_port()
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "minimal_claim.app:app",
-                "--app-dir",
-                str(HERE),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *(["--workers", str(args.reference_workers)] if shared else []),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=workdir,
-            env={**os.environ, "MC_MODE": mode, "MC_DSN": dsn, "MC_POOL": str(args.reference_pool)},
-        )
-        servers.append(Server(process, f"http://127.0.0.1:{port}", port))
+    env = {**os.environ, "MC_MODE": mode, "MC_DSN": dsn, "MC_POOL": str(args.reference_pool)}
+    extra = [
+        "--app-dir",
+        str(HERE),
+        *(["--workers", str(args.reference_workers)] if shared else []),
+    ]
+    servers = [spawn_uvicorn("minimal_claim.app:app", workdir, env, extra) for _ in range(count)]
     seen: set[int] = set()
     deadline = time.monotonic() + 60
     try:

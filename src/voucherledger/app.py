@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from voucherledger import __version__, ledger
@@ -83,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every sync endpoint, dependency and streamed chunk runs in this event loop's
+        # worker threads: bound how many requests contend for the GIL and the database.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         sealer = None
         if settings.sealer_enabled:
             sealer = BackgroundSealer(

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     seal_batch_size: int = Field(default=5000, gt=0, le=100_000)
     sealer_enabled: bool = Field(default=True, description="Run the sealer inside the server.")
     pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process.")
+    worker_threads: int = Field(
+        default=40,
+        gt=0,
+        le=1000,
+        description="Requests a process works on at once (its worker threads, AnyIO's "
+        "default 40; the rest wait their turn, first come first served). Fewer helped "
+        "claims on a few hot vouchers and hurt spread-out ones (docs/performance.md, "
+        '"Worker threads").',
+    )
     iati_reporting_org_ref: str = Field(
         default="XX-VOUCHERLEDGER",
         description="IATI organisation identifier of the publisher of IATI exports "

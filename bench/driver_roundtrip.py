@@ -9,6 +9,7 @@ time, per statement.
 
     .venv/bin/python bench/driver_roundtrip.py
     .venv/bin/python bench/driver_roundtrip.py --statements 20000 --rounds 5
+    .venv/bin/python bench/driver_roundtrip.py --pg-admin-url postgresql://me@db:5432/postgres
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ from collections.abc import Callable
 import asyncpg
 import psycopg
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TABLE = f"bench_roundtrip_{os.getpid()}"
-LOOKUP = f"SELECT code, balance FROM {TABLE} WHERE code = "
-BARE = "SELECT "
+# Each kind of statement: its text after SELECT (psycopg's placeholder, then asyncpg's)
+# and the parameter of the i-th call.
+KINDS: dict[str, tuple[str, str, Callable[[int], object]]] = {
+    "lookup": (
+        f"code, balance FROM {TABLE} WHERE code = %s",
+        f"code, balance FROM {TABLE} WHERE code = $1",
+        lambda i: f"acc-{i % 1000 + 1}",
+    ),
+    "bare": ("%s::int", "$1::int", lambda i: i),
+}
 
 
 def create_table(url: str) -> None:
@@ -43,71 +51,75 @@ def drop_table(url: str) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
 
-def timed(run: Callable[[], None], n: int) -> tuple[float, float]:
-    """Microseconds of CPU and of wall time per statement."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    run()
+def per_statement(cpu: float, wall: float, n: int) -> tuple[float, float]:
+    """Microseconds of CPU and of wall time per statement since ``cpu`` and ``wall``."""
     return (time.process_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6
 
 
 def psycopg_round(url: str, n: int, kind: str) -> tuple[float, float]:
+    text, _, param = KINDS[kind]
     with psycopg.connect(url) as conn:
-        sql = LOOKUP + "%s" if kind == "lookup" else BARE + "%s::int"
-
-        def run() -> None:
-            for i in range(n):
-                conn.execute(sql, (f"acc-{i % 1000 + 1}",) if kind == "lookup" else (i,)).fetchone()
-            conn.commit()
-
-        return timed(run, n)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(n):
+            conn.execute("SELECT " + text, (param(i),)).fetchone()
+        conn.commit()
+        return per_statement(cpu, wall, n)
 
 
 def asyncpg_round(url: str, n: int, kind: str) -> tuple[float, float]:
+    _, text, param = KINDS[kind]
+
     async def go() -> tuple[float, float]:
         conn = await asyncpg.connect(url)
-        sql = LOOKUP + "$1" if kind == "lookup" else BARE + "$1::int"
         try:
             cpu, wall = time.process_time(), time.perf_counter()
             for i in range(n):
-                await conn.fetchrow(sql, f"acc-{i % 1000 + 1}" if kind == "lookup" else i)
-            return (time.process_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6
+                await conn.fetchrow("SELECT " + text, param(i))
+            return per_statement(cpu, wall, n)
         finally:
             await conn.close()
 
     return asyncio.run(go())
 
 
+ROUNDS = {"psycopg": psycopg_round, "asyncpg": asyncpg_round}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("VL_BENCH_PG_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "VOUCHERLEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="the table is made, and dropped, in this database",
+    )
     parser.add_argument("--statements", type=int, default=10_000, help="per round and driver")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    create_table(args.url)
+    url = args.pg_admin_url
+    create_table(url)
     try:
-        rows = []
-        for kind in ("lookup", "bare"):
-            figures: dict[str, list[tuple[float, float]]] = {"psycopg": [], "asyncpg": []}
-            for _ in range(args.rounds):
-                figures["psycopg"].append(psycopg_round(args.url, args.statements, kind))
-                figures["asyncpg"].append(asyncpg_round(args.url, args.statements, kind))
-            for driver, runs in figures.items():
-                cpu = statistics.median(r[0] for r in runs)
-                wall = statistics.median(r[1] for r in runs)
-                rows.append((kind, driver, cpu, wall))
+        cpu: dict[tuple[str, str], float] = {}
         print(
             f"{args.statements:,} statements per round, {args.rounds} alternating rounds, medians"
         )
         print("| statement | driver | client CPU µs/statement | wall µs/statement |")
         print("|---|---|---|---|")
-        for kind, driver, cpu, wall in rows:
-            print(f"| {kind} | {driver} | {cpu:.1f} | {wall:.1f} |")
-        for kind in ("lookup", "bare"):
-            ours = next(r[2] for r in rows if r[0] == kind and r[1] == "psycopg")
-            theirs = next(r[2] for r in rows if r[0] == kind and r[1] == "asyncpg")
-            print(f"{kind}: psycopg / asyncpg client CPU = {ours / theirs:.2f}")
+        for kind in KINDS:
+            runs: dict[str, list[tuple[float, float]]] = {driver: [] for driver in ROUNDS}
+            for _ in range(args.rounds):
+                for driver, run in ROUNDS.items():
+                    runs[driver].append(run(url, args.statements, kind))
+            for driver, figures in runs.items():
+                cpu[kind, driver] = statistics.median(f[0] for f in figures)
+                wall = statistics.median(f[1] for f in figures)
+                print(f"| {kind} | {driver} | {cpu[kind, driver]:.1f} | {wall:.1f} |")
+        for kind in KINDS:
+            ratio = cpu[kind, "psycopg"] / cpu[kind, "asyncpg"]
+            print(f"{kind}: psycopg / asyncpg client CPU = {ratio:.2f}")
     finally:
-        drop_table(args.url)
+        drop_table(url)
 
 
 if __name__ == "__main__":

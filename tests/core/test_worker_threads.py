@@ -1,6 +1,5 @@
 """A process works on at most ``worker_threads`` requests at once; the rest wait their
-turn in the event loop (issue 14: 32 clients on 2 cores spent their time switching
-between 40 threads; docs/performance.md, "Worker threads")."""
+turn in the event loop (issue 14; docs/performance.md, "Worker threads")."""
 
 from __future__ import annotations
 

@@ -38,10 +38,9 @@ class Settings(BaseSettings):
         default=40,
         gt=0,
         le=1000,
-        description="Requests a process works on at once (its worker threads, AnyIO's "
-        "default 40; the rest wait their turn, first come first served). Fewer helped "
-        "claims on a few hot vouchers and hurt spread-out ones (docs/performance.md, "
-        '"Worker threads").',
+        description="Requests a process works on at once (its worker threads; AnyIO's "
+        "default is 40). The rest wait their turn, first come first served; "
+        "docs/operations.md says when fewer help.",
     )
     iati_reporting_org_ref: str = Field(
         default="XX-VOUCHERLEDGER",
